@@ -1,0 +1,34 @@
+/*
+ * api.h — the DeepFaceAuth endpoints: validate requests, call the services,
+ * shape the documented JSON. The only module that knows the wire format.
+ *
+ * struct fa_app is everything a handler may use. It is built in main before
+ * the server starts and is read-only afterwards (the services inside it do
+ * their own locking), so handlers on every HTTP thread share it safely.
+ */
+#ifndef FACEAUTH_API_H
+#define FACEAUTH_API_H
+
+#include <stddef.h>
+
+#include "faceauth/config.h"
+#include "faceauth/face.h"
+#include "faceauth/fetch.h"
+#include "faceauth/http.h"
+#include "faceauth/media.h"
+#include "faceauth/store.h"
+
+#define FA_API_BASE "/api/v1/basic/"
+
+struct fa_app {
+    const struct fa_config *cfg;
+    struct fa_store *store;
+    struct fa_media *media;
+    struct fa_face_service *faces;
+    struct fa_fetch_opts fetch;
+};
+
+/* The route table the HTTP server dispatches on (static storage). */
+const struct fa_route *fa_api_routes(size_t *n);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * config.h — every setting of the server, in one struct.
+ *
+ * Layers, later wins: built-in defaults < config file (key = value lines)
+ * < environment (FACEAUTH_<KEY> in upper case) < command-line flags.
+ * Read-only once the server starts, so any thread may read it without a lock.
+ */
+#ifndef FACEAUTH_CONFIG_H
+#define FACEAUTH_CONFIG_H
+
+#include <stddef.h>
+
+#include "faceauth/common.h"
+
+#define FA_CFG_PATH_MAX 512
+
+struct fa_config {
+    char listen[64];                  /* listen address */
+    int port;
+    char data_dir[FA_CFG_PATH_MAX];   /* faceauth.db, images/, secret.key */
+    char model_dir[FA_CFG_PATH_MAX];  /* the .onnx files */
+    char public_url[256];             /* base of links we hand out; "" = from the Host header */
+    int http_threads;                 /* 0 = 4 x cores */
+    int engines;                      /* 0 = cores: concurrent face computations */
+    size_t max_body_bytes;            /* request body cap (413 above it) */
+    int connection_timeout_s;         /* idle connections are closed after this */
+    int queue_timeout_ms;             /* wait for a free engine before answering 503 */
+    size_t max_image_bytes;           /* image download / data: URI cap */
+    long fetch_timeout_ms;            /* whole image download */
+    int max_redirects;
+    int allow_private_urls;           /* 1 = image URLs may point at loopback/private hosts */
+    long max_pixels;                  /* decoded image size cap (width x height) */
+    double threshold_high;            /* cosine threshold, precision=high */
+    double threshold_low;             /* cosine threshold, precision=low */
+    double second_face_ratio;         /* refuse when the 2nd face is >= this x the largest */
+    double min_eye_distance_enroll;   /* pixels between eye centres, enrollment */
+    double min_eye_distance_auth;     /* same, authentication */
+    long token_ttl_s;                 /* access token lifetime */
+    long link_ttl_s;                  /* signed image link lifetime */
+    int thumbnail_size;               /* pixels, square */
+    int max_learned_templates;        /* learned samples kept per user */
+    double learn_margin;              /* learn only when score >= threshold + margin */
+};
+
+/* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */
+void fa_config_defaults(struct fa_config *cfg);
+
+/*
+ * Apply a config file of `key = value` lines (# comments, blank lines).
+ * FA_ENOTFOUND when the file cannot be opened; FA_EINVAL naming the file,
+ * line and key for an unknown key or a bad value.
+ */
+enum fa_rc fa_config_load_file(struct fa_config *cfg, const char *path, struct fa_err *err);
+
+/* Apply FACEAUTH_<KEY> environment variables; FA_EINVAL names a bad one. */
+enum fa_rc fa_config_load_env(struct fa_config *cfg, struct fa_err *err);
+
+/* Set one key from its text value (the file, env and flags all go through here). */
+enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *value,
+                         struct fa_err *err);
+
+/* Fill the 0 = automatic values (threads) from the number of cores. */
+void fa_config_finish(struct fa_config *cfg);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * fetch.h — bring the bytes of an image named by a client: an http(s) URL
+ * fetched with libcurl, or a data:image/...;base64, URI decoded in place.
+ *
+ * Guards, because the URL comes from the network:
+ *  - schemes http and https only, also after every redirect; at most
+ *    max_redirects redirects;
+ *  - at most max_bytes of body (the transfer is cut as soon as it goes over),
+ *    and at most timeout_ms for the whole transfer;
+ *  - unless allow_private is set, refuse loopback, private, link-local,
+ *    unique-local, multicast and unspecified addresses, checked on the address
+ *    actually connected to (CURLOPT_OPENSOCKETFUNCTION), so DNS answers and
+ *    redirects cannot route around it;
+ *  - the body must start with the magic bytes of JPEG, PNG, WebP or BMP.
+ *
+ * Threads: fa_fetch_image may be called from any number of threads at once
+ * once fa_fetch_global_init has run (before any thread starts).
+ */
+#ifndef FACEAUTH_FETCH_H
+#define FACEAUTH_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faceauth/common.h"
+
+struct fa_fetch_opts {
+    size_t max_bytes;    /* body cap; default 10 MB */
+    long timeout_ms;     /* whole-transfer cap; default 10000 */
+    long connect_timeout_ms; /* connect phase cap; default 5000 */
+    int max_redirects;   /* default 3 */
+    int allow_private;   /* 1: allow loopback/private addresses (tests, LANs) */
+};
+
+/* Fill opts with the defaults listed above. */
+void fa_fetch_opts_default(struct fa_fetch_opts *opts);
+
+/* Call once at start-up, before threads (curl_global_init). */
+enum fa_rc fa_fetch_global_init(void);
+void fa_fetch_global_cleanup(void);
+
+/*
+ * Fetch url into a new malloc'ed buffer (*bytes, *n), owned by the caller
+ * (free()). Errors, each with a message naming the URL problem:
+ *  FA_EINVAL     not a URL we accept (scheme, syntax, bad base64, data: not an image type)
+ *  FA_EFORBIDDEN private/loopback address refused
+ *  FA_EFETCH     DNS, connect, HTTP status >= 400 (message has the status), too many redirects
+ *  FA_ETIMEOUT   slower than timeout_ms
+ *  FA_ETOOBIG    more than max_bytes
+ *  FA_EIMAGE     the body is not JPEG, PNG, WebP or BMP
+ * Messages never contain the body and truncate long URLs.
+ */
+enum fa_rc fa_fetch_image(const char *url, const struct fa_fetch_opts *opts, uint8_t **bytes,
+                          size_t *n, struct fa_err *err);
+
+/* Whether an IPv4/IPv6 socket address is one the guard refuses
+ * (loopback, RFC1918, link-local, CGNAT, ULA, multicast, unspecified,
+ * IPv4-mapped forms of these). sa is a struct sockaddr *. */
+int fa_fetch_addr_is_private(const void *sa);
+
+#endif

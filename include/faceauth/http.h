@@ -1,0 +1,96 @@
+/*
+ * http.h — the libmicrohttpd glue: connections, body caps, one router table,
+ * replies, the one table that maps fa_rc to an HTTP status, the access log.
+ *
+ * Knows nothing of faces or SQL: the application hands in a route table and
+ * an opaque pointer, and handlers fill a struct fa_http_reply. The server
+ * answers 404 for an unknown path, 405 for a known path with another method
+ * and 413 for a body over the cap before any handler runs.
+ *
+ * Threads: handlers run on the server's fixed pool of threads, several at
+ * once; everything they reach through `app` must be thread-safe.
+ */
+#ifndef FACEAUTH_HTTP_H
+#define FACEAUTH_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "faceauth/common.h"
+
+struct fa_http_req; /* one request; valid only during the handler call */
+
+struct fa_http_reply {
+    int status;
+    cJSON *json;              /* owned: sent as application/json when set */
+    uint8_t *bytes;           /* owned (free()): sent as content_type otherwise */
+    size_t n_bytes;
+    const char *content_type; /* static string */
+    int no_store;             /* 1: Cache-Control: no-store (biometric data) */
+};
+
+typedef void (*fa_http_handler)(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+
+struct fa_route {
+    const char *method;   /* "GET", "POST" */
+    const char *path;     /* exact path, or a prefix when it ends with '/' */
+    fa_http_handler handler;
+};
+
+struct fa_http_opts {
+    const char *listen;   /* numeric IPv4 or IPv6 address */
+    int port;             /* 0 = any free port (see fa_http_port) */
+    int threads;
+    size_t max_body_bytes;
+    int connection_timeout_s;
+    const struct fa_route *routes;
+    size_t n_routes;
+    void *app;            /* passed to every handler */
+};
+
+struct fa_http_server;
+
+/* Start listening; FA_EINTERNAL with the reason when the port cannot be bound. */
+enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server **out,
+                         struct fa_err *err);
+
+/* The port actually bound. */
+int fa_http_port(const struct fa_http_server *srv);
+
+/*
+ * Stop accepting, let the requests in flight finish (up to grace_ms), then
+ * stop the threads and free the server. NULL is fine.
+ */
+void fa_http_stop(struct fa_http_server *srv, int grace_ms);
+
+/* ---- request accessors (borrowed pointers, valid during the handler) ---- */
+const char *fa_http_req_method(const struct fa_http_req *req);
+const char *fa_http_req_path(const struct fa_http_req *req);
+const char *fa_http_req_header(const struct fa_http_req *req, const char *name);
+const char *fa_http_req_query(const struct fa_http_req *req, const char *name);
+const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n);
+
+/* ---- replies ---- */
+
+/* The HTTP status for a code (the one table of the project). */
+int fa_http_status_for(enum fa_rc rc);
+
+/* 200-style reply with a JSON body; takes ownership of json. */
+void fa_http_reply_json(struct fa_http_reply *reply, int status, cJSON *json);
+
+/* {"error": {"message": msg, "status": "<http status>"}} with the status of rc. */
+void fa_http_reply_error(struct fa_http_reply *reply, enum fa_rc rc, const char *msg);
+
+/*
+ * A refused operation in the seed's shape: HTTP 400,
+ * {"error": {...fields..., "message": msg, "status": "422"}}; takes ownership of fields.
+ */
+void fa_http_reply_failure(struct fa_http_reply *reply, cJSON *fields, const char *msg);
+
+/* Raw bytes (takes ownership, free()) with a content type. */
+void fa_http_reply_bytes(struct fa_http_reply *reply, int status, const char *content_type,
+                         uint8_t *bytes, size_t n);
+
+#endif

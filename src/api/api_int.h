@@ -1,0 +1,126 @@
+/*
+ * api_int.h — helpers shared by the endpoint files of src/api/.
+ *
+ * Every handler runs the same walk: api_begin parses the JSON body and checks
+ * the access token against customerName; field getters name the field in
+ * every error; the handler's work returns an fa_rc, and api_finish turns a
+ * failure into the error reply once. After the first failure nothing else
+ * runs, so a reply is never written twice.
+ */
+#ifndef FACEAUTH_API_INT_H
+#define FACEAUTH_API_INT_H
+
+#include <cjson/cJSON.h>
+
+#include "faceauth/api.h"
+
+/* One API call in progress. */
+struct fa_call {
+    struct fa_app *app;
+    struct fa_http_req *req;
+    struct fa_http_reply *reply;
+    cJSON *body;               /* the parsed request (owned; NULL for GET) */
+    const char *customer_name; /* borrowed from body */
+    int64_t customer_id;       /* set when authenticated */
+    struct fa_err err;
+};
+
+enum api_auth { API_PUBLIC, API_CUSTOMER };
+
+/*
+ * Parse the body as a JSON object and, for API_CUSTOMER, require
+ * customerName and a live access token of that customer. On failure the
+ * returned code and c->err describe it (api_finish replies).
+ */
+enum fa_rc api_begin(struct fa_call *c, void *app, struct fa_http_req *req,
+                     struct fa_http_reply *reply, enum api_auth auth);
+
+/* Reply with c->err when rc is a failure (and nothing was replied yet); free the body. */
+void api_finish(struct fa_call *c, enum fa_rc rc);
+
+/* The access token from "Authorization: <token>" or "Bearer <token>"; NULL when absent. */
+const char *api_token(const struct fa_call *c);
+
+/*
+ * A string field. Missing (or null) is FA_EINVAL when required, else *out is
+ * NULL; any other JSON type is FA_EINVAL "field must be a string".
+ */
+enum fa_rc api_string(struct fa_call *c, const char *field, int required, const char **out);
+
+/* userName, also spelled username (the seed uses both). */
+enum fa_rc api_user_name(struct fa_call *c, int required, const char **out);
+
+/* A yes/no field: "yes"/"no" (any case) or a JSON boolean; dflt when absent. */
+enum fa_rc api_yes_no(struct fa_call *c, const char *field, int dflt, int *out);
+
+/* One of a fixed set of words (e.g. precision high/low); index into choices. */
+enum fa_rc api_choice(struct fa_call *c, const char *field, const char *const *choices,
+                      int n_choices, int dflt, int *out);
+
+/* Look a user up by name in the caller's customer; FA_ENOTFOUND names it. */
+enum fa_rc api_user(struct fa_call *c, const char *user_name, struct fa_user *out);
+
+/* "http://host:port" of this server, for links (public_url or Host). */
+void api_base_url(const struct fa_call *c, char *out, size_t cap);
+
+/* A signed, expiring link to a stored image, added to obj as field. */
+void api_add_image_link(const struct fa_call *c, cJSON *obj, const char *field, const char *id);
+
+/* The enrollment URL of a user (base + "/enroll/" + token). */
+void api_enrollment_url(const struct fa_call *c, const char *token, char *out, size_t cap);
+
+/* A success reply: fields + "message" + "status": "200 OK"; takes ownership of fields. */
+void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message);
+
+/* Fetch the image named by url with the server's caps and guard. */
+enum fa_rc api_fetch(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n);
+
+/* The file extension for a probed image kind ("jpg", "png", ...). */
+const char *api_image_ext(enum fa_image_kind kind);
+
+/* ---- the stored images and log row of one face operation (facework.c) ---- */
+
+struct api_saved {
+    struct fa_store_image original;
+    struct fa_store_image thumbnail;
+    char original_path[FA_PATH_MAX];
+    char thumbnail_path[FA_PATH_MAX];
+    int has_original;
+    int has_thumbnail;
+};
+
+/*
+ * Run the face service on fetched bytes. Image refusals keep their code
+ * except FA_ETOOBIG (pixels over the cap), which becomes FA_EINVAL: a bad
+ * image named by a field, not an oversized request body (413).
+ */
+enum fa_rc api_analyze(struct fa_call *c, const uint8_t *bytes, size_t n,
+                       enum fa_face_purpose purpose, struct fa_face_probe *probe);
+
+/*
+ * Write the original bytes and, when probe has one, its thumbnail as files
+ * of the caller's customer. On failure nothing stays on disk.
+ */
+enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
+                           const struct fa_face_probe *probe, struct api_saved *saved);
+
+/*
+ * Point rec at the saved images and commit it; when the commit fails the
+ * files are removed again, so no file exists that no row names.
+ */
+enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api_saved *saved);
+
+/* Add faceOriginal / faceThumbnail links of the saved images to obj. */
+void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_saved *saved);
+
+/* ---- handlers, one per endpoint (src/api/<group>.c) ---- */
+void fa_api_login(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_logout(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_user_create(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_authenticate(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_face_image(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * facework.c — what enroll and authenticate share: saving the images of a
+ * face operation and committing its record.
+ *
+ * Order matters for crash safety: files are written (fsync'ed) first and the
+ * database row that names them is committed after, so a row never points at
+ * a missing file; a failed commit removes the files it just wrote.
+ */
+#include "api_int.h"
+
+#include <string.h>
+
+enum fa_rc api_analyze(struct fa_call *c, const uint8_t *bytes, size_t n,
+                       enum fa_face_purpose purpose, struct fa_face_probe *probe)
+{
+    enum fa_rc rc = fa_face_analyze(c->app->faces, bytes, n, purpose, probe, &c->err);
+    return rc == FA_ETOOBIG ? FA_EINVAL : rc;
+}
+
+enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
+                           const struct fa_face_probe *probe, struct api_saved *saved)
+{
+    struct fa_image_info info;
+    enum fa_rc rc;
+    memset(saved, 0, sizeof *saved);
+    if (fa_image_probe(bytes, n, &info, NULL) != FA_OK)
+        info.kind = FA_IMG_JPEG;
+    rc = fa_media_save(c->app->media, c->customer_id, bytes, n, api_image_ext(info.kind),
+                       saved->original.id, saved->original_path, &c->err);
+    if (rc != FA_OK)
+        return rc;
+    saved->has_original = 1;
+    saved->original.path = saved->original_path;
+    saved->original.mime = fa_media_mime(api_image_ext(info.kind));
+    if (probe == NULL || probe->thumbnail == NULL)
+        return FA_OK;
+    rc = fa_media_save(c->app->media, c->customer_id, probe->thumbnail, probe->n_thumbnail, "jpg",
+                       saved->thumbnail.id, saved->thumbnail_path, &c->err);
+    if (rc != FA_OK) {
+        fa_media_remove(c->app->media, saved->original_path);
+        saved->has_original = 0;
+        return rc;
+    }
+    saved->has_thumbnail = 1;
+    saved->thumbnail.path = saved->thumbnail_path;
+    saved->thumbnail.mime = "image/jpeg";
+    return FA_OK;
+}
+
+enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api_saved *saved)
+{
+    enum fa_rc rc;
+    rec->customer_id = c->customer_id;
+    rec->original = saved->has_original ? &saved->original : NULL;
+    rec->thumbnail = saved->has_thumbnail ? &saved->thumbnail : NULL;
+    rc = fa_store_record_commit(c->app->store, rec, &c->err);
+    if (rc != FA_OK) {
+        if (saved->has_original)
+            fa_media_remove(c->app->media, saved->original_path);
+        if (saved->has_thumbnail)
+            fa_media_remove(c->app->media, saved->thumbnail_path);
+        saved->has_original = saved->has_thumbnail = 0;
+    }
+    return rc;
+}
+
+void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_saved *saved)
+{
+    api_add_image_link(c, obj, "faceOriginal", saved->has_original ? saved->original.id : NULL);
+    api_add_image_link(c, obj, "faceThumbnail", saved->has_thumbnail ? saved->thumbnail.id : NULL);
+}

@@ -1,0 +1,240 @@
+/*
+ * config.c — defaults < file < environment < flags (see config.h).
+ *
+ * One table describes every key: its type, where it lives in struct
+ * fa_config and its allowed range, so the file parser, the environment
+ * reader and the flags share a single validator and cannot drift apart.
+ */
+#include "faceauth/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum key_type { K_STR, K_INT, K_LONG, K_SIZE, K_DOUBLE, K_BOOL };
+
+struct key_def {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    size_t size;   /* K_STR: buffer size */
+    double min, max;
+};
+
+#define OFF(f) offsetof(struct fa_config, f)
+#define STR(f) K_STR, OFF(f), sizeof(((struct fa_config *)0)->f), 0, 0
+
+static const struct key_def keys[] = {
+    {"listen", STR(listen)},
+    {"port", K_INT, OFF(port), 0, 0, 65535},
+    {"data_dir", STR(data_dir)},
+    {"model_dir", STR(model_dir)},
+    {"public_url", STR(public_url)},
+    {"http_threads", K_INT, OFF(http_threads), 0, 0, 1024},
+    {"engines", K_INT, OFF(engines), 0, 0, 256},
+    {"max_body_bytes", K_SIZE, OFF(max_body_bytes), 0, 1024, 1e9},
+    {"connection_timeout_s", K_INT, OFF(connection_timeout_s), 0, 1, 3600},
+    {"queue_timeout_ms", K_INT, OFF(queue_timeout_ms), 0, 1, 600000},
+    {"max_image_bytes", K_SIZE, OFF(max_image_bytes), 0, 1024, 1e9},
+    {"fetch_timeout_ms", K_LONG, OFF(fetch_timeout_ms), 0, 100, 600000},
+    {"max_redirects", K_INT, OFF(max_redirects), 0, 0, 20},
+    {"allow_private_urls", K_BOOL, OFF(allow_private_urls), 0, 0, 1},
+    {"max_pixels", K_LONG, OFF(max_pixels), 0, 10000, 1e9},
+    {"threshold_high", K_DOUBLE, OFF(threshold_high), 0, -1, 1},
+    {"threshold_low", K_DOUBLE, OFF(threshold_low), 0, -1, 1},
+    {"second_face_ratio", K_DOUBLE, OFF(second_face_ratio), 0, 0, 1},
+    {"min_eye_distance_enroll", K_DOUBLE, OFF(min_eye_distance_enroll), 0, 0, 10000},
+    {"min_eye_distance_auth", K_DOUBLE, OFF(min_eye_distance_auth), 0, 0, 10000},
+    {"token_ttl_s", K_LONG, OFF(token_ttl_s), 0, 1, 1e9},
+    {"link_ttl_s", K_LONG, OFF(link_ttl_s), 0, 1, 1e9},
+    {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
+    {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
+    {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 1},
+};
+
+void fa_config_defaults(struct fa_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->listen, sizeof cfg->listen, "0.0.0.0");
+    cfg->port = 8080;
+    snprintf(cfg->data_dir, sizeof cfg->data_dir, "data");
+    snprintf(cfg->model_dir, sizeof cfg->model_dir, "models");
+    cfg->max_body_bytes = 16u << 20; /* a 10 MB image as base64 is 13.4 MB */
+    cfg->connection_timeout_s = 30;
+    cfg->queue_timeout_ms = 15000;
+    cfg->max_image_bytes = 10u << 20;
+    cfg->fetch_timeout_ms = 10000;
+    cfg->max_redirects = 3;
+    cfg->max_pixels = 40000000;
+    cfg->threshold_high = 0.42;
+    cfg->threshold_low = 0.34;
+    cfg->second_face_ratio = 0.8;
+    cfg->min_eye_distance_enroll = 20;
+    cfg->min_eye_distance_auth = 15;
+    cfg->token_ttl_s = 86400;
+    cfg->link_ttl_s = 86400;
+    cfg->thumbnail_size = 192;
+    cfg->max_learned_templates = 10;
+    cfg->learn_margin = 0.05;
+}
+
+static const struct key_def *find_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static int parse_number(const char *text, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno != 0 || end == text || *end != '\0' || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static int parse_bool(const char *text, int *out)
+{
+    static const char *const yes[] = {"1", "yes", "true", "on"};
+    static const char *const no[] = {"0", "no", "false", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(text, yes[i]) == 0)
+            return *out = 1, 1;
+        if (strcasecmp(text, no[i]) == 0)
+            return *out = 0, 1;
+    }
+    return 0;
+}
+
+static enum fa_rc store_number(struct fa_config *cfg, const struct key_def *k, const char *value,
+                               struct fa_err *err)
+{
+    double v;
+    char *field = (char *)cfg + k->offset;
+    if (!parse_number(value, &v) || v < k->min || v > k->max)
+        return fa_err_set(err, FA_EINVAL, "%s: '%s' is not a number in %g..%g", k->name, value,
+                          k->min, k->max);
+    if (k->type != K_DOUBLE && v != floor(v))
+        return fa_err_set(err, FA_EINVAL, "%s: '%s' must be a whole number", k->name, value);
+    switch (k->type) {
+    case K_INT: *(int *)field = (int)v; break;
+    case K_LONG: *(long *)field = (long)v; break;
+    case K_SIZE: *(size_t *)field = (size_t)v; break;
+    default: *(double *)field = v; break;
+    }
+    return FA_OK;
+}
+
+enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *value,
+                         struct fa_err *err)
+{
+    const struct key_def *k = find_key(key);
+    char *field;
+    if (k == NULL)
+        return fa_err_set(err, FA_EINVAL, "unknown config key '%s'", key);
+    field = (char *)cfg + k->offset;
+    if (k->type == K_STR) {
+        if (strlen(value) >= k->size)
+            return fa_err_set(err, FA_EINVAL, "%s: value longer than %zu characters", key,
+                              k->size - 1);
+        snprintf(field, k->size, "%s", value);
+        return FA_OK;
+    }
+    if (k->type == K_BOOL) {
+        if (!parse_bool(value, (int *)field))
+            return fa_err_set(err, FA_EINVAL, "%s: '%s' is not yes/no", key, value);
+        return FA_OK;
+    }
+    return store_number(cfg, k, value, err);
+}
+
+/* Trim spaces at both ends in place; returns the new start. */
+static char *trim(char *s)
+{
+    char *end;
+    while (isspace((unsigned char)*s))
+        s++;
+    end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+static enum fa_rc apply_line(struct fa_config *cfg, char *line, const char *path, int lineno,
+                             struct fa_err *err)
+{
+    char *text = trim(line);
+    char *eq;
+    enum fa_rc rc;
+    if (*text == '\0' || *text == '#')
+        return FA_OK;
+    eq = strchr(text, '=');
+    if (eq == NULL)
+        return fa_err_set(err, FA_EINVAL, "%s:%d: expected 'key = value'", path, lineno);
+    *eq = '\0';
+    rc = fa_config_set(cfg, trim(text), trim(eq + 1), err);
+    if (rc != FA_OK && err != NULL) {
+        char inner[FA_ERR_MAX];
+        snprintf(inner, sizeof inner, "%s", err->msg);
+        fa_err_set(err, rc, "%s:%d: %s", path, lineno, inner);
+    }
+    return rc;
+}
+
+enum fa_rc fa_config_load_file(struct fa_config *cfg, const char *path, struct fa_err *err)
+{
+    char line[1024];
+    int lineno = 0;
+    enum fa_rc rc = FA_OK;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return fa_err_set(err, FA_ENOTFOUND, "cannot open config file %s: %s", path,
+                          strerror(errno));
+    while (rc == FA_OK && fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        rc = apply_line(cfg, line, path, lineno, err);
+    }
+    fclose(f);
+    return rc;
+}
+
+enum fa_rc fa_config_load_env(struct fa_config *cfg, struct fa_err *err)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char var[64] = "FACEAUTH_";
+        size_t n = strlen(var);
+        const char *value;
+        for (const char *p = keys[i].name; *p != '\0' && n + 1 < sizeof var; p++)
+            var[n++] = (char)toupper((unsigned char)*p);
+        var[n] = '\0';
+        value = getenv(var);
+        if (value == NULL)
+            continue;
+        enum fa_rc rc = fa_config_set(cfg, keys[i].name, value, err);
+        if (rc != FA_OK)
+            return rc;
+    }
+    return FA_OK;
+}
+
+void fa_config_finish(struct fa_config *cfg)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores < 1)
+        cores = 1;
+    if (cfg->engines == 0)
+        cfg->engines = (int)cores;
+    /* More HTTP threads than engines: a thread waiting on a slow image URL
+     * must not keep a core's worth of face work from being served. */
+    if (cfg->http_threads == 0)
+        cfg->http_threads = (int)(4 * cores);
+}

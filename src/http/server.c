@@ -1,0 +1,355 @@
+/*
+ * server.c — libmicrohttpd daemon, request lifecycle, routing, access log.
+ *
+ * Lifecycle (as in MHD's post example): the first callback of a request
+ * creates struct fa_http_req in *req_cls; body chunks are appended up to the
+ * cap; the last callback (upload size 0) routes and answers; the completed
+ * callback writes the access log line and frees the request.
+ *
+ * A body over the cap is answered 413 at once when Content-Length says so,
+ * otherwise it is drained and discarded and 413 is sent at the end, so
+ * memory never grows past the cap whatever the client sends.
+ *
+ * Shutdown: quiesce (stop accepting), wait until no handler is running,
+ * then stop the daemon, so requests in flight are answered.
+ */
+#include "faceauth/http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct fa_http_server {
+    struct MHD_Daemon *daemon;
+    struct fa_http_opts opts;
+    int port;
+    atomic_int in_flight;
+};
+
+struct fa_http_req {
+    struct fa_http_server *srv;
+    struct MHD_Connection *conn;
+    char method[8];
+    const char *path;     /* MHD's url, valid for the whole request */
+    uint8_t *body;
+    size_t n_body;
+    size_t cap_body;
+    int too_big;
+    int status;           /* for the access log */
+    size_t n_sent;
+    struct timespec start;
+};
+
+/* ---- accessors ---- */
+
+const char *fa_http_req_method(const struct fa_http_req *req) { return req->method; }
+const char *fa_http_req_path(const struct fa_http_req *req) { return req->path; }
+
+const char *fa_http_req_header(const struct fa_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *fa_http_req_query(const struct fa_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
+{
+    *n = req->n_body;
+    return req->body;
+}
+
+int fa_http_port(const struct fa_http_server *srv) { return srv->port; }
+
+/* ---- body collection ---- */
+
+/* Append a chunk, growing geometrically but never beyond the cap. */
+static int body_append(struct fa_http_req *req, const char *data, size_t n)
+{
+    size_t cap = req->srv->opts.max_body_bytes;
+    if (req->too_big || n > cap - req->n_body) {
+        req->too_big = 1;
+        return 0;
+    }
+    if (req->n_body + n + 1 > req->cap_body) {
+        size_t want = req->cap_body ? req->cap_body * 2 : 4096;
+        while (want < req->n_body + n + 1)
+            want *= 2;
+        if (want > cap + 1)
+            want = cap + 1;
+        uint8_t *grown = realloc(req->body, want);
+        if (grown == NULL) {
+            req->too_big = 1;
+            return 0;
+        }
+        req->body = grown;
+        req->cap_body = want;
+    }
+    memcpy(req->body + req->n_body, data, n);
+    req->n_body += n;
+    req->body[req->n_body] = '\0'; /* JSON parsers like a terminator */
+    return 1;
+}
+
+/* ---- routing ---- */
+
+static int path_matches(const struct fa_route *r, const char *path)
+{
+    size_t n = strlen(r->path);
+    if (n > 0 && r->path[n - 1] == '/')
+        return strncmp(path, r->path, n) == 0 && path[n] != '\0';
+    return strcmp(path, r->path) == 0;
+}
+
+/* Find the handler; *path_known tells 405 from 404 when none matches. */
+static fa_http_handler route(const struct fa_http_opts *o, const char *method, const char *path,
+                             int *path_known)
+{
+    *path_known = 0;
+    for (size_t i = 0; i < o->n_routes; i++) {
+        if (!path_matches(&o->routes[i], path))
+            continue;
+        *path_known = 1;
+        if (strcmp(o->routes[i].method, method) == 0)
+            return o->routes[i].handler;
+    }
+    return NULL;
+}
+
+static void dispatch(struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    int path_known;
+    fa_http_handler h;
+    if (req->too_big) {
+        fa_http_reply_error(reply, FA_ETOOBIG, "request body is larger than the server accepts");
+        return;
+    }
+    h = route(&req->srv->opts, req->method, req->path, &path_known);
+    if (h == NULL) {
+        if (path_known)
+            fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
+        else
+            fa_http_reply_error(reply, FA_ENOTFOUND, "no such endpoint");
+        return;
+    }
+    h(req->srv->opts.app, req, reply);
+    if (reply->json == NULL && reply->bytes == NULL)
+        fa_http_reply_error(reply, FA_EINTERNAL, "handler gave no answer");
+}
+
+/* ---- sending ---- */
+
+static struct MHD_Response *make_response(struct fa_http_reply *reply, size_t *n_sent)
+{
+    struct MHD_Response *resp;
+    const char *ctype = reply->content_type;
+    if (reply->json != NULL) {
+        char *text = cJSON_PrintUnformatted(reply->json);
+        if (text == NULL)
+            return NULL;
+        *n_sent = strlen(text);
+        resp = MHD_create_response_from_buffer(*n_sent, text, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL)
+            free(text);
+        ctype = "application/json";
+    } else {
+        *n_sent = reply->n_bytes;
+        resp = MHD_create_response_from_buffer(reply->n_bytes, reply->bytes,
+                                               MHD_RESPMEM_MUST_FREE);
+        if (resp != NULL)
+            reply->bytes = NULL; /* MHD frees it now */
+    }
+    if (resp == NULL)
+        return NULL;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (reply->no_store)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store, private");
+    return resp;
+}
+
+static enum MHD_Result answer(struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    enum MHD_Result ret;
+    struct MHD_Response *resp = make_response(reply, &req->n_sent);
+    req->status = reply->status;
+    cJSON_Delete(reply->json);
+    free(reply->bytes);
+    if (resp == NULL)
+        return MHD_NO;
+    ret = MHD_queue_response(req->conn, (unsigned)reply->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* Early 413 from the Content-Length header, before reading any body. */
+static int declared_too_big(struct fa_http_req *req)
+{
+    const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    char *end = NULL;
+    unsigned long long n;
+    if (cl == NULL)
+        return 0;
+    n = strtoull(cl, &end, 10);
+    return end != cl && n > req->srv->opts.max_body_bytes;
+}
+
+static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connection *conn,
+                                   const char *url, const char *method)
+{
+    struct fa_http_req *req = calloc(1, sizeof *req);
+    if (req == NULL)
+        return NULL;
+    req->srv = srv;
+    req->conn = conn;
+    req->path = url;
+    snprintf(req->method, sizeof req->method, "%s", method);
+    clock_gettime(CLOCK_MONOTONIC, &req->start);
+    return req;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct fa_http_server *srv = cls;
+    struct fa_http_req *req = *req_cls;
+    struct fa_http_reply reply = {0};
+    if (req == NULL) {
+        req = req_new(srv, conn, url, method);
+        if (req == NULL)
+            return MHD_NO;
+        *req_cls = req;
+        atomic_fetch_add(&srv->in_flight, 1); /* until on_completed: answer sent */
+        if (!declared_too_big(req))
+            return MHD_YES; /* come back with the body */
+        req->too_big = 1;
+    } else if (*upload_data_size > 0) {
+        body_append(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    dispatch(req, &reply);
+    return answer(req, &reply);
+}
+
+static void log_access(const struct fa_http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[INET6_ADDRSTRLEN] = "-";
+    struct timespec now;
+    time_t wall = time(NULL);
+    struct tm tm;
+    char when[32];
+    double ms;
+    if (ci != NULL && ci->client_addr != NULL) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
+         (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
+    gmtime_r(&wall, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* The path only: MHD's url has no query string, so signed-link
+     * signatures and anything else in the query never reach the log. */
+    printf("%s %s %s %s %d %zu %.1fms\n", when, addr, req->method, req->path, req->status,
+           req->n_sent, ms);
+    fflush(stdout);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct fa_http_req *req = *req_cls;
+    if (req == NULL)
+        return;
+    if (req->status == 0)
+        req->status = 499; /* client went away before an answer */
+    log_access(req);
+    atomic_fetch_sub(&req->srv->in_flight, 1);
+    free(req->body);
+    free(req);
+    *req_cls = NULL;
+}
+
+static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_storage *ss,
+                               struct fa_err *err)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    if (inet_pton(AF_INET, listen, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return FA_OK;
+    }
+    if (inet_pton(AF_INET6, listen, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        return FA_OK;
+    }
+    return fa_err_set(err, FA_EINVAL, "listen: '%s' is not a numeric IPv4 or IPv6 address", listen);
+}
+
+enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server **out,
+                         struct fa_err *err)
+{
+    struct sockaddr_storage ss;
+    struct fa_http_server *srv;
+    const union MHD_DaemonInfo *info;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
+                     MHD_USE_ITC; /* ITC: quiesce wakes the pool */
+    enum fa_rc rc = parse_listen(opts->listen, opts->port, &ss, err);
+    if (rc != FA_OK)
+        return rc;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory");
+    srv->opts = *opts;
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 1000u,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        free(srv);
+        return fa_err_set(err, FA_EINTERNAL, "cannot listen on %s port %d (in use?)",
+                          opts->listen, opts->port);
+    }
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info != NULL ? info->port : opts->port;
+    *out = srv;
+    return FA_OK;
+}
+
+void fa_http_stop(struct fa_http_server *srv, int grace_ms)
+{
+    if (srv == NULL)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10)
+        usleep(10 * 1000);
+    MHD_stop_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    free(srv);
+}

@@ -1,0 +1,253 @@
+/*
+ * main.c — the faceauth binary: parse argv, run one subcommand.
+ *
+ *   faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]
+ *   faceauth customer add NAME [--password-file F]   (password on stdin otherwise)
+ *   faceauth customer passwd NAME [--password-file F]
+ *   faceauth compare A.jpg B.jpg
+ *   faceauth embed FILE... | -
+ *   faceauth score-pairs PAIRS.tsv
+ *
+ * Every subcommand takes --config and --data, so the CLI and the server it
+ * manages always agree on the same database.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "faceauth/api.h"
+#include "faceauth/cli.h"
+#include "faceauth/config.h"
+#include "faceauth/crypto.h"
+
+struct args {
+    char **positional; /* argv without the flags: positional[0] is the subcommand */
+    int n_positional;
+    const char *password_file;
+    struct fa_config cfg;
+};
+
+static int usage(void)
+{
+    fprintf(stderr,
+            "usage: faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]\n"
+            "       faceauth customer add|passwd NAME [--password-file F] [--data DIR]\n"
+            "       faceauth compare A.jpg B.jpg [--models DIR]\n"
+            "       faceauth embed FILE...|- [--models DIR]\n"
+            "       faceauth score-pairs PAIRS.tsv [--models DIR]\n"
+            "Every subcommand also takes --config FILE and --data DIR.\n");
+    return 64;
+}
+
+/* Flags that map straight onto config keys. */
+static const char *flag_key(const char *flag)
+{
+    static const char *const map[][2] = {
+        {"--port", "port"}, {"--data", "data_dir"}, {"--models", "model_dir"},
+        {"--listen", "listen"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(flag, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* Config file first, then env, then flags, whatever order argv has. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    struct fa_err err = {{0}};
+    const char *config_file = NULL;
+    fa_config_defaults(&a->cfg);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_file = argv[++i];
+    if (config_file != NULL && fa_config_load_file(&a->cfg, config_file, &err) != FA_OK)
+        goto bad;
+    if (fa_config_load_env(&a->cfg, &err) != FA_OK)
+        goto bad;
+    for (int i = 1; i < argc; i++) {
+        const char *key = flag_key(argv[i]);
+        int has_value = i + 1 < argc;
+        if (strcmp(argv[i], "--config") == 0 && has_value) {
+            i++;
+        } else if (strcmp(argv[i], "--password-file") == 0 && has_value) {
+            a->password_file = argv[++i];
+        } else if (key != NULL && has_value) {
+            if (fa_config_set(&a->cfg, key, argv[++i], &err) != FA_OK)
+                goto bad;
+        } else if (strncmp(argv[i], "--", 2) == 0) {
+            fprintf(stderr, "faceauth: unknown option or missing value: %s\n", argv[i]);
+            return -1;
+        } else {
+            a->positional[a->n_positional++] = argv[i];
+        }
+    }
+    fa_config_finish(&a->cfg);
+    return 0;
+bad:
+    fprintf(stderr, "faceauth: %s\n", err.msg);
+    return -1;
+}
+
+/* ---- serve ---- */
+
+struct server_parts {
+    struct fa_app app;
+    struct fa_http_server *http;
+};
+
+static void parts_free(struct server_parts *p)
+{
+    fa_http_stop(p->http, 30000);
+    fa_face_service_free(p->app.faces);
+    fa_media_free(p->app.media);
+    fa_store_free(p->app.store);
+}
+
+static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cfg,
+                              struct fa_err *err)
+{
+    char db_path[FA_CFG_PATH_MAX + 32];
+    size_t n_routes;
+    struct fa_face_opts face = {cfg->model_dir, cfg->engines, cfg->queue_timeout_ms,
+                                cfg->max_pixels, cfg->second_face_ratio,
+                                cfg->min_eye_distance_enroll, cfg->min_eye_distance_auth,
+                                cfg->thumbnail_size};
+    struct fa_http_opts http = {cfg->listen, cfg->port, cfg->http_threads, cfg->max_body_bytes,
+                                cfg->connection_timeout_s, NULL, 0, &p->app};
+    enum fa_rc rc = fa_media_open(cfg->data_dir, &p->app.media, err);
+    p->app.cfg = cfg;
+    fa_fetch_opts_default(&p->app.fetch);
+    p->app.fetch.max_bytes = cfg->max_image_bytes;
+    p->app.fetch.timeout_ms = cfg->fetch_timeout_ms;
+    p->app.fetch.max_redirects = cfg->max_redirects;
+    p->app.fetch.allow_private = cfg->allow_private_urls;
+    snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
+    if (rc == FA_OK)
+        rc = fa_store_open(db_path, &p->app.store, err);
+    if (rc == FA_OK)
+        rc = fa_face_service_new(&face, &p->app.faces, err);
+    http.routes = fa_api_routes(&n_routes);
+    http.n_routes = n_routes;
+    if (rc == FA_OK)
+        rc = fa_http_start(&http, &p->http, err);
+    return rc;
+}
+
+static int cmd_serve(const struct args *a)
+{
+    struct server_parts parts;
+    struct fa_err err = {{0}};
+    sigset_t stop;
+    int sig = 0;
+    memset(&parts, 0, sizeof parts);
+    /* Block the stop signals before any thread starts, so every thread
+     * inherits the mask and only sigwait below ever sees them. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (parts_start(&parts, &a->cfg, &err) != FA_OK) {
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+        parts_free(&parts);
+        return 1;
+    }
+    printf("faceauth %s listening on http://%s:%d (data %s, %d engines, %d http threads)\n",
+           FA_VERSION, a->cfg.listen, fa_http_port(parts.http), a->cfg.data_dir, a->cfg.engines,
+           a->cfg.http_threads);
+    fflush(stdout);
+    sigwait(&stop, &sig);
+    printf("faceauth: signal %d, finishing requests in flight\n", sig);
+    fflush(stdout);
+    parts_free(&parts);
+    return 0;
+}
+
+/* ---- customer ---- */
+
+static int read_password(const char *file, char *out, size_t cap)
+{
+    FILE *f = file != NULL ? fopen(file, "r") : stdin;
+    size_t n;
+    if (f == NULL) {
+        fprintf(stderr, "faceauth: cannot open %s\n", file);
+        return -1;
+    }
+    if (fgets(out, (int)cap, f) == NULL)
+        out[0] = '\0';
+    if (f != stdin)
+        fclose(f);
+    n = strcspn(out, "\r\n");
+    out[n] = '\0';
+    if (n == 0) {
+        fprintf(stderr, "faceauth: empty password\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_customer(const struct args *a)
+{
+    char db_path[FA_CFG_PATH_MAX + 32];
+    char password[512];
+    struct fa_store *st = NULL;
+    struct fa_err err = {{0}};
+    enum fa_rc rc;
+    int adding;
+    if (a->n_positional != 3)
+        return usage();
+    adding = strcmp(a->positional[1], "add") == 0;
+    if (!adding && strcmp(a->positional[1], "passwd") != 0)
+        return usage();
+    if (read_password(a->password_file, password, sizeof password) != 0)
+        return 1;
+    mkdir(a->cfg.data_dir, 0700);
+    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    rc = fa_store_open(db_path, &st, &err);
+    if (rc == FA_OK && adding)
+        rc = fa_store_customer_add(st, a->positional[2], password, &err);
+    else if (rc == FA_OK)
+        rc = fa_store_customer_passwd(st, a->positional[2], password, &err);
+    fa_crypto_wipe(password, sizeof password);
+    fa_store_free(st);
+    if (rc != FA_OK) {
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+        return 1;
+    }
+    printf("customer %s %s\n", a->positional[2], adding ? "added" : "password changed");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct args a;
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int rc;
+    memset(&a, 0, sizeof a);
+    a.positional = calloc((size_t)argc + 1, sizeof *a.positional);
+    if (argc < 2 || a.positional == NULL || parse_args(argc, argv, &a) != 0) {
+        free(a.positional);
+        return usage();
+    }
+    if (fa_crypto_init() != FA_OK || fa_fetch_global_init() != FA_OK) {
+        fprintf(stderr, "faceauth: cannot initialise libsodium or libcurl\n");
+        return 1;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        rc = cmd_serve(&a);
+    else if (strcmp(cmd, "customer") == 0)
+        rc = cmd_customer(&a);
+    else if (strcmp(cmd, "compare") == 0)
+        rc = fa_cli_compare(a.n_positional, a.positional, a.cfg.model_dir);
+    else if (strcmp(cmd, "embed") == 0)
+        rc = fa_cli_embed(a.n_positional, a.positional, a.cfg.model_dir);
+    else if (strcmp(cmd, "score-pairs") == 0)
+        rc = fa_cli_score_pairs(a.n_positional, a.positional, a.cfg.model_dir);
+    else
+        rc = usage();
+    fa_fetch_global_cleanup();
+    free(a.positional);
+    return rc;
+}

@@ -1,0 +1,206 @@
+/*
+ * media.c — durable image files and link signatures (see media.h).
+ */
+#include "faceauth/media.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct fa_media {
+    char dir[FA_PATH_MAX]; /* the data dir */
+    uint8_t key[FA_KEY_BYTES];
+};
+
+static enum fa_rc make_dir(const char *path, struct fa_err *err)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST)
+        return FA_OK;
+    return fa_err_set(err, FA_EINTERNAL, "cannot create %s: %s", path, strerror(errno));
+}
+
+static enum fa_rc write_all(int fd, const uint8_t *bytes, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, bytes, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return FA_EINTERNAL;
+        bytes += w;
+        n -= (size_t)w;
+    }
+    return FA_OK;
+}
+
+/* fsync a directory so that a rename inside it survives a power cut. */
+static void sync_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Write tmp, fsync, rename onto path, fsync the folder. */
+static enum fa_rc write_durably(const char *dir, const char *path, const uint8_t *bytes, size_t n,
+                                int mode, struct fa_err *err)
+{
+    char tmp[FA_PATH_MAX + 8];
+    int fd;
+    enum fa_rc rc;
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return fa_err_set(err, FA_EINTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+    rc = write_all(fd, bytes, n);
+    if (rc == FA_OK && fsync(fd) != 0)
+        rc = FA_EINTERNAL;
+    close(fd);
+    if (rc == FA_OK && rename(tmp, path) != 0)
+        rc = FA_EINTERNAL;
+    if (rc != FA_OK) {
+        unlink(tmp);
+        return fa_err_set(err, rc, "cannot write %s: %s", path, strerror(errno));
+    }
+    sync_dir(dir);
+    return FA_OK;
+}
+
+static enum fa_rc load_key(struct fa_media *m, struct fa_err *err)
+{
+    char path[FA_PATH_MAX + 16];
+    FILE *f;
+    snprintf(path, sizeof path, "%s/secret.key", m->dir);
+    f = fopen(path, "rb");
+    if (f != NULL) {
+        size_t got = fread(m->key, 1, sizeof m->key, f);
+        fclose(f);
+        if (got == sizeof m->key)
+            return FA_OK;
+        return fa_err_set(err, FA_EINTERNAL, "%s is shorter than %d bytes", path, FA_KEY_BYTES);
+    }
+    fa_crypto_key_new(m->key);
+    return write_durably(m->dir, path, m->key, sizeof m->key, 0600, err);
+}
+
+enum fa_rc fa_media_open(const char *data_dir, struct fa_media **out, struct fa_err *err)
+{
+    char images[FA_PATH_MAX + 8];
+    enum fa_rc rc;
+    struct fa_media *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory");
+    snprintf(m->dir, sizeof m->dir, "%s", data_dir);
+    snprintf(images, sizeof images, "%s/images", data_dir);
+    rc = make_dir(data_dir, err);
+    if (rc == FA_OK)
+        rc = make_dir(images, err);
+    if (rc == FA_OK)
+        rc = load_key(m, err);
+    if (rc != FA_OK) {
+        fa_media_free(m);
+        return rc;
+    }
+    *out = m;
+    return FA_OK;
+}
+
+void fa_media_free(struct fa_media *m)
+{
+    if (m == NULL)
+        return;
+    fa_crypto_wipe(m->key, sizeof m->key);
+    free(m);
+}
+
+enum fa_rc fa_media_save(struct fa_media *m, int64_t customer_id, const uint8_t *bytes, size_t n,
+                         const char *ext, char id[FA_IMAGE_ID_HEX + 1], char relpath[FA_PATH_MAX],
+                         struct fa_err *err)
+{
+    char folder[FA_PATH_MAX * 2];
+    char full[FA_PATH_MAX * 2];
+    enum fa_rc rc;
+    snprintf(folder, sizeof folder, "%s/images/%lld", m->dir, (long long)customer_id);
+    rc = make_dir(folder, err);
+    if (rc != FA_OK)
+        return rc;
+    fa_crypto_random_hex(id, FA_IMAGE_ID_HEX / 2);
+    snprintf(relpath, FA_PATH_MAX, "images/%lld/%s.%s", (long long)customer_id, id, ext);
+    snprintf(full, sizeof full, "%s/%s", m->dir, relpath);
+    return write_durably(folder, full, bytes, n, 0600, err);
+}
+
+void fa_media_remove(struct fa_media *m, const char *relpath)
+{
+    char full[FA_PATH_MAX * 2];
+    snprintf(full, sizeof full, "%s/%s", m->dir, relpath);
+    unlink(full);
+}
+
+enum fa_rc fa_media_read(struct fa_media *m, const char *relpath, uint8_t **bytes, size_t *n,
+                         struct fa_err *err)
+{
+    char full[FA_PATH_MAX * 2];
+    struct stat st;
+    uint8_t *buf = NULL;
+    FILE *f;
+    snprintf(full, sizeof full, "%s/%s", m->dir, relpath);
+    f = fopen(full, "rb");
+    if (f == NULL)
+        return fa_err_set(err, FA_ENOTFOUND, "image file is gone");
+    if (fstat(fileno(f), &st) != 0 || st.st_size < 0)
+        goto fail;
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
+        goto fail;
+    fclose(f);
+    *bytes = buf;
+    *n = (size_t)st.st_size;
+    return FA_OK;
+fail:
+    free(buf);
+    fclose(f);
+    return fa_err_set(err, FA_EINTERNAL, "cannot read %s", relpath);
+}
+
+/* The signed message is "<id>.<expires>": the id has no '.', so no two
+ * (id, expires) pairs can produce the same text. */
+void fa_media_sign(const struct fa_media *m, const char *id, long long expires,
+                   char sig[FA_DIGEST_HEX + 1])
+{
+    char msg[128];
+    int len = snprintf(msg, sizeof msg, "%s.%lld", id, expires);
+    fa_crypto_hmac_hex(m->key, msg, (size_t)len, sig);
+}
+
+int fa_media_verify(const struct fa_media *m, const char *id, const char *expires,
+                    const char *sig, time_t now)
+{
+    char want[FA_DIGEST_HEX + 1];
+    char *end = NULL;
+    long long exp;
+    if (id == NULL || expires == NULL || sig == NULL)
+        return 0;
+    errno = 0;
+    exp = strtoll(expires, &end, 10);
+    if (errno != 0 || end == expires || *end != '\0' || exp < (long long)now)
+        return 0;
+    fa_media_sign(m, id, exp, want);
+    return fa_crypto_str_equal(want, sig);
+}
+
+const char *fa_media_mime(const char *ext)
+{
+    static const char *const table[][2] = {
+        {"jpg", "image/jpeg"}, {"png", "image/png"}, {"webp", "image/webp"}, {"bmp", "image/bmp"}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (strcmp(table[i][0], ext) == 0)
+            return table[i][1];
+    return "application/octet-stream";
+}

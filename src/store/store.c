@@ -1,0 +1,364 @@
+/*
+ * store.c — opening the database, per-thread connections, the statement
+ * cache and transaction helpers (see include/faceauth/store.h, store_int.h).
+ *
+ * Design: SQLite connections are cheap but not meant to be shared between
+ * threads that run statements at the same time, and a shared handle would
+ * serialise every worker on one mutex. So each thread that calls in gets its
+ * own connection, found through a pthread key and opened lazily on first use.
+ * The connections are opened with SQLITE_OPEN_NOMUTEX ("multi-thread" mode):
+ * no two threads ever touch one connection at once, so SQLite's
+ * per-connection mutex would be pure overhead.
+ *
+ * Every connection is also linked into st->conns under st->lock, so that
+ * fa_store_free can close the connections of threads that are still alive
+ * (e.g. MHD's pool, stopped but not yet torn down). When a thread ends
+ * first, the key's destructor unlinks and closes its connection.
+ *
+ * Concurrency between connections is SQLite's job: WAL lets readers run
+ * beside the one writer, writers queue on the busy timeout, and every
+ * multi-row write takes the write lock up front with BEGIN IMMEDIATE.
+ */
+#include "store_int.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- connections ---- */
+
+static void conn_close(struct fa_conn *c)
+{
+    int i;
+
+    if (c == NULL)
+        return;
+    for (i = 0; i < c->n_stmts; i++)
+        sqlite3_finalize(c->stmts[i].stmt);
+    /* Every statement is finalized above, so close cannot be refused. */
+    sqlite3_close(c->db);
+    free(c);
+}
+
+/* pthread key destructor: the thread is ending, its connection goes with it. */
+static void conn_thread_end(void *p)
+{
+    struct fa_conn *c = p;
+    struct fa_store *st = c->st;
+
+    pthread_mutex_lock(&st->lock);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        st->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&st->lock);
+    conn_close(c);
+}
+
+/*
+ * Per-connection settings (none of them persist in the file except WAL,
+ * which fa_store_open sets once):
+ *  - foreign_keys: off by default in SQLite; the schema relies on cascades.
+ *  - synchronous=NORMAL: in WAL mode this never corrupts the database and
+ *    loses nothing when the application crashes, because committed frames
+ *    are already in the WAL file; only a power loss or OS crash can undo the
+ *    last few commits. FULL would add an fsync to every commit.
+ */
+static const char SQL_CONN_SETUP[] = "PRAGMA foreign_keys=ON;"
+                                     "PRAGMA synchronous=NORMAL;";
+
+static enum fa_rc conn_open(struct fa_store *st, struct fa_conn **out, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    enum fa_rc rc = FA_OK;
+    int r;
+
+    c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
+    c->st = st;
+    r = sqlite3_open_v2(st->path, &c->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (r != SQLITE_OK) {
+        /* sqlite3_open_v2 may hand back a handle even on failure; it still
+         * carries the message and must be closed. */
+        rc = fa_err_set(err, FA_EDB, "cannot open database '%s': %s", st->path,
+                        c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(r));
+        goto out;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, FA_STORE_BUSY_MS);
+    if (sqlite3_exec(c->db, SQL_CONN_SETUP, NULL, NULL, NULL) != SQLITE_OK) {
+        rc = fa_store_dberr(c, "connection setup", err);
+        goto out;
+    }
+    *out = c;
+    c = NULL;
+out:
+    conn_close(c);
+    return rc;
+}
+
+enum fa_rc fa_store_conn(struct fa_store *st, struct fa_conn **out, struct fa_err *err)
+{
+    struct fa_conn *c = pthread_getspecific(st->key);
+    enum fa_rc rc;
+
+    if (c != NULL) {
+        *out = c;
+        return FA_OK;
+    }
+    rc = conn_open(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    if (pthread_setspecific(st->key, c) != 0) {
+        conn_close(c);
+        return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
+    }
+    pthread_mutex_lock(&st->lock);
+    c->next = st->conns;
+    if (st->conns != NULL)
+        st->conns->prev = c;
+    st->conns = c;
+    pthread_mutex_unlock(&st->lock);
+    *out = c;
+    return FA_OK;
+}
+
+/* ---- statements and errors ---- */
+
+enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
+                         struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int i;
+
+    for (i = 0; i < c->n_stmts; i++) {
+        if (c->stmts[i].sql == sql) {
+            *out = c->stmts[i].stmt;
+            return FA_OK;
+        }
+    }
+    /* Running out of slots means a new SQL text was added: raise the cap. */
+    assert(c->n_stmts < FA_STORE_STMT_MAX);
+    if (c->n_stmts >= FA_STORE_STMT_MAX)
+        return fa_err_set(err, FA_EINTERNAL, "statement cache full");
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+        return fa_store_dberr(c, "prepare", err);
+    c->stmts[c->n_stmts].sql = sql;
+    c->stmts[c->n_stmts].stmt = s;
+    c->n_stmts++;
+    *out = s;
+    return FA_OK;
+}
+
+void fa_store_stmt_done(sqlite3_stmt *s)
+{
+    if (s == NULL)
+        return;
+    /* reset repeats the last step's error code; the caller has seen it. */
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *err)
+{
+    /* SQLite messages name tables and columns, never bound values, so no
+     * token or password can end up here. */
+    return fa_err_set(err, FA_EDB, "database error (%s): %s", what, sqlite3_errmsg(c->db));
+}
+
+enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *what,
+                              struct fa_err *err)
+{
+    int r = sqlite3_step(s);
+
+    if (r == SQLITE_DONE)
+        return FA_OK;
+    if (r == SQLITE_ROW)
+        return fa_err_set(err, FA_EDB, "database error (%s): unexpected row", what);
+    return fa_store_dberr(c, what, err);
+}
+
+/* ---- transactions ---- */
+
+static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_COMMIT[] = "COMMIT";
+static const char SQL_ROLLBACK[] = "ROLLBACK";
+
+static enum fa_rc tx_exec(struct fa_conn *c, const char *sql, const char *what,
+                          struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+
+    rc = fa_store_stmt(c, sql, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_step_done(c, s, what, err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err)
+{
+    return tx_exec(c, SQL_BEGIN, "begin", err);
+}
+
+enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err)
+{
+    enum fa_rc rc = tx_exec(c, SQL_COMMIT, "commit", err);
+
+    /* A failed COMMIT (e.g. disk full) leaves the transaction open. */
+    if (rc != FA_OK)
+        fa_store_tx_rollback(c);
+    return rc;
+}
+
+void fa_store_tx_rollback(struct fa_conn *c)
+{
+    /* Some errors (SQLITE_FULL, SQLITE_IOERR...) already rolled back. */
+    if (sqlite3_get_autocommit(c->db))
+        return;
+    (void)tx_exec(c, SQL_ROLLBACK, "rollback", NULL);
+}
+
+/* ---- open, free, health ---- */
+
+/* WAL is a property of the file: set once here, every later connection
+ * inherits it. It cannot be set inside a transaction, so before migrating. */
+static enum fa_rc store_set_wal(struct fa_conn *c, struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc = FA_OK;
+    const unsigned char *mode;
+
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK)
+        return fa_store_dberr(c, "journal_mode", err);
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        rc = fa_store_dberr(c, "journal_mode", err);
+        goto out;
+    }
+    /* SQLite answers with the mode in force: "memory" for :memory: and
+     * some VFSes, which would silently lose our concurrency guarantees. */
+    mode = sqlite3_column_text(s, 0);
+    if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+        rc = fa_err_set(err, FA_EDB, "database '%s' cannot use WAL mode (got '%s')",
+                        c->st->path, mode != NULL ? (const char *)mode : "?");
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static enum fa_rc store_alloc(const char *path, struct fa_store **out, struct fa_err *err)
+{
+    struct fa_store *st = calloc(1, sizeof *st);
+
+    if (st == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
+    st->path = strdup(path);
+    if (st->path == NULL) {
+        free(st);
+        return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
+    }
+    if (pthread_key_create(&st->key, conn_thread_end) != 0) {
+        free(st->path);
+        free(st);
+        return fa_err_set(err, FA_EINTERNAL, "no thread-local key left for the database");
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    *out = st;
+    return FA_OK;
+}
+
+enum fa_rc fa_store_open(const char *path, struct fa_store **out, struct fa_err *err)
+{
+    struct fa_store *st = NULL;
+    struct fa_conn *c = NULL;
+    enum fa_rc rc;
+
+    *out = NULL;
+    if (path == NULL || path[0] == '\0')
+        return fa_err_set(err, FA_EINVAL, "database path is empty");
+    rc = store_alloc(path, &st, err);
+    if (rc != FA_OK)
+        goto out;
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        goto out;
+    rc = store_set_wal(c, err);
+    if (rc != FA_OK)
+        goto out;
+    rc = fa_store_migrate(c, err);
+    if (rc != FA_OK)
+        goto out;
+    *out = st;
+    st = NULL;
+out:
+    fa_store_free(st);
+    return rc;
+}
+
+void fa_store_free(struct fa_store *st)
+{
+    struct fa_conn *c, *next;
+
+    if (st == NULL)
+        return;
+    /* After key_delete no thread's destructor will run for this store, so
+     * the list below is ours alone (callers guarantee no thread is still
+     * inside a store call or exiting concurrently). */
+    pthread_key_delete(st->key);
+    pthread_mutex_lock(&st->lock);
+    c = st->conns;
+    st->conns = NULL;
+    pthread_mutex_unlock(&st->lock);
+    for (; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    pthread_mutex_destroy(&st->lock);
+    free(st->path);
+    free(st);
+}
+
+int fa_store_writable(struct fa_store *st)
+{
+    struct fa_conn *c = NULL;
+    int ok;
+
+    if (fa_store_conn(st, &c, NULL) != FA_OK)
+        return 0;
+    /* Taking the write lock proves the file is writable and not wedged by
+     * another writer. A health probe should answer quickly, so wait 1 s at
+     * most instead of the usual busy timeout. */
+    sqlite3_busy_timeout(c->db, 1000);
+    ok = fa_store_tx_begin(c, NULL) == FA_OK;
+    if (ok)
+        fa_store_tx_rollback(c);
+    sqlite3_busy_timeout(c->db, FA_STORE_BUSY_MS);
+    return ok;
+}
+
+const char *fa_user_state_name(enum fa_user_state s)
+{
+    switch (s) {
+    case FA_USER_DRAFT:
+        return "draft";
+    case FA_USER_SUCCESS:
+        return "success";
+    case FA_USER_FAILURE:
+        return "failure";
+    }
+    /* Not a state: a bug. "unknown" shows up instead of hiding it, and the
+     * schema's CHECK refuses it if it ever reaches an UPDATE. */
+    return "unknown";
+}
+
+int64_t fa_store_now(void)
+{
+    return (int64_t)time(NULL);
+}

@@ -1,0 +1,106 @@
+/*
+ * store_int.h — what the files of src/store/ share and nobody else sees.
+ *
+ * A struct fa_store owns the database path, a pthread key and the list of
+ * every connection opened through it. A struct fa_conn is one thread's
+ * sqlite3 handle plus its cache of prepared statements; it is only ever used
+ * by the thread that opened it, except by fa_store_free once every worker is
+ * done.
+ *
+ * Statement cache: each SQL text is a `static const char[]` beside the code
+ * that binds it, and the cache is keyed by the address of that text. The
+ * pattern at every call site is
+ *
+ *     rc = fa_store_stmt(c, SQL_X, &s, err);   prepared once per connection
+ *     ... bind, step ...
+ *     fa_store_stmt_done(s);                  reset + clear bindings
+ *
+ * fa_store_stmt_done must run before returning, on every path: a statement
+ * left un-reset keeps a read transaction open, which stalls WAL checkpoints
+ * and makes later writes on the connection fail with SQLITE_BUSY_SNAPSHOT.
+ */
+#ifndef FACEAUTH_STORE_INT_H
+#define FACEAUTH_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "faceauth/store.h"
+
+/* Distinct SQL texts a connection may cache; fa_store_stmt asserts on more. */
+#define FA_STORE_STMT_MAX 48
+/* Largest embedding we store: a guard against a corrupt or buggy dim. */
+#define FA_STORE_DIM_MAX 4096
+#define FA_STORE_BUSY_MS 5000
+
+struct fa_conn_stmt {
+    const char *sql; /* static text; its address is the cache key */
+    sqlite3_stmt *stmt;
+};
+
+struct fa_conn {
+    struct fa_store *st;
+    sqlite3 *db;
+    int n_stmts;
+    struct fa_conn_stmt stmts[FA_STORE_STMT_MAX];
+    struct fa_conn *prev, *next; /* in st->conns, under st->lock */
+};
+
+struct fa_store {
+    char *path;
+    pthread_key_t key; /* this thread's struct fa_conn */
+    pthread_mutex_t lock; /* guards conns only; never held during SQL */
+    struct fa_conn *conns;
+};
+
+/* This thread's connection, opened on first use. The store keeps ownership. */
+enum fa_rc fa_store_conn(struct fa_store *st, struct fa_conn **out, struct fa_err *err);
+
+/* The cached statement for sql (a static string), prepared on first use. */
+enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
+                         struct fa_err *err);
+
+/* Reset s and drop its bindings so it holds no lock and no caller pointer. NULL is fine. */
+void fa_store_stmt_done(sqlite3_stmt *s);
+
+/* FA_EDB with "database error (what): <sqlite message>" in err. */
+enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *err);
+
+/* Step s, which must finish without rows (INSERT/UPDATE/DELETE). FA_EDB otherwise. */
+enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *what,
+                              struct fa_err *err);
+
+/* BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout),
+ * so a transaction never fails halfway on a lock upgrade. */
+enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err);
+enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err);
+/* Roll back when a transaction is open; safe to call when none is. */
+void fa_store_tx_rollback(struct fa_conn *c);
+
+/* Migrate the schema to the newest version (store_schema.c). */
+enum fa_rc fa_store_migrate(struct fa_conn *c, struct fa_err *err);
+
+/* ---- validation and row helpers (store_check.c) ---- */
+
+/* A customerName/userName: 1-FA_NAME_MAX chars of A-Z a-z 0-9 . _ @ -. */
+int fa_store_name_ok(const char *s);
+/* FA_EINVAL naming field unless fa_store_name_ok(s). */
+enum fa_rc fa_store_check_name(const char *field, const char *s, struct fa_err *err);
+/* FA_EINVAL naming field when s is NULL or longer than max bytes. */
+enum fa_rc fa_store_check_text(const char *field, const char *s, size_t max, struct fa_err *err);
+/* 1 when s is exactly FA_IMAGE_ID_HEX lowercase hex digits. */
+int fa_store_image_id_ok(const char *s);
+
+/* Copy text column col of s into buf (size bytes, always NUL-terminated);
+ * FA_EDB when the stored value does not fit, which validation prevents. */
+enum fa_rc fa_store_col_text(struct fa_conn *c, sqlite3_stmt *s, int col, char *buf, size_t size,
+                             struct fa_err *err);
+
+/* "draft"/"success"/"failure" back to the enum; -1 for anything else. */
+int fa_store_state_parse(const char *s);
+
+/* Unix seconds now. */
+int64_t fa_store_now(void);
+
+#endif

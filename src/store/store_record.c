@@ -1,0 +1,479 @@
+/*
+ * store_record.c — the write of one face operation (fa_store_record_commit),
+ * loading a user's templates, and finding a stored image.
+ *
+ * A record is written in one BEGIN IMMEDIATE transaction, in this order:
+ *   1. the user is re-read inside the transaction (it must belong to the
+ *      record's customer; with require_state its state must still be the
+ *      expected one — this is what makes two concurrent enrolls safe);
+ *   2. templates: optional delete-all (update), optional insert, and for a
+ *      learned template eviction of the oldest learned beyond max_learned;
+ *   3. the image rows;
+ *   4. the optional state change;
+ *   5. exactly one transactions (log) row.
+ * Any failure rolls everything back, so a record is all there or not at all.
+ *
+ * "Oldest" means inserted first. Ids are rowids without AUTOINCREMENT, and a
+ * new rowid is always larger than every live one, so ordering by id is
+ * insertion order even when the clock steps back (created could tie or
+ * invert; id cannot).
+ */
+#include "store_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIME_MAX 32 /* the mime[] buffer of fa_store_image_get */
+#define MODEL_ID_MAX 64
+
+static int is_one_of(const char *s, const char *const *list)
+{
+    if (s == NULL)
+        return 0;
+    for (; *list != NULL; list++) {
+        if (strcmp(s, *list) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static const char *const REQUEST_TYPES[] = {"enroll", "faceUpdate", "authenticate", "search",
+                                            NULL};
+static const char *const TEMPLATE_SOURCES[] = {"enroll", "learned", NULL};
+
+static int state_ok(enum fa_user_state s)
+{
+    return s == FA_USER_DRAFT || s == FA_USER_SUCCESS || s == FA_USER_FAILURE;
+}
+
+static enum fa_rc image_validate(const char *what, const struct fa_store_image *img,
+                                 struct fa_err *err)
+{
+    if (img == NULL)
+        return FA_OK;
+    if (!fa_store_image_id_ok(img->id))
+        return fa_err_set(err, FA_EINVAL, "%s image id must be %d lowercase hex digits", what,
+                          FA_IMAGE_ID_HEX);
+    if (img->path == NULL || img->path[0] == '\0' || strnlen(img->path, FA_PATH_MAX) >= FA_PATH_MAX)
+        return fa_err_set(err, FA_EINVAL, "%s image path must be 1-%d bytes", what,
+                          FA_PATH_MAX - 1);
+    if (img->mime == NULL || img->mime[0] == '\0' || strnlen(img->mime, MIME_MAX) >= MIME_MAX)
+        return fa_err_set(err, FA_EINVAL, "%s image mime must be 1-%d bytes", what, MIME_MAX - 1);
+    return FA_OK;
+}
+
+static enum fa_rc template_validate(const struct fa_store_record *r, struct fa_err *err)
+{
+    if (r->template_vec == NULL)
+        return FA_OK;
+    if (r->template_dim <= 0 || r->template_dim > FA_STORE_DIM_MAX)
+        return fa_err_set(err, FA_EINVAL, "template dim must be 1-%d", FA_STORE_DIM_MAX);
+    if (r->template_model == NULL || r->template_model[0] == '\0' ||
+        strnlen(r->template_model, MODEL_ID_MAX + 1) > MODEL_ID_MAX)
+        return fa_err_set(err, FA_EINVAL, "template model id must be 1-%d bytes", MODEL_ID_MAX);
+    if (!is_one_of(r->template_source, TEMPLATE_SOURCES))
+        return fa_err_set(err, FA_EINVAL, "template source must be enroll or learned");
+    if (!isfinite(r->template_quality))
+        return fa_err_set(err, FA_EINVAL, "template quality is not a number");
+    if (strcmp(r->template_source, "learned") == 0 && r->max_learned < 1)
+        return fa_err_set(err, FA_EINVAL, "max_learned must be at least 1");
+    return FA_OK;
+}
+
+/* The record is built by our own code, so a failure here is a caller bug;
+ * it still gets a clear FA_EINVAL instead of a half-checked write. */
+static enum fa_rc record_validate(const struct fa_store_record *r, struct fa_err *err)
+{
+    enum fa_rc rc;
+    int needs_user = r->set_state || r->require_state || r->replace_templates ||
+                     r->template_vec != NULL;
+
+    if (r->customer_id <= 0)
+        return fa_err_set(err, FA_EINVAL, "record customer id is invalid");
+    if (r->user_id < 0 || (needs_user && r->user_id == 0))
+        return fa_err_set(err, FA_EINVAL, "record needs a user id");
+    if (!is_one_of(r->request_type, REQUEST_TYPES))
+        return fa_err_set(err, FA_EINVAL, "record request type is invalid");
+    if (r->user_name != NULL && strnlen(r->user_name, FA_TEXT_MAX + 1) > FA_TEXT_MAX)
+        return fa_err_set(err, FA_EINVAL, "userName is longer than %d bytes", FA_TEXT_MAX);
+    if ((r->set_state && !state_ok(r->new_state)) ||
+        (r->require_state && !state_ok(r->expected_state)))
+        return fa_err_set(err, FA_EINVAL, "record state is invalid");
+    rc = image_validate("original", r->original, err);
+    if (rc == FA_OK)
+        rc = image_validate("thumbnail", r->thumbnail, err);
+    if (rc == FA_OK)
+        rc = template_validate(r, err);
+    return rc;
+}
+
+/* ---- the steps of a commit, each inside the caller's transaction ---- */
+
+static const char SQL_REC_USER[] = "SELECT state FROM users WHERE id = ?1 AND customer_id = ?2";
+
+static enum fa_rc rec_user_check(struct fa_conn *c, const struct fa_store_record *r,
+                                 struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK, step, state;
+
+    rc = fa_store_stmt(c, SQL_REC_USER, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, r->user_id);
+    b |= sqlite3_bind_int64(s, 2, r->customer_id);
+    step = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    if (step == SQLITE_DONE) {
+        /* Deleted meanwhile, or another customer's id: both are "gone". */
+        rc = fa_err_set(err, FA_ENOTFOUND, "user not found");
+    } else if (step != SQLITE_ROW) {
+        rc = fa_store_dberr(c, "record user", err);
+    } else {
+        state = fa_store_state_parse((const char *)sqlite3_column_text(s, 0));
+        if (r->require_state && state != (int)r->expected_state)
+            rc = fa_err_set(err, FA_EFAIL, "enrollment state changed: it is %s, not %s",
+                            state < 0 ? "unknown" : fa_user_state_name(state),
+                            fa_user_state_name(r->expected_state));
+    }
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static const char SQL_REC_TPL_CLEAR[] = "DELETE FROM templates WHERE user_id = ?1";
+static const char SQL_REC_TPL_ADD[] =
+    "INSERT INTO templates(user_id, model_id, source, quality, dim, embedding, created)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+/* LIMIT -1 OFFSET n: every learned template after the n newest. */
+static const char SQL_REC_TPL_EVICT[] =
+    "DELETE FROM templates WHERE id IN (SELECT id FROM templates"
+    " WHERE user_id = ?1 AND model_id = ?2 AND source = 'learned'"
+    " ORDER BY id DESC LIMIT -1 OFFSET ?3)";
+
+static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record *r,
+                                struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+
+    rc = fa_store_stmt(c, SQL_REC_TPL_CLEAR, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = sqlite3_bind_int64(s, 1, r->user_id) == SQLITE_OK
+             ? fa_store_step_done(c, s, "template replace", err)
+             : fa_store_dberr(c, "template replace", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
+                              struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK;
+
+    rc = fa_store_stmt(c, SQL_REC_TPL_ADD, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, r->user_id);
+    b |= sqlite3_bind_text(s, 2, r->template_model, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 3, r->template_source, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_double(s, 4, r->template_quality);
+    b |= sqlite3_bind_int(s, 5, r->template_dim);
+    /* STATIC: the vector outlives this function and the binding is cleared
+     * before it returns, so the copy TRANSIENT would make is not needed. */
+    b |= sqlite3_bind_blob(s, 6, r->template_vec, r->template_dim * (int)sizeof(float),
+                           SQLITE_STATIC);
+    b |= sqlite3_bind_int64(s, 7, now);
+    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "template add", err)
+                        : fa_store_dberr(c, "template add", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record *r,
+                                struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK;
+
+    rc = fa_store_stmt(c, SQL_REC_TPL_EVICT, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, r->user_id);
+    b |= sqlite3_bind_text(s, 2, r->template_model, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_int(s, 3, r->max_learned);
+    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "template evict", err)
+                        : fa_store_dberr(c, "template evict", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static enum fa_rc rec_templates(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
+                                struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+
+    if (r->replace_templates)
+        rc = rec_tpl_clear(c, r, err);
+    if (rc != FA_OK || r->template_vec == NULL)
+        return rc;
+    rc = rec_tpl_add(c, r, now, err);
+    if (rc == FA_OK && strcmp(r->template_source, "learned") == 0)
+        rc = rec_tpl_evict(c, r, err);
+    return rc;
+}
+
+static const char SQL_REC_IMAGE[] =
+    "INSERT INTO images(id, customer_id, user_id, kind, path, mime, created)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
+                            const struct fa_store_image *img, const char *kind, int64_t now,
+                            struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK;
+
+    if (img == NULL)
+        return FA_OK;
+    rc = fa_store_stmt(c, SQL_REC_IMAGE, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_text(s, 1, img->id, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_int64(s, 2, r->customer_id);
+    b |= r->user_id > 0 ? sqlite3_bind_int64(s, 3, r->user_id) : sqlite3_bind_null(s, 3);
+    b |= sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
+    b |= sqlite3_bind_text(s, 5, img->path, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 6, img->mime, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_int64(s, 7, now);
+    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "image add", err)
+                        : fa_store_dberr(c, "image add", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static const char SQL_REC_STATE[] =
+    "UPDATE users SET state = ?1, updated = ?2 WHERE id = ?3 AND customer_id = ?4";
+
+static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
+                            struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK;
+
+    if (!r->set_state)
+        return FA_OK;
+    rc = fa_store_stmt(c, SQL_REC_STATE, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_text(s, 1, fa_user_state_name(r->new_state), -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int64(s, 2, now);
+    b |= sqlite3_bind_int64(s, 3, r->user_id);
+    b |= sqlite3_bind_int64(s, 4, r->customer_id);
+    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "state change", err)
+                        : fa_store_dberr(c, "state change", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static const char SQL_REC_LOG[] =
+    "INSERT INTO transactions(customer_id, user_id, user_name, request_type, result, score,"
+    " original_id, thumbnail_id, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+static int bind_image_id(sqlite3_stmt *s, int i, const struct fa_store_image *img)
+{
+    return img != NULL ? sqlite3_bind_text(s, i, img->id, -1, SQLITE_TRANSIENT)
+                       : sqlite3_bind_null(s, i);
+}
+
+static enum fa_rc rec_log(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
+                          struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK;
+
+    rc = fa_store_stmt(c, SQL_REC_LOG, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, r->customer_id);
+    b |= r->user_id > 0 ? sqlite3_bind_int64(s, 2, r->user_id) : sqlite3_bind_null(s, 2);
+    b |= sqlite3_bind_text(s, 3, r->user_name != NULL ? r->user_name : "", -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 4, r->request_type, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 5, r->success ? "success" : "failure", -1, SQLITE_STATIC);
+    /* No score (NAN) is SQL NULL, so the log can tell it from a real 0. */
+    b |= isnan(r->score) ? sqlite3_bind_null(s, 6) : sqlite3_bind_double(s, 6, r->score);
+    b |= bind_image_id(s, 7, r->original);
+    b |= bind_image_id(s, 8, r->thumbnail);
+    b |= sqlite3_bind_int64(s, 9, now);
+    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "log", err) : fa_store_dberr(c, "log", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static enum fa_rc record_write(struct fa_conn *c, const struct fa_store_record *r,
+                               struct fa_err *err)
+{
+    int64_t now = fa_store_now();
+    enum fa_rc rc = FA_OK;
+
+    if (r->user_id > 0)
+        rc = rec_user_check(c, r, err);
+    if (rc == FA_OK)
+        rc = rec_templates(c, r, now, err);
+    if (rc == FA_OK)
+        rc = rec_image(c, r, r->original, "original", now, err);
+    if (rc == FA_OK)
+        rc = rec_image(c, r, r->thumbnail, "thumbnail", now, err);
+    if (rc == FA_OK)
+        rc = rec_state(c, r, now, err);
+    if (rc == FA_OK)
+        rc = rec_log(c, r, now, err);
+    return rc;
+}
+
+enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_record *rec,
+                                  struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    enum fa_rc rc;
+
+    rc = record_validate(rec, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_tx_begin(c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = record_write(c, rec, err);
+    if (rc == FA_OK)
+        rc = fa_store_tx_commit(c, err);
+    else
+        fa_store_tx_rollback(c);
+    return rc;
+}
+
+/* ---- templates ---- */
+
+static const char SQL_TPL_LOAD[] =
+    "SELECT dim, embedding FROM templates WHERE user_id = ?1 AND model_id = ?2"
+    " ORDER BY source = 'learned', id";
+
+/* Append the current row's embedding to *vecs (capacity *cap vectors). */
+static enum fa_rc tpl_append(sqlite3_stmt *s, int dim, float **vecs, int *n, int *cap,
+                             struct fa_err *err)
+{
+    size_t bytes = (size_t)dim * sizeof(float);
+    float *grown;
+
+    if (sqlite3_column_int(s, 0) != dim || (size_t)sqlite3_column_bytes(s, 1) != bytes)
+        return fa_err_set(err, FA_EDB, "database error: a template has dim %d, expected %d",
+                          sqlite3_column_int(s, 0), dim);
+    if (*n == *cap) {
+        int ncap = *cap == 0 ? 8 : *cap * 2;
+        /* Bounded by the user's templates (a few enrolled + max_learned);
+         * the check only guards the multiplication. */
+        if (ncap <= *cap || (size_t)ncap > SIZE_MAX / bytes)
+            return fa_err_set(err, FA_ETOOBIG, "too many templates");
+        grown = realloc(*vecs, (size_t)ncap * bytes);
+        if (grown == NULL)
+            return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
+        *vecs = grown;
+        *cap = ncap;
+    }
+    memcpy(*vecs + (size_t)*n * (size_t)dim, sqlite3_column_blob(s, 1), bytes);
+    (*n)++;
+    return FA_OK;
+}
+
+enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const char *model_id,
+                                   int dim, float **vecs, int *n, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    float *v = NULL;
+    int count = 0, cap = 0, b = SQLITE_OK, r;
+    enum fa_rc rc;
+
+    *vecs = NULL;
+    *n = 0;
+    if (dim <= 0 || dim > FA_STORE_DIM_MAX || model_id == NULL)
+        return fa_err_set(err, FA_EINVAL, "template dim or model id is invalid");
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_stmt(c, SQL_TPL_LOAD, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, user_id);
+    b |= sqlite3_bind_text(s, 2, model_id, -1, SQLITE_TRANSIENT);
+    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    while (r == SQLITE_ROW && rc == FA_OK) {
+        rc = tpl_append(s, dim, &v, &count, &cap, err);
+        if (rc == FA_OK)
+            r = sqlite3_step(s);
+    }
+    if (rc == FA_OK && r != SQLITE_DONE)
+        rc = fa_store_dberr(c, "template load", err);
+    fa_store_stmt_done(s);
+    if (rc != FA_OK) {
+        free(v);
+        return rc;
+    }
+    *vecs = v;
+    *n = count;
+    return FA_OK;
+}
+
+/* ---- images ---- */
+
+static const char SQL_IMAGE_GET[] = "SELECT customer_id, path, mime FROM images WHERE id = ?1";
+
+enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t *customer_id,
+                              char path[FA_PATH_MAX], char mime[32], struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int r;
+
+    *customer_id = 0;
+    path[0] = '\0';
+    mime[0] = '\0';
+    /* Ids come from URLs: anything not id-shaped is simply not there. */
+    if (!fa_store_image_id_ok(image_id))
+        return fa_err_set(err, FA_ENOTFOUND, "image not found");
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_stmt(c, SQL_IMAGE_GET, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = sqlite3_bind_text(s, 1, image_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
+                                                                              : SQLITE_ERROR;
+    if (r == SQLITE_DONE) {
+        rc = fa_err_set(err, FA_ENOTFOUND, "image not found");
+    } else if (r != SQLITE_ROW) {
+        rc = fa_store_dberr(c, "image lookup", err);
+    } else {
+        *customer_id = sqlite3_column_int64(s, 0);
+        rc = fa_store_col_text(c, s, 1, path, FA_PATH_MAX, err);
+        if (rc == FA_OK)
+            rc = fa_store_col_text(c, s, 2, mime, MIME_MAX, err);
+    }
+    fa_store_stmt_done(s);
+    if (rc != FA_OK) {
+        *customer_id = 0;
+        path[0] = '\0';
+        mime[0] = '\0';
+    }
+    return rc;
+}

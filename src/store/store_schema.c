@@ -1,0 +1,171 @@
+/*
+ * store_schema.c — the schema and its migrations.
+ *
+ * PRAGMA user_version holds the number of migrations applied. Migration n
+ * (1-based) is migrations[n - 1], a NULL-terminated list of statements, run
+ * with the version bump in one BEGIN IMMEDIATE transaction: a crash or a
+ * failing step leaves the previous version intact, and two processes opening
+ * the same file at once cannot both migrate (the second waits for the lock,
+ * then re-reads user_version and finds nothing to do).
+ *
+ * Rules for later changes: never edit a migration that has shipped; append a
+ * new step list to `migrations` instead. SQLite cannot alter CHECK or
+ * foreign-key clauses in place, so such changes need a table rebuild
+ * (https://www.sqlite.org/lang_altertable.html#otheralter).
+ *
+ * Times are Unix seconds (INTEGER). Ids are INTEGER PRIMARY KEY (rowid)
+ * except images, whose random hex id is also its public URL name.
+ */
+#include "store_int.h"
+
+#include <stdio.h>
+
+static const char *const migration_1[] = {
+    "CREATE TABLE customers("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " pw_hash TEXT NOT NULL,"
+    " created INTEGER NOT NULL)",
+
+    /* Only the BLAKE2b digest of a token is stored (see crypto.h). */
+    "CREATE TABLE tokens("
+    " id INTEGER PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+    " digest TEXT NOT NULL UNIQUE,"
+    " created INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX tokens_customer ON tokens(customer_id)",
+
+    /* updated: the last change of the enrollment state (status/enroll/all
+     * filters on it). enroll_token is kept in clear: user/details must be
+     * able to give the enrollmentUrl back. */
+    "CREATE TABLE users("
+    " id INTEGER PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+    " user_name TEXT NOT NULL,"
+    " full_name TEXT NOT NULL DEFAULT '',"
+    " email TEXT NOT NULL DEFAULT '',"
+    " phone TEXT NOT NULL DEFAULT '',"
+    " country_code TEXT NOT NULL DEFAULT '',"
+    " enroll_token TEXT NOT NULL UNIQUE,"
+    " state TEXT NOT NULL DEFAULT 'draft' CHECK(state IN ('draft','success','failure')),"
+    " blacklisted INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL,"
+    " UNIQUE(customer_id, user_name))",
+    "CREATE INDEX users_customer_state ON users(customer_id, state, updated)",
+
+    /* embedding: dim float32 values in host byte order (every supported
+     * host is little-endian); the length CHECK refuses a truncated blob. */
+    "CREATE TABLE templates("
+    " id INTEGER PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " model_id TEXT NOT NULL,"
+    " source TEXT NOT NULL CHECK(source IN ('enroll','learned')),"
+    " quality REAL NOT NULL DEFAULT 0,"
+    " dim INTEGER NOT NULL CHECK(dim > 0),"
+    " embedding BLOB NOT NULL CHECK(length(embedding) = 4 * dim),"
+    " created INTEGER NOT NULL)",
+    "CREATE INDEX templates_user ON templates(user_id, model_id)",
+
+    /* user_id is NULL for search probes, which belong to no user. */
+    "CREATE TABLE images("
+    " id TEXT PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+    " user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL CHECK(kind IN ('original','thumbnail')),"
+    " path TEXT NOT NULL,"
+    " mime TEXT NOT NULL,"
+    " created INTEGER NOT NULL)",
+    "CREATE INDEX images_customer ON images(customer_id)",
+    "CREATE INDEX images_user ON images(user_id)",
+
+    /* The log outlives the user (user_id SET NULL, user_name kept) but not
+     * the user's images: deleting them nulls the references, so the log
+     * never points at biometric data that is gone. Indexes on the image
+     * columns make those foreign-key checks lookups instead of scans. */
+    "CREATE TABLE transactions("
+    " id INTEGER PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+    " user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,"
+    " user_name TEXT NOT NULL DEFAULT '',"
+    " request_type TEXT NOT NULL,"
+    " result TEXT NOT NULL CHECK(result IN ('success','failure')),"
+    " score REAL,"
+    " original_id TEXT REFERENCES images(id) ON DELETE SET NULL,"
+    " thumbnail_id TEXT REFERENCES images(id) ON DELETE SET NULL,"
+    " created INTEGER NOT NULL)",
+    "CREATE INDEX transactions_customer_created ON transactions(customer_id, created)",
+    "CREATE INDEX transactions_user ON transactions(user_id)",
+    "CREATE INDEX transactions_original ON transactions(original_id)",
+    "CREATE INDEX transactions_thumbnail ON transactions(thumbnail_id)",
+    NULL,
+};
+
+static const char *const *const migrations[] = {
+    migration_1,
+};
+
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+static enum fa_rc schema_version(struct fa_conn *c, int *version, struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc = FA_OK;
+
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return fa_store_dberr(c, "user_version", err);
+    if (sqlite3_step(s) != SQLITE_ROW)
+        rc = fa_store_dberr(c, "user_version", err);
+    else
+        *version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Run migration number v (1-based) and record it; inside the caller's transaction. */
+static enum fa_rc migration_apply(struct fa_conn *c, int v, struct fa_err *err)
+{
+    const char *const *step;
+    char sql[40];
+
+    for (step = migrations[v - 1]; *step != NULL; step++) {
+        if (sqlite3_exec(c->db, *step, NULL, NULL, NULL) != SQLITE_OK)
+            return fa_store_dberr(c, "migration", err);
+    }
+    /* PRAGMA takes no bound parameters; v is our own small integer. */
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v);
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fa_store_dberr(c, "migration", err);
+    return FA_OK;
+}
+
+enum fa_rc fa_store_migrate(struct fa_conn *c, struct fa_err *err)
+{
+    enum fa_rc rc;
+    int v = 0;
+
+    rc = fa_store_tx_begin(c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = schema_version(c, &v, err);
+    if (rc != FA_OK)
+        goto out;
+    if (v > N_MIGRATIONS) {
+        rc = fa_err_set(err, FA_EDB,
+                        "database schema version %d is newer than this build knows (%d)", v,
+                        N_MIGRATIONS);
+        goto out;
+    }
+    for (; v < N_MIGRATIONS; v++) {
+        rc = migration_apply(c, v + 1, err);
+        if (rc != FA_OK)
+            goto out;
+    }
+    rc = fa_store_tx_commit(c, err);
+out:
+    if (rc != FA_OK)
+        fa_store_tx_rollback(c);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/*
+ * store_user.c — users: create, and look up by name or enrollment token.
+ *
+ * Every lookup is scoped by customer_id in the SQL itself, so a user of one
+ * customer is invisible through another customer's id whatever the caller
+ * passes as name or token.
+ *
+ * The enrollment token is 256 random bits, so two users drawing the same one
+ * will not happen in practice; the UNIQUE constraint would still catch it,
+ * and create then draws a new token instead of failing.
+ */
+#include "store_int.h"
+
+#include <string.h>
+
+#define TOKEN_ATTEMPTS 3
+
+static const char SQL_USER_INSERT[] =
+    "INSERT INTO users(customer_id, user_name, full_name, email, phone, country_code,"
+    " enroll_token, state, blacklisted, created, updated)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'draft', 0, ?8, ?8)";
+
+static enum fa_rc user_validate(const struct fa_user *u, struct fa_err *err)
+{
+    enum fa_rc rc;
+
+    if (u->customer_id <= 0)
+        return fa_err_set(err, FA_EINVAL, "customer id is invalid");
+    rc = fa_store_check_name("userName", u->user_name, err);
+    if (rc == FA_OK)
+        rc = fa_store_check_text("fullName", u->full_name, FA_TEXT_MAX, err);
+    if (rc == FA_OK)
+        rc = fa_store_check_text("emailId", u->email, FA_TEXT_MAX, err);
+    if (rc == FA_OK)
+        rc = fa_store_check_text("phoneNumber", u->phone, FA_TEXT_MAX, err);
+    if (rc == FA_OK)
+        rc = fa_store_check_text("countryCode", u->country_code, FA_TEXT_MAX, err);
+    return rc;
+}
+
+/* One INSERT attempt. FA_ECONFLICT (message not set) on any UNIQUE clash:
+ * the caller works out whether it was the name or the token. */
+static enum fa_rc user_insert(struct fa_conn *c, const struct fa_user *u, const char *token,
+                              int64_t now, struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK, xc;
+
+    rc = fa_store_stmt(c, SQL_USER_INSERT, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, u->customer_id);
+    b |= sqlite3_bind_text(s, 2, u->user_name, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 3, u->full_name, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 4, u->email, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 5, u->phone, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 6, u->country_code, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 7, token, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_int64(s, 8, now);
+    if (b != SQLITE_OK) {
+        rc = fa_store_dberr(c, "user create", err);
+        goto out;
+    }
+    if (sqlite3_step(s) == SQLITE_DONE)
+        goto out;
+    xc = sqlite3_extended_errcode(c->db);
+    if (xc == SQLITE_CONSTRAINT_UNIQUE)
+        rc = FA_ECONFLICT;
+    else if (xc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
+    else
+        rc = fa_store_dberr(c, "user create", err);
+out:
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static const char SQL_USER_NAME_TAKEN[] =
+    "SELECT 1 FROM users WHERE customer_id = ?1 AND user_name = ?2";
+
+static enum fa_rc user_name_taken(struct fa_conn *c, const struct fa_user *u, int *taken,
+                                  struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK, r;
+
+    rc = fa_store_stmt(c, SQL_USER_NAME_TAKEN, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, u->customer_id);
+    b |= sqlite3_bind_text(s, 2, u->user_name, -1, SQLITE_TRANSIENT);
+    r = SQLITE_ERROR;
+    if (b == SQLITE_OK)
+        r = sqlite3_step(s);
+    if (r == SQLITE_ROW || r == SQLITE_DONE)
+        *taken = r == SQLITE_ROW;
+    else
+        rc = fa_store_dberr(c, "user create", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_user_create(struct fa_store *st, struct fa_user *u, struct fa_err *err)
+{
+    char token[FA_TOKEN_CHARS + 1];
+    struct fa_conn *c = NULL;
+    int64_t now = fa_store_now();
+    enum fa_rc rc;
+    int attempt, taken = 0;
+
+    rc = user_validate(u, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    for (attempt = 0; attempt < TOKEN_ATTEMPTS; attempt++) {
+        fa_crypto_token_new(token);
+        rc = user_insert(c, u, token, now, err);
+        if (rc != FA_ECONFLICT)
+            break;
+        rc = user_name_taken(c, u, &taken, err);
+        if (rc != FA_OK)
+            return rc;
+        if (taken)
+            return fa_err_set(err, FA_ECONFLICT, "userName '%s' already exists", u->user_name);
+        rc = FA_ECONFLICT; /* the token clashed: draw another */
+    }
+    if (rc == FA_ECONFLICT)
+        return fa_err_set(err, FA_EINTERNAL, "could not draw a unique enrollment token");
+    if (rc != FA_OK)
+        return rc;
+    u->id = sqlite3_last_insert_rowid(c->db);
+    memcpy(u->enroll_token, token, sizeof token);
+    u->state = FA_USER_DRAFT;
+    u->blacklisted = 0;
+    u->created = now;
+    u->updated = now;
+    return FA_OK;
+}
+
+/* ---- lookups ---- */
+
+#define USER_COLUMNS                                                                           \
+    "SELECT id, customer_id, user_name, full_name, email, phone, country_code,"                \
+    " enroll_token, state, blacklisted, created, updated FROM users"
+
+static const char SQL_USER_BY_NAME[] = USER_COLUMNS " WHERE customer_id = ?1 AND user_name = ?2";
+static const char SQL_USER_BY_TOKEN[] =
+    USER_COLUMNS " WHERE customer_id = ?1 AND enroll_token = ?2";
+
+/* Fill out from the current row of a USER_COLUMNS statement. */
+static enum fa_rc user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+                                struct fa_err *err)
+{
+    char state[16];
+    enum fa_rc rc;
+    int st;
+
+    out->id = sqlite3_column_int64(s, 0);
+    out->customer_id = sqlite3_column_int64(s, 1);
+    rc = fa_store_col_text(c, s, 2, out->user_name, sizeof out->user_name, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 3, out->full_name, sizeof out->full_name, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 4, out->email, sizeof out->email, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 5, out->phone, sizeof out->phone, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 6, out->country_code, sizeof out->country_code, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 7, out->enroll_token, sizeof out->enroll_token, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 8, state, sizeof state, err);
+    if (rc != FA_OK)
+        return rc;
+    st = fa_store_state_parse(state);
+    if (st < 0)
+        return fa_err_set(err, FA_EDB, "database error: user %lld has an unknown state",
+                          (long long)out->id);
+    out->state = (enum fa_user_state)st;
+    out->blacklisted = sqlite3_column_int(s, 9) != 0;
+    out->created = sqlite3_column_int64(s, 10);
+    out->updated = sqlite3_column_int64(s, 11);
+    return FA_OK;
+}
+
+static enum fa_rc user_fetch(struct fa_store *st, const char *sql, int64_t customer_id,
+                             const char *key, struct fa_user *out, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b = SQLITE_OK, r;
+
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_stmt(c, sql, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b |= sqlite3_bind_int64(s, 1, customer_id);
+    b |= sqlite3_bind_text(s, 2, key, -1, SQLITE_TRANSIENT);
+    if (b != SQLITE_OK) {
+        rc = fa_store_dberr(c, "user lookup", err);
+        goto out;
+    }
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        rc = user_from_row(c, s, out, err);
+    else if (r == SQLITE_DONE)
+        rc = FA_ENOTFOUND; /* the caller words the message */
+    else
+        rc = fa_store_dberr(c, "user lookup", err);
+out:
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_user_get(struct fa_store *st, int64_t customer_id, const char *user_name,
+                             struct fa_user *out, struct fa_err *err)
+{
+    enum fa_rc rc;
+
+    memset(out, 0, sizeof *out);
+    rc = fa_store_check_name("userName", user_name, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = user_fetch(st, SQL_USER_BY_NAME, customer_id, user_name, out, err);
+    if (rc == FA_ENOTFOUND)
+        fa_err_set(err, rc, "userName '%s' not found", user_name);
+    if (rc != FA_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
+enum fa_rc fa_store_user_by_token(struct fa_store *st, int64_t customer_id,
+                                  const char *enroll_token, struct fa_user *out,
+                                  struct fa_err *err)
+{
+    enum fa_rc rc;
+
+    memset(out, 0, sizeof *out);
+    /* Any string that is not token-shaped cannot match: skip the query. */
+    if (enroll_token == NULL || strnlen(enroll_token, FA_TOKEN_CHARS + 1) != FA_TOKEN_CHARS)
+        return fa_err_set(err, FA_ENOTFOUND, "unknown enrollment token");
+    rc = user_fetch(st, SQL_USER_BY_TOKEN, customer_id, enroll_token, out, err);
+    if (rc == FA_ENOTFOUND)
+        fa_err_set(err, rc, "unknown enrollment token");
+    if (rc != FA_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}

@@ -1,0 +1,246 @@
+"""harness.py - what the end-to-end tests share.
+
+Real parts only: the built faceauth binary on a free loopback port with a
+temporary data directory, a real static HTTP server for the test photos, and
+real HTTP requests (http.client). Test photos are made from the six demo
+photos fetched by scripts/setup; faces are found with the project's own
+detector model through OpenCV's Python binding, so the tests need nothing
+that a user's machine lacks.
+"""
+import argparse
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import cv2
+import numpy as np
+
+
+# ---------------------------------------------------------------- TAP output
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, name, detail=None):
+        self.n += 1
+        if not cond:
+            self.failed += 1
+        print(("ok" if cond else "not ok") + " %d - %s" % (self.n, name))
+        if not cond and detail is not None:
+            for line in str(detail).splitlines()[:20]:
+                print("#   " + line)
+        sys.stdout.flush()
+        return cond
+
+    def done(self):
+        print("1..%d" % self.n)
+        if self.failed:
+            print("# %d of %d checks failed" % (self.failed, self.n))
+        return 1 if self.failed else 0
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--binary", required=True)
+    p.add_argument("--models", required=True)
+    p.add_argument("--assets", required=True)
+    return p.parse_args()
+
+
+# ---------------------------------------------------------- static server
+class StaticHandler(http.server.BaseHTTPRequestHandler):
+    """Serves files from the test folder, plus a few misbehaving routes."""
+
+    root = None
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = urllib.parse.urlparse(self.path).path
+        if path == "/slow":
+            time.sleep(6)
+            return self._send(200, "image/jpeg", b"\xff\xd8\xff" + b"0" * 100)
+        if path == "/text":
+            return self._send(200, "text/html", b"<html><body>not an image</body></html>")
+        if path.startswith("/redirect-to/"):
+            self.send_response(302)
+            self.send_header("Location", "/" + path[len("/redirect-to/"):])
+            self.end_headers()
+            return None
+        full = os.path.join(self.root, os.path.basename(path))
+        if not os.path.isfile(full):
+            return self._send(404, "text/plain", b"not found")
+        with open(full, "rb") as f:
+            return self._send(200, "image/jpeg", f.read())
+
+    def _send(self, status, ctype, body):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+def start_static_server(root):
+    handler = type("Handler", (StaticHandler,), {"root": root})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
+# ------------------------------------------------------------ faceauth server
+class Server:
+    """The faceauth binary serving on a free port with the given config."""
+
+    def __init__(self, binary, models, data, config_lines):
+        self.binary = binary
+        self.models = models
+        self.data = data
+        self.conf = os.path.join(data, "test-%d.conf" % int(time.time() * 1e6))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(config_lines) + "\n")
+        self.proc = None
+        self.port = None
+        self.stderr_path = self.conf + ".stderr"
+
+    def start(self):
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(
+            [self.binary, "serve", "--config", self.conf, "--data", self.data,
+             "--models", self.models, "--port", "0", "--listen", "127.0.0.1"],
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError("server did not start: %r %s" % (line, self.stderr_text()))
+        self.port = int(line.split("listening on http://")[1].split()[0].rsplit(":", 1)[1])
+        # Drain the access log so the pipe never fills up and blocks the server.
+        self.log_lines = []
+        threading.Thread(target=self._drain, daemon=True).start()
+        return self
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.log_lines.append(line)
+
+    def stderr_text(self):
+        with open(self.stderr_path) as f:
+            return f.read()
+
+    def stop(self, timeout=60):
+        """SIGTERM; returns the exit code (ASan makes leaks a non-zero exit)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return "hung"
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None, timeout=60):
+        """One request on a fresh connection: (status, headers, parsed JSON or bytes)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        hdrs = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        if token is not None:
+            hdrs["Authorization"] = token
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            payload = resp.read()
+        finally:
+            conn.close()
+        ctype = resp.getheader("Content-Type", "")
+        if ctype.startswith("application/json"):
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                pass
+        return resp.status, resp, payload
+
+    def api(self, endpoint, body, token=None, **kw):
+        return self.request("POST", "/api/v1/basic/" + endpoint, body=body, token=token, **kw)
+
+
+def add_customer(binary, data, name, password):
+    r = subprocess.run([binary, "customer", "add", name, "--data", data],
+                       input=password + "\n", text=True, capture_output=True)
+    if r.returncode != 0:
+        raise RuntimeError("customer add failed: " + r.stderr)
+
+
+# ------------------------------------------------------------- test photos
+class Detector:
+    """fr_detect.onnx run as MODELS.md describes, for making test photos."""
+
+    def __init__(self, models):
+        self.net = cv2.dnn.readNetFromONNX(os.path.join(models, "fr_detect.onnx"))
+
+    def faces(self, img):
+        h, w = img.shape[:2]
+        blob = cv2.dnn.blobFromImage(img, 1 / 128.0, (320, 240), (127, 127, 127), swapRB=True)
+        self.net.setInput(blob)
+        boxes, scores = self.net.forward(["boxes", "scores"])
+        boxes, scores = boxes[0], scores[0][:, 1]
+        keep = scores >= 0.65
+        rects = [[float(b[0] * w), float(b[1] * h), float((b[2] - b[0]) * w),
+                  float((b[3] - b[1]) * h)] for b in boxes[keep]]
+        idx = cv2.dnn.NMSBoxes(rects, [float(s) for s in scores[keep]], 0.65, 0.4)
+        found = [rects[i] for i in np.array(idx).flatten()]
+        return sorted(found, key=lambda r: -r[2] * r[3])
+
+
+def single_face(img, faces, i):
+    """The image with every face but faces[i] blacked out, cropped around it."""
+    out = img.copy()
+    for j, (x, y, w, h) in enumerate(faces):
+        if j != i:
+            cv2.rectangle(out, (int(x - 0.3 * w), int(y - 0.3 * h)),
+                          (int(x + 1.3 * w), int(y + 1.3 * h)), (0, 0, 0), -1)
+    x, y, w, h = faces[i]
+    x0, y0 = max(0, int(x - w)), max(0, int(y - h))
+    x1, y1 = min(img.shape[1], int(x + 2 * w)), min(img.shape[0], int(y + 2 * h))
+    return out[y0:y1, x0:x1]
+
+
+def augment(img):
+    """The same face re-encoded: 60% scale, brighter, JPEG quality 60."""
+    small = cv2.resize(img, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)
+    bright = cv2.convertScaleAbs(small, alpha=1.0, beta=25)
+    ok, enc = cv2.imencode(".jpg", bright, [cv2.IMWRITE_JPEG_QUALITY, 60])
+    return cv2.imdecode(enc, cv2.IMREAD_COLOR)
+
+
+def write_jpeg(path, img, quality=92):
+    cv2.imwrite(path, img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+
+
+def temp_dir():
+    d = tempfile.mkdtemp(prefix="faceauth-e2e-")
+    return d
+
+
+def cleanup(path):
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""End to end: login -> user/create -> enroll -> authenticate over real HTTP,
+the seed's exact shapes, stored images behind credentials, and every bad
+input of the core issue answered with the right status and a message naming
+the problem, without crashing or hanging the server."""
+import base64
+import os
+import sys
+import time
+import urllib.parse
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+
+SEED_SUCCESS_KEYS = {"userName", "faceOriginal", "faceThumbnail", "authenticationStatus",
+                     "message", "status"}
+SEED_FAILURE_KEYS = {"userName", "faceOriginal", "authenticationStatus", "message", "status"}
+
+
+def make_photos(args, root):
+    """alice.jpg / alice-aug.jpg (same face), bob.jpg (another person), and
+    no-face, huge and non-image files, all in root."""
+    det = h.Detector(args.models)
+    img_a = cv2.imread(os.path.join(args.assets, "sample2.jpg"))
+    img_b = cv2.imread(os.path.join(args.assets, "sample4.jpg"))
+    faces_a, faces_b = det.faces(img_a), det.faces(img_b)
+    alice = h.single_face(img_a, faces_a, 0)
+    bob = h.single_face(img_b, faces_b, 0)
+    h.write_jpeg(os.path.join(root, "alice.jpg"), alice)
+    h.write_jpeg(os.path.join(root, "alice-aug.jpg"), h.augment(alice))
+    h.write_jpeg(os.path.join(root, "bob.jpg"), bob)
+    gradient = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (300, 1))
+    h.write_jpeg(os.path.join(root, "noface.jpg"), cv2.merge([gradient] * 3))
+    h.write_jpeg(os.path.join(root, "huge.jpg"), np.full((2100, 2100, 3), 200, np.uint8))
+    with open(os.path.join(root, "corrupt.jpg"), "wb") as f:
+        f.write(b"\xff\xd8\xff\xe0" + os.urandom(2000))
+    return alice
+
+
+def check_error(t, name, got, status, words):
+    code, _, body = got
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    msg = err.get("message", "")
+    good = code == status and err.get("status") == str(status) and \
+        all(w.lower() in msg.lower() for w in words)
+    t.ok(good, "%s -> %d naming %s" % (name, status, words), (code, body))
+
+
+def test_happy_path(t, srv, photos, ctx):
+    st, _, body = srv.api("login", {"customerName": "acme", "password": "s3cret-acme"})
+    t.ok(st == 200 and body.get("accessToken") and body.get("status") == "200 OK",
+         "login answers an access token", body)
+    tok = ctx["token"] = body.get("accessToken")
+    st, _, body = srv.api("user/create", {"customerName": "acme", "userName": "alice",
+                                          "fullName": "Alice A", "emailId": "a@example.com",
+                                          "phoneNumber": "5550100"}, tok)
+    url = body.get("enrollmentUrl", "") if isinstance(body, dict) else ""
+    t.ok(st == 200 and "/enroll/" in url and len(url.rsplit("/", 1)[1]) >= 40,
+         "user/create gives an enrollmentUrl with an unguessable token", body)
+    st, _, body = srv.api("enroll", {"customerName": "acme", "url": photos + "/alice.jpg",
+                                     "enrolledUrl": url}, tok)
+    t.ok(st == 200 and body.get("enrollmentStatus") == "success" and
+         body.get("userName") == "alice" and body.get("status") == "200 OK" and
+         body.get("faceOriginal", "").startswith("http") and
+         body.get("faceThumbnail", "").startswith("http"),
+         "enroll by enrolledUrl succeeds with image links", body)
+    st, _, body = srv.api("authenticate", {"customerName": "acme", "username": "alice",
+                                           "url": photos + "/alice-aug.jpg",
+                                           "precision": "high", "useSampleForLearning": "no"}, tok)
+    t.ok(st == 200 and SEED_SUCCESS_KEYS <= set(body) and
+         body["authenticationStatus"] == "success" and body["status"] == "200 OK" and
+         body["message"] == "User is successfully authenticated" and body["userName"] == "alice",
+         "authenticate the same face (rescaled, brighter, re-encoded): seed success shape", body)
+    ctx["thumb"] = body.get("faceThumbnail", "")
+    st, _, body = srv.api("authenticate", {"customerName": "acme", "userName": "alice",
+                                           "url": photos + "/bob.jpg", "precision": "low"}, tok)
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.ok(st == 400 and list(body) == ["error"] and SEED_FAILURE_KEYS <= set(err) and
+         err["authenticationStatus"] == "failure" and err["status"] == "422" and
+         err["message"] == "User is not authenticated" and "matchScore" not in err,
+         "authenticate another person: seed failure shape, HTTP 400, status 422", body)
+
+
+def test_stored_images(t, srv, ctx):
+    signed = urllib.parse.urlparse(ctx["thumb"])
+    bare = signed.path
+    st, resp, body = srv.request("GET", bare, token=ctx["token"])
+    t.ok(st == 200 and resp.getheader("Content-Type") == "image/jpeg" and body[:2] == b"\xff\xd8",
+         "faceThumbnail with the owner's token: 200 image/jpeg", (st, body[:80]))
+    st, _, body = srv.request("GET", bare)
+    t.ok(st == 401, "faceThumbnail without credentials: 401", (st, body))
+    st, _, body = srv.request("GET", bare, token=ctx["other_token"])
+    t.ok(st == 404, "faceThumbnail with another customer's token: 404", (st, body))
+    st, resp, _ = srv.request("GET", signed.path + "?" + signed.query)
+    t.ok(st == 200 and resp.getheader("Cache-Control", "").startswith("no-store"),
+         "the signed link alone serves the image, not cached", st)
+    tampered = signed.query[:-1] + ("0" if signed.query[-1] != "0" else "1")
+    st, _, _ = srv.request("GET", signed.path + "?" + tampered)
+    t.ok(st == 401, "a tampered signature: 401", st)
+
+
+def test_bad_requests(t, srv, photos, ctx):
+    tok = ctx["token"]
+    st, _, body = srv.request("POST", "/api/v1/basic/authenticate", raw=b"{not json",
+                              token=tok)
+    check_error(t, "malformed JSON", (st, None, body), 400, ["json"])
+    check_error(t, "JSON that is not an object",
+                srv.request("POST", "/api/v1/basic/enroll", raw=b"[1,2]", token=tok), 400,
+                ["object"])
+    base = {"customerName": "acme", "userName": "alice"}
+    check_error(t, "missing url", srv.api("authenticate", base, tok), 400, ["url", "required"])
+    check_error(t, "url of the wrong type", srv.api("authenticate", dict(base, url=123), tok),
+                400, ["url", "string"])
+    check_error(t, "precision not high/low",
+                srv.api("authenticate", dict(base, url=photos + "/alice.jpg", precision="max"),
+                        tok), 400, ["precision"])
+    check_error(t, "no token", srv.api("authenticate", dict(base, url=photos + "/alice.jpg")),
+                401, ["token"])
+    check_error(t, "a made-up token",
+                srv.api("authenticate", dict(base, url=photos + "/alice.jpg"), "x" * 43), 401, [])
+    check_error(t, "another customer's token",
+                srv.api("authenticate", dict(base, url=photos + "/alice.jpg"),
+                        ctx["other_token"]), 401, [])
+    check_error(t, "unknown user",
+                srv.api("authenticate", dict(base, userName="nobody", url=photos + "/alice.jpg"),
+                        tok), 404, ["nobody"])
+    check_error(t, "wrong password",
+                srv.api("login", {"customerName": "acme", "password": "nope"}), 401, [])
+    check_error(t, "unknown route", srv.api("no/such/thing", base, tok), 404, [])
+    check_error(t, "wrong method", srv.request("GET", "/api/v1/basic/authenticate"), 405,
+                ["method"])
+    check_error(t, "duplicate userName",
+                srv.api("user/create", {"customerName": "acme", "userName": "alice"}, tok), 409,
+                ["alice"])
+    check_error(t, "userName with a space",
+                srv.api("user/create", {"customerName": "acme", "userName": "a b"}, tok), 400,
+                ["userName"])
+
+
+def test_bad_images(t, srv, photos, ctx):
+    tok = ctx["token"]
+    auth = {"customerName": "acme", "userName": "alice"}
+    check_error(t, "URL answering 404", srv.api("authenticate", dict(auth, url=photos + "/gone.jpg"),
+                                               tok), 400, ["url", "404"])
+    check_error(t, "URL that is not an image",
+                srv.api("authenticate", dict(auth, url=photos + "/text"), tok), 400,
+                ["not an image"])
+    check_error(t, "corrupt image", srv.api("authenticate", dict(auth, url=photos + "/corrupt.jpg"),
+                                            tok), 400, ["corrupt"])
+    check_error(t, "image over the pixel cap",
+                srv.api("authenticate", dict(auth, url=photos + "/huge.jpg"), tok), 400,
+                ["pixels"])
+    check_error(t, "unsupported scheme", srv.api("authenticate", dict(auth, url="ftp://x/y.jpg"),
+                                                 tok), 400, ["url"])
+    started = time.time()
+    got = srv.api("authenticate", dict(auth, url=photos + "/slow"), tok)
+    check_error(t, "slow URL", got, 400, ["timed out"])
+    t.ok(time.time() - started < 5, "slow URL gives up at the configured 2 s",
+         time.time() - started)
+    st, _, body = srv.api("authenticate", dict(auth, url=photos + "/noface.jpg"), tok)
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.ok(st == 400 and err.get("status") == "422" and "no face" in err.get("message", "") and
+         err.get("authenticationStatus") == "failure",
+         "authenticate with a photo without a face: failure naming it", body)
+    st, _, body = srv.request("POST", "/api/v1/basic/authenticate", raw=b"{" + b" " * (5 << 20),
+                              token=tok)
+    check_error(t, "body over the cap", (st, None, body), 413, [])
+
+
+def test_enroll_rules(t, srv, photos, ctx):
+    tok = ctx["token"]
+    st, _, body = srv.api("enroll", {"customerName": "acme", "url": photos + "/alice.jpg",
+                                     "userName": "alice"}, tok)
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.ok(st == 400 and err.get("status") == "422" and "already registered" in err.get("message"),
+         "enroll twice: already registered", body)
+    srv.api("user/create", {"customerName": "acme", "userName": "carol"}, tok)
+    st, _, body = srv.api("enroll", {"customerName": "acme", "url": photos + "/noface.jpg",
+                                     "userName": "carol"}, tok)
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.ok(st == 400 and err.get("enrollmentStatus") == "failure" and
+         "no face" in err.get("message", ""), "enroll an image without a face: failure", body)
+    st, _, body = srv.api("authenticate", {"customerName": "acme", "userName": "carol",
+                                           "url": photos + "/alice.jpg"}, tok)
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.ok(st == 400 and "no enrolled face" in err.get("message", ""),
+         "authenticate a user never enrolled: failure saying so", body)
+    with open(os.path.join(ctx["photo_dir"], "bob.jpg"), "rb") as f:
+        data_uri = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
+    st, _, body = srv.api("enroll", {"customerName": "acme", "url": data_uri,
+                                     "userName": "carol"}, tok)
+    t.ok(st == 200 and body.get("enrollmentStatus") == "success",
+         "a later good enroll (data: URI) makes a failed user success", body)
+    st, _, body = srv.api("authenticate", {"customerName": "acme", "userName": "carol",
+                                           "url": photos + "/bob.jpg"}, tok)
+    t.ok(st == 200 and body.get("authenticationStatus") == "success",
+         "carol authenticates with her own face", body)
+
+
+def test_second_server(t, args, data, photos):
+    """Short-lived tokens and the private-address guard switched on."""
+    srv = h.Server(args.binary, args.models, data,
+                   ["token_ttl_s = 1", "allow_private_urls = no", "engines = 1"]).start()
+    try:
+        st, _, body = srv.api("login", {"customerName": "acme", "password": "s3cret-acme"})
+        tok = body.get("accessToken")
+        check_error(t, "private address refused when the switch is off",
+                    srv.api("authenticate", {"customerName": "acme", "userName": "alice",
+                                             "url": photos + "/alice.jpg"}, tok), 400,
+                    ["private"])
+        time.sleep(2.2)
+        check_error(t, "expired token",
+                    srv.api("authenticate", {"customerName": "acme", "userName": "alice",
+                                             "url": photos + "/alice.jpg"}, tok), 401,
+                    ["expired"])
+    finally:
+        code = srv.stop()
+        t.ok(code == 0, "second server exits cleanly on SIGTERM", (code, srv.stderr_text()[-3000:]))
+
+
+def main():
+    args = h.parse_args()
+    t = h.Tap()
+    work = h.temp_dir()
+    photo_dir = os.path.join(work, "photos")
+    data = os.path.join(work, "data")
+    os.makedirs(photo_dir)
+    make_photos(args, photo_dir)
+    static, photos = h.start_static_server(photo_dir)
+    h.add_customer(args.binary, data, "acme", "s3cret-acme")
+    h.add_customer(args.binary, data, "globex", "s3cret-globex")
+    srv = h.Server(args.binary, args.models, data,
+                   ["allow_private_urls = yes", "max_pixels = 4000000", "fetch_timeout_ms = 2000",
+                    "max_body_bytes = 4194304", "engines = 2"]).start()
+    ctx = {"photo_dir": photo_dir}
+    try:
+        st, _, body = srv.api("login", {"customerName": "globex", "password": "s3cret-globex"})
+        ctx["other_token"] = body.get("accessToken")
+        test_happy_path(t, srv, photos, ctx)
+        test_stored_images(t, srv, ctx)
+        test_bad_requests(t, srv, photos, ctx)
+        test_bad_images(t, srv, photos, ctx)
+        test_enroll_rules(t, srv, photos, ctx)
+        t.ok(srv.alive() and srv.request("GET", "/healthz")[0] == 200,
+             "the server is still up after every bad input")
+        test_second_server(t, args, data, photos)
+    finally:
+        code = srv.stop()
+        t.ok(code == 0, "server exits cleanly on SIGTERM (no sanitizer report)",
+             (code, srv.stderr_text()[-3000:]))
+        static.shutdown()
+        h.cleanup(work)
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
