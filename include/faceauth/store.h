@@ -37,6 +37,12 @@ struct fa_store;
  * Open (creating when absent) the database at path, switch to WAL, turn on
  * foreign keys, migrate the schema. The caller frees with fa_store_free once
  * no other thread uses it any more.
+ * path must be a file: ":memory:" is refused (FA_EDB), since each thread's
+ * connection would see its own empty database. FA_EDB also when the file's
+ * schema is newer than this build.
+ * A thread's connection is closed when that thread ends (pthread key
+ * destructor); fa_store_free closes the rest. No thread may still be inside a
+ * store call, or be exiting, while fa_store_free runs.
  */
 enum fa_rc fa_store_open(const char *path, struct fa_store **out, struct fa_err *err);
 void fa_store_free(struct fa_store *st); /* NULL is fine; closes every thread's connection */
@@ -57,6 +63,9 @@ enum fa_rc fa_store_customer_passwd(struct fa_store *st, const char *name, const
 /*
  * Check name + password and issue a new access token valid for ttl_seconds.
  * FA_EAUTH (same message for unknown name and wrong password).
+ * A token is live while now < issue time + ttl_seconds, so ttl_seconds <= 0
+ * issues a token that is already expired. Each login also drops the
+ * customer's expired and revoked tokens. token is "" on any error.
  */
 enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *password,
                           long ttl_seconds, char token[FA_TOKEN_CHARS + 1], struct fa_err *err);
@@ -66,6 +75,7 @@ enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *pas
  * FA_EAUTH when the token is unknown, expired, revoked or another customer's.
  * customer_name NULL: any customer's live token (GET routes that carry no
  * customerName); the caller then checks ownership of what it serves.
+ * *customer_id is 0 on any error.
  */
 enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, const char *token,
                                 int64_t *customer_id, struct fa_err *err);
@@ -109,7 +119,8 @@ enum fa_rc fa_store_user_by_token(struct fa_store *st, int64_t customer_id,
 /*
  * The user's templates of one model as a malloc'ed array of n*dim floats
  * (*vecs; free()), enrolled first then learned, oldest first. *n may be 0
- * (then *vecs is NULL).
+ * (then *vecs is NULL). FA_EDB when a stored template of that model has
+ * another dim.
  */
 enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const char *model_id,
                                    int dim, float **vecs, int *n, struct fa_err *err);
@@ -151,6 +162,12 @@ struct fa_store_record {
  * one transaction-log row. With require_state, the user's state is re-read
  * inside the transaction, so two concurrent enrolls cannot both succeed:
  * the loser gets FA_EFAIL and nothing is written.
+ * Also with nothing written: FA_ENOTFOUND when user_id is not a user of
+ * customer_id (e.g. deleted meanwhile); FA_EINVAL for an inconsistent record
+ * (state or template change without a user, negative max_learned, an image
+ * path that is absolute or contains ".."); FA_EDB for any SQLite failure.
+ * Learned eviction counts the user's learned templates of template_model;
+ * max_learned 0 keeps none (the new sample is dropped at once).
  */
 enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_record *rec,
                                   struct fa_err *err);

@@ -134,6 +134,12 @@ int fa_crypto_str_equal(const char *a, const char *b)
     return eq;
 }
 
+void fa_crypto_wipe(void *p, size_t n)
+{
+    if (p != NULL)
+        sodium_memzero(p, n);
+}
+
 void fa_crypto_key_new(uint8_t key[FA_KEY_BYTES])
 {
     randombytes_buf(key, FA_KEY_BYTES);

@@ -16,8 +16,6 @@
 
 #include <string.h>
 
-#include <sodium.h>
-
 #define FA_PASSWORD_MAX 1024
 
 /*
@@ -103,7 +101,7 @@ enum fa_rc fa_store_customer_add(struct fa_store *st, const char *name, const ch
         rc = fa_store_dberr(c, "customer add", err);
 out:
     fa_store_stmt_done(s);
-    sodium_memzero(hash, sizeof hash);
+    fa_crypto_wipe(hash, sizeof hash);
     return rc;
 }
 
@@ -172,7 +170,7 @@ enum fa_rc fa_store_customer_passwd(struct fa_store *st, const char *name, const
     else
         fa_store_tx_rollback(c);
 out:
-    sodium_memzero(hash, sizeof hash);
+    fa_crypto_wipe(hash, sizeof hash);
     return rc;
 }
 
@@ -257,8 +255,10 @@ enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *pas
 
     token[0] = '\0';
     hash[0] = '\0';
-    /* A malformed name cannot exist, so answering at once reveals nothing. */
-    if (!fa_store_name_ok(name) || password == NULL)
+    /* A malformed name or an over-long password can never match, so
+     * answering at once reveals nothing. */
+    if (!fa_store_name_ok(name) || password == NULL ||
+        strnlen(password, FA_PASSWORD_MAX + 1) > FA_PASSWORD_MAX)
         return fa_err_set(err, FA_EAUTH, "%s", MSG_LOGIN);
     rc = fa_store_conn(st, &c, err);
     if (rc != FA_OK)
@@ -283,17 +283,18 @@ enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *pas
         fa_store_tx_rollback(c);
 out:
     if (rc != FA_OK)
-        sodium_memzero(token, FA_TOKEN_CHARS + 1);
-    sodium_memzero(hash, sizeof hash);
+        fa_crypto_wipe(token, FA_TOKEN_CHARS + 1);
+    fa_crypto_wipe(hash, sizeof hash);
     return rc;
 }
 
 /* ---- tokens ---- */
 
+/* ?2 NULL: any customer's token (routes without a customerName). */
 static const char SQL_TOKEN_CHECK[] =
     "SELECT t.customer_id, t.expires, t.revoked FROM tokens t"
     " JOIN customers c ON c.id = t.customer_id"
-    " WHERE t.digest = ?1 AND c.name = ?2";
+    " WHERE t.digest = ?1 AND (?2 IS NULL OR c.name = ?2)";
 
 enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, const char *token,
                                 int64_t *customer_id, struct fa_err *err)
@@ -305,7 +306,7 @@ enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, 
     int b = SQLITE_OK, r;
 
     *customer_id = 0;
-    if (!fa_store_name_ok(customer_name) || !token_shape_ok(token))
+    if ((customer_name != NULL && !fa_store_name_ok(customer_name)) || !token_shape_ok(token))
         return fa_err_set(err, FA_EAUTH, "%s", MSG_TOKEN);
     /* The lookup goes by digest, so the index search is timed on a hash of
      * the secret, which tells an attacker nothing about the token. */
@@ -317,6 +318,7 @@ enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, 
     if (rc != FA_OK)
         return rc;
     b |= sqlite3_bind_text(s, 1, digest, -1, SQLITE_TRANSIENT);
+    /* bind_text of NULL binds SQL NULL. */
     b |= sqlite3_bind_text(s, 2, customer_name, -1, SQLITE_TRANSIENT);
     if (b != SQLITE_OK) {
         rc = fa_store_dberr(c, "token check", err);

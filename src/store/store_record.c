@@ -58,6 +58,10 @@ static enum fa_rc image_validate(const char *what, const struct fa_store_image *
     if (img->path == NULL || img->path[0] == '\0' || strnlen(img->path, FA_PATH_MAX) >= FA_PATH_MAX)
         return fa_err_set(err, FA_EINVAL, "%s image path must be 1-%d bytes", what,
                           FA_PATH_MAX - 1);
+    /* The path is served back from under the data dir: keep it there even
+     * if a caller bug ever builds it from client input. */
+    if (img->path[0] == '/' || strstr(img->path, "..") != NULL)
+        return fa_err_set(err, FA_EINVAL, "%s image path must stay inside the data dir", what);
     if (img->mime == NULL || img->mime[0] == '\0' || strnlen(img->mime, MIME_MAX) >= MIME_MAX)
         return fa_err_set(err, FA_EINVAL, "%s image mime must be 1-%d bytes", what, MIME_MAX - 1);
     return FA_OK;
@@ -76,8 +80,10 @@ static enum fa_rc template_validate(const struct fa_store_record *r, struct fa_e
         return fa_err_set(err, FA_EINVAL, "template source must be enroll or learned");
     if (!isfinite(r->template_quality))
         return fa_err_set(err, FA_EINVAL, "template quality is not a number");
-    if (strcmp(r->template_source, "learned") == 0 && r->max_learned < 1)
-        return fa_err_set(err, FA_EINVAL, "max_learned must be at least 1");
+    /* 0 is allowed: the new learned template is evicted at once, with any
+     * older ones (learning configured off). */
+    if (strcmp(r->template_source, "learned") == 0 && r->max_learned < 0)
+        return fa_err_set(err, FA_EINVAL, "max_learned is negative");
     return FA_OK;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -63,8 +64,11 @@ extern "C" enum fa_rc fa_engine_new(const char *model_dir, struct fa_engine **ou
         *out = NULL;
         /* Process-wide, not per engine: we scale by running one engine per
          * thread, and OpenCV's own thread pool on top of that would only
-         * make the workers fight for the same cores. */
-        cv::setNumThreads(1);
+         * make the workers fight for the same cores. Exactly once: with the
+         * TBB backend each call tears down and rebuilds a global arena,
+         * which races when workers load their engines in parallel. */
+        static std::once_flag one_thread;
+        std::call_once(one_thread, [] { cv::setNumThreads(1); });
         eng = new fa_engine();
         enum fa_rc rc = engine_load(model_dir, eng, err);
         if (rc != FA_OK) {

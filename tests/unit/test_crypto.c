@@ -112,6 +112,19 @@ static void test_str_equal(void)
     TAP_OK(fa_crypto_str_equal(NULL, NULL) == 0);
 }
 
+static void test_wipe(void)
+{
+    char secret[16] = "hunter2hunter2!";
+    size_t i;
+    int zero = 1;
+
+    fa_crypto_wipe(secret, sizeof secret);
+    for (i = 0; i < sizeof secret; i++)
+        zero &= secret[i] == 0;
+    TAP_OK(zero);
+    fa_crypto_wipe(NULL, 0); /* harmless */
+}
+
 int main(void)
 {
     if (!TAP_OK(fa_crypto_init() == FA_OK))
@@ -122,5 +135,6 @@ int main(void)
     test_digest();
     test_hmac();
     test_str_equal();
+    test_wipe();
     return tap_done();
 }

@@ -1,0 +1,552 @@
+/*
+ * vision_cli.c — the benchmark subcommands compare, embed and score-pairs
+ * (see include/faceauth/cli.h). Plain C over the public vision API.
+ *
+ * DESIGN
+ * embed and score-pairs run a small pool: one thread per online CPU, each
+ * with its own fa_engine (a cv::dnn::Net must not be shared). Jobs are the
+ * indexes of a path array; a worker takes the next index under one mutex
+ * and writes only its own result slot, so the output is printed afterwards
+ * in input order whichever thread finished first. The calling thread is
+ * worker 0 and its engine is loaded before any thread starts, so missing
+ * models fail fast with one message; other workers load their engine
+ * inside the thread (in parallel) and, should that fail, simply take no
+ * jobs. embed works through its input in batches, which bounds memory for
+ * arbitrarily long path lists on stdin.
+ */
+#include "faceauth/cli.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "faceauth/common.h"
+#include "faceauth/vision.h"
+
+#define CLI_MAX_PIXELS 40000000L           /* decode cap for every CLI image */
+#define CLI_MAX_FILE (256L * 1024 * 1024)  /* bytes of one image or pairs file */
+#define CLI_BATCH 256                      /* embed: paths per pool run */
+#define CLI_MAX_THREADS 64
+
+enum cli_status { CLI_OK, CLI_NOFACE, CLI_ERROR };
+
+/* The outcome for one image; reason is set for CLI_ERROR and CLI_NOFACE. */
+struct cli_result {
+    enum cli_status status;
+    char reason[FA_ERR_MAX];
+    float emb[FA_EMBED_DIM];
+};
+
+struct cli_pool;
+
+struct cli_worker {
+    struct cli_pool *pool;
+    struct fa_engine *eng; /* NULL until loaded; kept across runs */
+    int failed;            /* the engine could not be loaded: take no jobs */
+};
+
+struct cli_pool {
+    const char *model_dir;
+    const char *const *paths; /* the current run */
+    struct cli_result *res;
+    size_t n;
+    size_t next; /* next job index, under mu */
+    pthread_mutex_t mu;
+    int n_workers;
+    struct cli_worker workers[CLI_MAX_THREADS];
+};
+
+/* Read a whole file, at most CLI_MAX_FILE bytes, into a malloc'ed buffer
+ * with one spare byte (callers may NUL-terminate). Reads until EOF rather
+ * than trusting a size, so pipes and growing files work too. */
+static enum fa_rc cli_read_file(const char *path, uint8_t **out, size_t *n, struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+    size_t cap = 1 << 16, len = 0, got;
+    uint8_t *buf = malloc(cap);
+    FILE *f = fopen(path, "rb");
+    *out = NULL;
+    if (f == NULL || buf == NULL) {
+        rc = f == NULL ? fa_err_set(err, FA_ENOTFOUND, "cannot open: %s", strerror(errno))
+                       : fa_err_set(err, FA_ENOMEM, "out of memory reading the file");
+        goto out;
+    }
+    for (;;) {
+        got = fread(buf + len, 1, cap - 1 - len, f);
+        if (got == 0)
+            break;
+        len += got;
+        if (len > (size_t)CLI_MAX_FILE) {
+            rc = fa_err_set(err, FA_ETOOBIG, "file is over %ld bytes", CLI_MAX_FILE);
+            goto out;
+        }
+        if (cap - 1 - len == 0) {
+            uint8_t *grown = realloc(buf, cap * 2);
+            if (grown == NULL) {
+                rc = fa_err_set(err, FA_ENOMEM, "out of memory reading the file");
+                goto out;
+            }
+            buf = grown;
+            cap *= 2;
+        }
+    }
+    if (ferror(f))
+        rc = fa_err_set(err, FA_EINTERNAL, "read error: %s", strerror(errno));
+out:
+    if (f != NULL)
+        fclose(f);
+    if (rc != FA_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    *n = len;
+    return FA_OK;
+}
+
+/* Decode one file and embed its largest face into res. */
+static void cli_embed_file(struct fa_engine *eng, const char *path, struct cli_result *res)
+{
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    struct fa_image *img = NULL;
+    struct fa_face face;
+    int n_found = 0;
+    struct fa_err err = {{0}};
+    enum fa_rc rc = cli_read_file(path, &bytes, &n, &err);
+    if (rc == FA_OK)
+        rc = fa_image_decode(bytes, n, CLI_MAX_PIXELS, &img, &err);
+    if (rc == FA_OK) /* faces come largest first: one slot is the main face */
+        rc = fa_detect(eng, img, &face, 1, &n_found, &err);
+    if (rc == FA_OK && n_found == 0) {
+        res->status = CLI_NOFACE;
+        snprintf(res->reason, sizeof res->reason, "no face found");
+        goto out;
+    }
+    if (rc == FA_OK)
+        rc = fa_embed(eng, img, &face, res->emb, &err);
+    res->status = rc == FA_OK ? CLI_OK : CLI_ERROR;
+    if (rc != FA_OK)
+        snprintf(res->reason, sizeof res->reason, "%s", err.msg[0] ? err.msg : fa_rc_name(rc));
+out:
+    fa_image_free(img);
+    free(bytes);
+}
+
+/* Take job indexes until none are left. */
+static void *cli_worker_run(void *arg)
+{
+    struct cli_worker *w = arg;
+    struct cli_pool *p = w->pool;
+    if (w->eng == NULL && !w->failed && fa_engine_new(p->model_dir, &w->eng, NULL) != FA_OK)
+        w->failed = 1;
+    if (w->failed)
+        return NULL;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n)
+            break;
+        cli_embed_file(w->eng, p->paths[i], &p->res[i]);
+    }
+    return NULL;
+}
+
+static int cli_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > CLI_MAX_THREADS ? CLI_MAX_THREADS : (int)n;
+}
+
+/* Load worker 0's engine in the caller's thread so that a wrong model
+ * folder is reported once and at once. */
+static enum fa_rc cli_pool_init(struct cli_pool *p, const char *model_dir, struct fa_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->model_dir = model_dir;
+    p->n_workers = cli_cpu_count();
+    for (int t = 0; t < p->n_workers; t++)
+        p->workers[t].pool = p;
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return fa_err_set(err, FA_EINTERNAL, "cannot create a mutex");
+    enum fa_rc rc = fa_engine_new(model_dir, &p->workers[0].eng, err);
+    if (rc != FA_OK)
+        pthread_mutex_destroy(&p->mu);
+    return rc;
+}
+
+static void cli_pool_cleanup(struct cli_pool *p)
+{
+    for (int t = 0; t < p->n_workers; t++)
+        fa_engine_free(p->workers[t].eng);
+    pthread_mutex_destroy(&p->mu);
+}
+
+/* Embed paths[0..n) into res[0..n). The caller's thread is worker 0, so the
+ * run completes even if no extra thread can be started. */
+static void cli_pool_run(struct cli_pool *p, const char *const *paths, size_t n,
+                         struct cli_result *res)
+{
+    pthread_t tid[CLI_MAX_THREADS];
+    int started[CLI_MAX_THREADS] = {0};
+    p->paths = paths;
+    p->res = res;
+    p->n = n;
+    p->next = 0;
+    for (int t = 1; t < p->n_workers && (size_t)t < n; t++)
+        started[t] = pthread_create(&tid[t], NULL, cli_worker_run, &p->workers[t]) == 0;
+    cli_worker_run(&p->workers[0]);
+    for (int t = 1; t < p->n_workers; t++)
+        if (started[t])
+            pthread_join(tid[t], NULL);
+}
+
+/* ---------------------------------------------------------------- compare */
+
+/* 0 when the face was embedded; else the exit status, message printed. */
+static int cli_compare_one(struct fa_engine *eng, const char *path, struct cli_result *res)
+{
+    cli_embed_file(eng, path, res);
+    if (res->status == CLI_NOFACE) {
+        fprintf(stderr, "faceauth compare: no face found in %s\n", path);
+        return 2;
+    }
+    if (res->status == CLI_ERROR) {
+        fprintf(stderr, "faceauth compare: %s: %s\n", path, res->reason);
+        return 1;
+    }
+    return 0;
+}
+
+int fa_cli_compare(int argc, char **argv, const char *model_dir)
+{
+    struct fa_engine *eng = NULL;
+    struct fa_err err = {{0}};
+    struct cli_result *res = NULL;
+    int status = 1;
+    if (argc != 3) {
+        fprintf(stderr, "usage: faceauth compare A.jpg B.jpg\n");
+        return 1;
+    }
+    res = calloc(2, sizeof *res);
+    if (res == NULL || fa_engine_new(model_dir, &eng, &err) != FA_OK) {
+        fprintf(stderr, "faceauth compare: %s\n", res == NULL ? "out of memory" : err.msg);
+        goto out;
+    }
+    status = cli_compare_one(eng, argv[1], &res[0]);
+    if (status == 0)
+        status = cli_compare_one(eng, argv[2], &res[1]);
+    if (status == 0)
+        printf("%.4f\n", fa_cosine(res[0].emb, res[1].emb, FA_EMBED_DIM));
+out:
+    fa_engine_free(eng);
+    free(res);
+    return status;
+}
+
+/* ------------------------------------------------------------------ embed */
+
+/* Tabs and newlines in a reason would break the line format. */
+static void cli_flatten(char *s)
+{
+    for (; *s != '\0'; s++)
+        if (*s == '\t' || *s == '\n' || *s == '\r')
+            *s = ' ';
+}
+
+static void cli_print_embedding(const char *path, struct cli_result *r)
+{
+    if (r->status == CLI_NOFACE) {
+        printf("%s\tnoface\n", path);
+        return;
+    }
+    if (r->status == CLI_ERROR) {
+        cli_flatten(r->reason);
+        printf("%s\terror:%s\n", path, r->reason);
+        return;
+    }
+    printf("%s\tok\t", path);
+    for (int d = 0; d < FA_EMBED_DIM; d++)
+        printf(d == 0 ? "%.6g" : ",%.6g", r->emb[d]);
+    putchar('\n');
+}
+
+/* Read up to max paths from stdin into paths[] (malloc'ed, caller frees),
+ * skipping empty lines; *n is how many. Returns 0 at end of input. */
+static int cli_read_paths(char **paths, size_t max, size_t *n)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    *n = 0;
+    while (*n < max) {
+        len = getline(&line, &cap, stdin);
+        if (len < 0)
+            break;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        paths[(*n)++] = line; /* the array takes ownership of the line */
+        line = NULL;
+        cap = 0;
+    }
+    free(line);
+    return *n > 0;
+}
+
+/* Embed one batch and print it in order. */
+static void cli_embed_batch(struct cli_pool *pool, char **paths, size_t n, struct cli_result *res)
+{
+    cli_pool_run(pool, (const char *const *)paths, n, res);
+    for (size_t i = 0; i < n; i++)
+        cli_print_embedding(paths[i], &res[i]);
+    fflush(stdout);
+}
+
+int fa_cli_embed(int argc, char **argv, const char *model_dir)
+{
+    struct cli_pool *pool = NULL;
+    struct cli_result *res = NULL;
+    char *lines[CLI_BATCH];
+    struct fa_err err = {{0}};
+    int from_stdin = argc == 2 && strcmp(argv[1], "-") == 0;
+    size_t n = 0;
+    if (argc < 2) {
+        fprintf(stderr, "usage: faceauth embed FILE... | faceauth embed - (paths on stdin)\n");
+        return 1;
+    }
+    pool = malloc(sizeof *pool);
+    res = calloc(CLI_BATCH, sizeof *res);
+    if (pool == NULL || res == NULL || cli_pool_init(pool, model_dir, &err) != FA_OK) {
+        fprintf(stderr, "faceauth embed: %s\n", err.msg[0] ? err.msg : "out of memory");
+        free(res);
+        free(pool);
+        return 1;
+    }
+    if (from_stdin) {
+        while (cli_read_paths(lines, CLI_BATCH, &n)) {
+            cli_embed_batch(pool, lines, n, res);
+            for (size_t i = 0; i < n; i++)
+                free(lines[i]);
+        }
+    } else {
+        for (int i = 1; i < argc; i += CLI_BATCH) {
+            n = (size_t)(argc - i) < CLI_BATCH ? (size_t)(argc - i) : CLI_BATCH;
+            cli_embed_batch(pool, argv + i, n, res);
+        }
+    }
+    cli_pool_cleanup(pool);
+    free(pool);
+    free(res);
+    if (ferror(stdout) || fflush(stdout) != 0) {
+        fprintf(stderr, "faceauth embed: cannot write the output\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ score-pairs */
+
+struct cli_pair {
+    const char *a, *b; /* as written in the pairs file (point into its buffer) */
+    size_t ia, ib;     /* indexes into the distinct resolved paths */
+};
+
+static int cli_cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* dir/rel, or rel itself when absolute; malloc'ed. */
+static char *cli_resolve(const char *dir, const char *rel)
+{
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *out = malloc(n);
+    if (out == NULL)
+        return NULL;
+    if (rel[0] == '/')
+        snprintf(out, n, "%s", rel);
+    else
+        snprintf(out, n, "%s/%s", dir, rel);
+    return out;
+}
+
+/* The folder of the pairs file, which relative image paths start from. */
+static char *cli_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* Split the pairs file in place into lines and fields. *pairs is malloc'ed.
+ * Returns 0 and prints the line number when a line has fewer than 2 fields. */
+static int cli_parse_pairs(char *text, const char *file, struct cli_pair **pairs, size_t *n)
+{
+    size_t cap = 0, lineno = 0;
+    char *save = NULL;
+    *pairs = NULL;
+    *n = 0;
+    for (char *line = text; line != NULL; line = save) {
+        save = strchr(line, '\n');
+        if (save != NULL)
+            *save++ = '\0';
+        lineno++;
+        line[strcspn(line, "\r")] = '\0';
+        if (line[0] == '\0')
+            continue;
+        char *tab = strchr(line, '\t');
+        if (tab == NULL || tab[1] == '\0' || tab[1] == '\t') {
+            fprintf(stderr, "faceauth score-pairs: %s:%zu: expected pathA<TAB>pathB\n", file, lineno);
+            return 0;
+        }
+        *tab = '\0';
+        tab[1 + strcspn(tab + 1, "\t")] = '\0'; /* drop any third field */
+        if (*n == cap) {
+            struct cli_pair *grown = realloc(*pairs, (cap = cap ? 2 * cap : 1024) * sizeof **pairs);
+            if (grown == NULL) {
+                fprintf(stderr, "faceauth score-pairs: out of memory\n");
+                return 0;
+            }
+            *pairs = grown;
+        }
+        (*pairs)[(*n)++] = (struct cli_pair){line, tab + 1, 0, 0};
+    }
+    return 1;
+}
+
+/* Resolve every path, sort, drop duplicates and point each pair at its two
+ * distinct images. *uniq (malloc'ed strings) is returned with *n_uniq. */
+static int cli_distinct(struct cli_pair *pairs, size_t n, const char *dir, char ***uniq,
+                        size_t *n_uniq)
+{
+    char **all = calloc(2 * n + 1, sizeof *all);
+    size_t k = 0;
+    *uniq = all;
+    *n_uniq = 0;
+    if (all == NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        all[2 * i] = cli_resolve(dir, pairs[i].a);
+        all[2 * i + 1] = cli_resolve(dir, pairs[i].b);
+        if (all[2 * i] == NULL || all[2 * i + 1] == NULL) {
+            *n_uniq = 2 * i + 2; /* so that the caller frees what exists */
+            return 0;
+        }
+    }
+    qsort(all, 2 * n, sizeof *all, cli_cmp_str);
+    for (size_t i = 0; i < 2 * n; i++) {
+        if (k > 0 && strcmp(all[k - 1], all[i]) == 0)
+            free(all[i]);
+        else
+            all[k++] = all[i];
+    }
+    *n_uniq = k;
+    for (size_t i = 0; i < n; i++) {
+        char *a = cli_resolve(dir, pairs[i].a), *b = cli_resolve(dir, pairs[i].b);
+        char **fa = a ? bsearch(&a, all, k, sizeof *all, cli_cmp_str) : NULL;
+        char **fb = b ? bsearch(&b, all, k, sizeof *all, cli_cmp_str) : NULL;
+        free(a);
+        free(b);
+        if (fa == NULL || fb == NULL)
+            return 0;
+        pairs[i].ia = (size_t)(fa - all);
+        pairs[i].ib = (size_t)(fb - all);
+    }
+    return 1;
+}
+
+/* Tell stderr once per image why its pairs are NA. */
+static void cli_report_failures(char **uniq, size_t n, struct cli_result *res)
+{
+    for (size_t i = 0; i < n; i++)
+        if (res[i].status != CLI_OK)
+            fprintf(stderr, "faceauth score-pairs: %s: %s\n", uniq[i], res[i].reason);
+}
+
+static void cli_print_scores(const struct cli_pair *pairs, size_t n, const struct cli_result *res)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct cli_result *a = &res[pairs[i].ia], *b = &res[pairs[i].ib];
+        if (a->status == CLI_OK && b->status == CLI_OK)
+            printf("%.6f\t%s\t%s\n", fa_cosine(a->emb, b->emb, FA_EMBED_DIM), pairs[i].a, pairs[i].b);
+        else
+            printf("NA\t%s\t%s\n", pairs[i].a, pairs[i].b);
+    }
+}
+
+/* Embed the distinct images with the pool and print the scores. */
+static int cli_score(const char *model_dir, struct cli_pair *pairs, size_t n, char **uniq,
+                     size_t n_uniq)
+{
+    struct cli_pool *pool = malloc(sizeof *pool);
+    struct cli_result *res = calloc(n_uniq + 1, sizeof *res);
+    struct fa_err err = {{0}};
+    int status = 1;
+    if (pool == NULL || res == NULL) {
+        fprintf(stderr, "faceauth score-pairs: out of memory\n");
+        goto out;
+    }
+    if (cli_pool_init(pool, model_dir, &err) != FA_OK) {
+        fprintf(stderr, "faceauth score-pairs: %s\n", err.msg);
+        goto out;
+    }
+    cli_pool_run(pool, (const char *const *)uniq, n_uniq, res);
+    cli_pool_cleanup(pool);
+    cli_report_failures(uniq, n_uniq, res);
+    cli_print_scores(pairs, n, res);
+    status = 0;
+out:
+    free(res);
+    free(pool);
+    return status;
+}
+
+int fa_cli_score_pairs(int argc, char **argv, const char *model_dir)
+{
+    uint8_t *text = NULL;
+    size_t len = 0, n = 0, n_uniq = 0;
+    struct cli_pair *pairs = NULL;
+    char **uniq = NULL, *dir = NULL;
+    struct fa_err err = {{0}};
+    int status = 1;
+    if (argc != 2) {
+        fprintf(stderr, "usage: faceauth score-pairs PAIRS.tsv\n");
+        return 1;
+    }
+    if (cli_read_file(argv[1], &text, &len, &err) != FA_OK) {
+        fprintf(stderr, "faceauth score-pairs: %s: %s\n", argv[1], err.msg);
+        return 1;
+    }
+    text[len] = '\0'; /* cli_read_file leaves a spare byte */
+    dir = cli_dirname(argv[1]);
+    if (dir == NULL || !cli_parse_pairs((char *)text, argv[1], &pairs, &n))
+        goto out;
+    if (!cli_distinct(pairs, n, dir, &uniq, &n_uniq)) {
+        fprintf(stderr, "faceauth score-pairs: out of memory\n");
+        goto out;
+    }
+    status = cli_score(model_dir, pairs, n, uniq, n_uniq);
+    if (status == 0 && (ferror(stdout) || fflush(stdout) != 0)) {
+        fprintf(stderr, "faceauth score-pairs: cannot write the output\n");
+        status = 1;
+    }
+out:
+    for (size_t i = 0; uniq != NULL && i < n_uniq; i++)
+        free(uniq[i]);
+    free(uniq);
+    free(pairs);
+    free(dir);
+    free(text);
+    return status;
+}
