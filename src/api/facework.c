@@ -8,13 +8,20 @@
  */
 #include "api_int.h"
 
+#include <stdio.h>
 #include <string.h>
 
 enum fa_rc api_analyze(struct fa_call *c, const uint8_t *bytes, size_t n,
                        enum fa_face_purpose purpose, struct fa_face_probe *probe)
 {
     enum fa_rc rc = fa_face_analyze(c->app->faces, bytes, n, purpose, probe, &c->err);
-    return rc == FA_ETOOBIG ? FA_EINVAL : rc;
+    if (rc == FA_EIMAGE || rc == FA_ETOOBIG) {
+        char inner[FA_ERR_MAX];
+        snprintf(inner, sizeof inner, "%s", c->err.msg);
+        fa_err_set(&c->err, FA_EINVAL, "url: the image cannot be decoded: %s", inner);
+        return FA_EINVAL;
+    }
+    return rc;
 }
 
 enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,

@@ -192,17 +192,28 @@ static enum MHD_Result answer(struct fa_http_req *req, struct fa_http_reply *rep
     return ret;
 }
 
-/* Early 413 from the Content-Length header, before reading any body. */
-static int declared_too_big(struct fa_http_req *req)
+/*
+ * Whether to answer 413 before reading the body. Only when the client can
+ * take it: with "Expect: 100-continue" it waits for our verdict, and a body
+ * announced far over the cap is not worth draining. Otherwise the body is
+ * read and dropped (no memory kept) so a plain client sees a clean 413
+ * instead of a reset connection.
+ */
+static int answer_413_early(struct fa_http_req *req)
 {
     const char *cl = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *expect = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_EXPECT);
     char *end = NULL;
     unsigned long long n;
     if (cl == NULL)
         return 0;
     n = strtoull(cl, &end, 10);
-    return end != cl && n > req->srv->opts.max_body_bytes;
+    if (end == cl || n <= req->srv->opts.max_body_bytes)
+        return 0;
+    req->too_big = 1;
+    return expect != NULL || n / 4 > req->srv->opts.max_body_bytes;
 }
 
 static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connection *conn,
@@ -233,9 +244,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *req_cls = req;
         atomic_fetch_add(&srv->in_flight, 1); /* until on_completed: answer sent */
-        if (!declared_too_big(req))
+        if (!answer_413_early(req))
             return MHD_YES; /* come back with the body */
-        req->too_big = 1;
     } else if (*upload_data_size > 0) {
         body_append(req, upload_data, *upload_data_size);
         *upload_data_size = 0;

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -178,6 +179,25 @@ class Server:
                 payload = json.loads(payload)
             except ValueError:
                 pass
+        return resp.status, resp, payload
+
+    def post_headers_only(self, path, content_length, token):
+        """Announce a large body with Expect: 100-continue and read the answer
+        without sending it, as curl does for big uploads."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        try:
+            sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
+                          "Content-Type: application/json\r\nContent-Length: %d\r\n"
+                          "Expect: 100-continue\r\n\r\n" % (path, token, content_length)).encode())
+            resp = http.client.HTTPResponse(sock)
+            resp.begin()
+            payload = resp.read()
+        finally:
+            sock.close()
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            pass
         return resp.status, resp, payload
 
     def api(self, endpoint, body, token=None, **kw):

@@ -1,0 +1,716 @@
+/*
+ * test_http.c — the HTTP layer (src/http/) as a client sees it.
+ *
+ * A real server (fa_http_start on 127.0.0.1, port 0) runs a route table of
+ * this file's own handlers, and libcurl's easy interface talks to it over
+ * TCP: routing (exact, prefix, 404, 405), the body cap with and without
+ * Content-Length, the reply helpers and their JSON shapes, the request
+ * accessors, concurrent clients and a shutdown with a request in flight.
+ *
+ * Bodies carry a position-dependent pattern and the echo handler returns
+ * their FNV-1a hash, so a byte lost, repeated or reordered fails a check.
+ */
+#include "faceauth/http.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tap.h"
+
+#define CAP (64 * 1024)     /* the server's body cap in these tests */
+#define N_THREADS 4
+#define PER_THREAD 5
+#define SLOW_MS 300
+
+static int g_port;
+
+/* ---- the server's handlers ---------------------------------------------- */
+
+static uint32_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void add_str_or_null(cJSON *obj, const char *name, const char *value)
+{
+    if (value != NULL)
+        cJSON_AddStringToObject(obj, name, value);
+    else
+        cJSON_AddNullToObject(obj, name);
+}
+
+/* Everything the request accessors see, as JSON. */
+static void h_echo(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    size_t n = 0;
+    const uint8_t *body = fa_http_req_body(req, &n);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", fa_http_req_method(req));
+    cJSON_AddStringToObject(o, "path", fa_http_req_path(req));
+    cJSON_AddNumberToObject(o, "n", (double)n);
+    cJSON_AddNumberToObject(o, "hash", (double)fnv1a(body, n));
+    add_str_or_null(o, "header", fa_http_req_header(req, "X-Test"));
+    add_str_or_null(o, "q", fa_http_req_query(req, "q"));
+    add_str_or_null(o, "x", fa_http_req_query(req, "x"));
+    cJSON_AddBoolToObject(o, "app", app == &g_port);
+    fa_http_reply_json(reply, 200, o);
+}
+
+/* fa_http_reply_error with the code given as ?rc=N. */
+static void h_err(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    const char *rc = fa_http_req_query(req, "rc");
+    fa_http_reply_error(reply, (enum fa_rc)(rc != NULL ? atoi(rc) : 0),
+                        "detail: SELECT secret FROM customers");
+}
+
+static void h_fail(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    cJSON *fields = NULL;
+    if (fa_http_req_query(req, "bare") == NULL) {
+        fields = cJSON_CreateObject();
+        cJSON_AddStringToObject(fields, "userName", "bob");
+        cJSON_AddNumberToObject(fields, "score", 0.25);
+        cJSON_AddStringToObject(fields, "status", "to be replaced");
+        cJSON_AddStringToObject(fields, "message", "to be replaced");
+    }
+    /* A first reply is replaced, not leaked (ASan would tell). */
+    fa_http_reply_json(reply, 200, cJSON_CreateObject());
+    fa_http_reply_failure(reply, fields, "no match");
+}
+
+static const uint8_t png_bytes[] = {0x89, 'P', 'N', 'G', 0x00, 0x0A, 0xFF};
+
+static void h_bytes(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    uint8_t *b = malloc(sizeof png_bytes);
+    if (b == NULL)
+        return;
+    memcpy(b, png_bytes, sizeof png_bytes);
+    fa_http_reply_bytes(reply, 200, "image/png", b, sizeof png_bytes);
+    reply->no_store = 1;
+}
+
+static void h_nothing(void *app, struct fa_http_req *req, struct fa_http_reply *reply) {}
+
+static void h_slow(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    struct timespec ts = {0, SLOW_MS * 1000000L};
+    cJSON *o = cJSON_CreateObject();
+    nanosleep(&ts, NULL);
+    cJSON_AddStringToObject(o, "slept", "yes");
+    fa_http_reply_json(reply, 200, o);
+}
+
+static const struct fa_route routes[] = {
+    {"GET", "/echo", h_echo},     {"POST", "/echo", h_echo},   {"GET", "/only-get", h_echo},
+    {"GET", "/err", h_err},       {"GET", "/fail", h_fail},    {"GET", "/bytes", h_bytes},
+    {"GET", "/nothing", h_nothing}, {"GET", "/slow", h_slow}, {"GET", "/files/", h_echo},
+};
+
+static struct fa_http_server *start_server(struct fa_err *err)
+{
+    struct fa_http_opts o = {0};
+    struct fa_http_server *srv = NULL;
+    o.listen = "127.0.0.1";
+    o.port = 0;
+    o.threads = 4;
+    o.max_body_bytes = CAP;
+    o.connection_timeout_s = 5;
+    o.routes = routes;
+    o.n_routes = sizeof routes / sizeof routes[0];
+    o.app = &g_port;
+    if (fa_http_start(&o, &srv, err) != FA_OK)
+        return NULL;
+    return srv;
+}
+
+/* ---- the client ---------------------------------------------------------- */
+
+struct resp {
+    CURLcode cc;
+    long status;
+    char *body; /* NUL-terminated */
+    size_t n;
+    char ctype[128];
+    char cache[128];
+    char nosniff[32];
+    cJSON *json; /* the body parsed, when it is JSON */
+};
+
+struct feed {
+    size_t off, total;
+};
+
+static uint8_t pattern_at(size_t i) { return (uint8_t)('a' + (i * 7 + i / 26) % 26); }
+
+static uint8_t *pattern(size_t n)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    for (size_t i = 0; p != NULL && i < n; i++)
+        p[i] = pattern_at(i);
+    return p;
+}
+
+static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct resp *r = ud;
+    size_t k = size * nmemb;
+    char *grown = realloc(r->body, r->n + k + 1);
+    if (grown == NULL)
+        return 0;
+    memcpy(grown + r->n, p, k);
+    r->n += k;
+    grown[r->n] = '\0';
+    r->body = grown;
+    return k;
+}
+
+/* The chunked upload: the same pattern, in pieces of whatever curl asks. */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    struct feed *f = ud;
+    size_t k = size * nitems;
+    if (k > f->total - f->off)
+        k = f->total - f->off;
+    for (size_t i = 0; i < k; i++)
+        buf[i] = (char)pattern_at(f->off + i);
+    f->off += k;
+    return k;
+}
+
+static void copy_header(CURL *h, const char *name, char *out, size_t cap)
+{
+    struct curl_header *hd = NULL;
+    out[0] = '\0';
+    if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hd) == CURLHE_OK)
+        snprintf(out, cap, "%s", hd->value);
+}
+
+struct call {
+    const char *method;   /* NULL: GET, or POST when there is a body */
+    const char *path;     /* with the query */
+    const void *body;     /* sent with Content-Length */
+    size_t n_body;
+    size_t chunked;       /* > 0: send this many pattern bytes chunked instead */
+    const char *header;   /* one extra request header, or NULL */
+};
+
+static void resp_free(struct resp *r)
+{
+    free(r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+/* Perform one request on a fresh connection; r is filled even on failure. */
+static void http_do(int port, const struct call *c, struct resp *r)
+{
+    char url[512];
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    struct feed feed = {0, c->chunked};
+    char *ct = NULL;
+    memset(r, 0, sizeof *r);
+    r->cc = CURLE_FAILED_INIT;
+    if (h == NULL)
+        return;
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, c->path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    if (c->header != NULL)
+        hdrs = curl_slist_append(hdrs, c->header);
+    if (c->chunked > 0) {
+        hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, &feed);
+    } else if (c->body != NULL) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->n_body);
+    }
+    if (c->method != NULL)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    r->cc = curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL)
+        snprintf(r->ctype, sizeof r->ctype, "%s", ct);
+    copy_header(h, "Cache-Control", r->cache, sizeof r->cache);
+    copy_header(h, "X-Content-Type-Options", r->nosniff, sizeof r->nosniff);
+    if (r->body != NULL)
+        r->json = cJSON_Parse(r->body);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+}
+
+static void get(const char *path, struct resp *r)
+{
+    struct call c = {0};
+    c.path = path;
+    http_do(g_port, &c, r);
+}
+
+/* ---- JSON helpers -------------------------------------------------------- */
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *name)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(it) ? it->valuedouble : -1;
+}
+
+static int jnull(const cJSON *o, const char *name)
+{
+    return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+static int streq(const char *a, const char *b) { return a != NULL && b != NULL && strcmp(a, b) == 0; }
+
+/* The error object of {"error": {...}}, or NULL when the shape is wrong. */
+static const cJSON *error_of(const struct resp *r)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(r->json, "error");
+    return cJSON_IsObject(e) ? e : NULL;
+}
+
+/* {"error": {"message": <non-empty>, "status": status}} and nothing else. */
+static int is_plain_error(const struct resp *r, const char *status)
+{
+    const cJSON *e = error_of(r);
+    const char *msg = jstr(e, "message");
+    return e != NULL && cJSON_GetArraySize(r->json) == 1 && cJSON_GetArraySize(e) == 2 &&
+           msg != NULL && msg[0] != '\0' && streq(jstr(e, "status"), status);
+}
+
+static int is_json(const struct resp *r) { return strncmp(r->ctype, "application/json", 16) == 0; }
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_routing(void)
+{
+    struct resp r;
+    struct call c = {0};
+
+    get("/echo", &r);
+    tap_ok(r.cc == CURLE_OK && r.status == 200, "GET /echo: 200 (curl %d, %ld)", r.cc, r.status);
+    tap_ok(is_json(&r), "exact path: Content-Type application/json (%s)", r.ctype);
+    TAP_OK(streq(r.nosniff, "nosniff"));
+    TAP_OK(streq(jstr(r.json, "method"), "GET") && streq(jstr(r.json, "path"), "/echo"));
+    tap_ok(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "app")), "the handler gets opts.app");
+    TAP_OK(jnum(r.json, "n") == 0);
+    resp_free(&r);
+
+    get("/no/such/thing", &r);
+    tap_ok(r.status == 404 && is_json(&r), "unknown path: 404 JSON (%ld)", r.status);
+    tap_ok(is_plain_error(&r, "404"), "404 body is {error:{message,status:\"404\"}}: %s",
+           r.body ? r.body : "(none)");
+    resp_free(&r);
+
+    c.method = "POST";
+    c.path = "/only-get";
+    c.body = "{}";
+    c.n_body = 2;
+    http_do(g_port, &c, &r);
+    tap_ok(r.status == 405 && is_plain_error(&r, "405"), "known path, other method: 405 (%ld) %s",
+           r.status, r.body ? r.body : "(none)");
+    resp_free(&r);
+    c.method = "DELETE";
+    c.path = "/echo";
+    c.body = NULL;
+    c.n_body = 0;
+    http_do(g_port, &c, &r);
+    tap_ok(r.status == 405 && is_plain_error(&r, "405"), "DELETE on a GET/POST path: 405 (%ld)",
+           r.status);
+    resp_free(&r);
+
+    c.method = NULL;
+    c.path = "/echo";
+    c.body = "hello";
+    c.n_body = 5;
+    http_do(g_port, &c, &r);
+    tap_ok(r.status == 200 && streq(jstr(r.json, "method"), "POST") && jnum(r.json, "n") == 5,
+           "same path, second method routed to its own entry");
+    resp_free(&r);
+
+    get("/echo/", &r);
+    tap_ok(r.status == 404, "an exact route does not match a longer path (%ld)", r.status);
+    resp_free(&r);
+}
+
+static void test_prefix(void)
+{
+    struct resp r;
+
+    get("/files/abc", &r);
+    tap_ok(r.status == 200 && streq(jstr(r.json, "path"), "/files/abc"),
+           "prefix route matches /files/abc (%ld)", r.status);
+    resp_free(&r);
+    get("/files/a/b.png", &r);
+    tap_ok(r.status == 200 && streq(jstr(r.json, "path"), "/files/a/b.png"),
+           "prefix route matches deeper paths (%ld)", r.status);
+    resp_free(&r);
+    get("/files/", &r);
+    tap_ok(r.status == 404 && is_plain_error(&r, "404"), "prefix alone /files/ is 404 (%ld)",
+           r.status);
+    resp_free(&r);
+    get("/files", &r);
+    tap_ok(r.status == 404, "/files without the slash is 404 (%ld)", r.status);
+    resp_free(&r);
+    get("/filesabc", &r);
+    tap_ok(r.status == 404, "/filesabc is 404 (%ld)", r.status);
+    resp_free(&r);
+}
+
+static void test_accessors(void)
+{
+    struct resp r;
+    struct call c = {0};
+
+    c.path = "/echo?q=a%20b&x=1&q=second";
+    c.header = "x-test: Hello There";
+    http_do(g_port, &c, &r);
+    TAP_OK(r.status == 200);
+    tap_ok(streq(jstr(r.json, "q"), "a b"), "fa_http_req_query decodes %%20: %s",
+           r.body ? r.body : "");
+    TAP_OK(streq(jstr(r.json, "x"), "1"));
+    tap_ok(streq(jstr(r.json, "path"), "/echo"), "the path has no query string");
+    tap_ok(streq(jstr(r.json, "header"), "Hello There"),
+           "fa_http_req_header is case-insensitive on the name");
+    resp_free(&r);
+
+    get("/echo", &r);
+    tap_ok(jnull(r.json, "q") && jnull(r.json, "header"),
+           "absent query argument and header are NULL");
+    resp_free(&r);
+}
+
+/* One POST of n pattern bytes, with Content-Length or chunked. */
+static void post_pattern(size_t n, int chunked, struct resp *r)
+{
+    struct call c = {0};
+    uint8_t *body = NULL;
+    c.path = "/echo";
+    if (chunked) {
+        c.chunked = n;
+    } else {
+        body = pattern(n);
+        c.body = body;
+        c.n_body = n;
+    }
+    http_do(g_port, &c, r);
+    free(body);
+}
+
+static int echoed(const struct resp *r, size_t n)
+{
+    uint8_t *p = pattern(n);
+    int ok = r->status == 200 && jnum(r->json, "n") == (double)n &&
+             jnum(r->json, "hash") == (double)fnv1a(p, n);
+    free(p);
+    return ok;
+}
+
+static void test_body_cap(void)
+{
+    struct resp r;
+
+    post_pattern(CAP, 0, &r);
+    tap_ok(echoed(&r, CAP), "body exactly at the cap (Content-Length) arrives whole (%ld)",
+           r.status);
+    resp_free(&r);
+    post_pattern(CAP, 1, &r);
+    tap_ok(echoed(&r, CAP), "body exactly at the cap (chunked) arrives whole (%ld)", r.status);
+    resp_free(&r);
+    post_pattern(3 * 4096 + 17, 1, &r);
+    tap_ok(echoed(&r, 3 * 4096 + 17), "an odd-sized chunked body arrives whole (%ld)", r.status);
+    resp_free(&r);
+
+    post_pattern(CAP + 1, 0, &r);
+    tap_ok(r.status == 413 && is_plain_error(&r, "413"),
+           "cap + 1 with Content-Length: 413 (curl %d, %ld) %s", r.cc, r.status,
+           r.body ? r.body : "");
+    resp_free(&r);
+    post_pattern(4 * CAP, 0, &r);
+    tap_ok(r.status == 413, "4 x cap with Content-Length: 413 (curl %d, %ld)", r.cc, r.status);
+    resp_free(&r);
+    post_pattern(CAP + 1, 1, &r);
+    tap_ok(r.status == 413 && is_plain_error(&r, "413"),
+           "cap + 1 chunked (no Content-Length): 413 (curl %d, %ld)", r.cc, r.status);
+    resp_free(&r);
+    post_pattern(16 * CAP, 1, &r);
+    tap_ok(r.status == 413 && is_plain_error(&r, "413"),
+           "16 x cap chunked: drained and answered 413 (curl %d, %ld)", r.cc, r.status);
+    resp_free(&r);
+
+    post_pattern(1000, 0, &r);
+    tap_ok(echoed(&r, 1000), "the server is fine after the 413s (%ld)", r.status);
+    resp_free(&r);
+    post_pattern(1000, 1, &r);
+    tap_ok(echoed(&r, 1000), "chunked uploads still work after the 413s (%ld)", r.status);
+    resp_free(&r);
+}
+
+static void test_status_table(void)
+{
+    static const struct {
+        enum fa_rc rc;
+        int status;
+    } want[] = {
+        {FA_OK, 200},         {FA_EINVAL, 400},   {FA_EAUTH, 401},     {FA_ENOTFOUND, 404},
+        {FA_EMETHOD, 405},    {FA_ECONFLICT, 409}, {FA_ETOOBIG, 413},  {FA_EFETCH, 400},
+        {FA_ETIMEOUT, 400},   {FA_EFORBIDDEN, 400}, {FA_EIMAGE, 400},  {FA_ENOFACE, 400},
+        {FA_EFAIL, 400},      {FA_EBUSY, 503},    {FA_EDB, 500},       {FA_EVISION, 500},
+        {FA_ENOMEM, 500},     {FA_EINTERNAL, 500},
+    };
+    size_t n = sizeof want / sizeof want[0];
+    int all = 1;
+    tap_ok(n == FA_EINTERNAL + 1, "the table below covers every fa_rc (%zu)", n);
+    for (size_t i = 0; i < n; i++) {
+        int got = fa_http_status_for(want[i].rc);
+        if (got != want[i].status) {
+            all = 0;
+            tap_diag("fa_http_status_for(%s) = %d, want %d", fa_rc_name(want[i].rc), got,
+                     want[i].status);
+        }
+    }
+    tap_ok(all, "fa_http_status_for maps every fa_rc as documented");
+
+    /* The same table through fa_http_reply_error and the wire. */
+    for (size_t i = 1; i < n; i++) {
+        char path[32], status[8];
+        struct resp r;
+        const char *msg;
+        int hidden = want[i].status == 500;
+        snprintf(path, sizeof path, "/err?rc=%d", (int)want[i].rc);
+        snprintf(status, sizeof status, "%d", want[i].status);
+        get(path, &r);
+        msg = jstr(error_of(&r), "message");
+        tap_ok(r.status == want[i].status && is_plain_error(&r, status) &&
+                   (hidden ? streq(msg, "internal server error") && !strstr(r.body, "SELECT")
+                           : streq(msg, "detail: SELECT secret FROM customers")),
+               "reply_error(%s): HTTP %ld, %s", fa_rc_name(want[i].rc), r.status,
+               r.body ? r.body : "(none)");
+        resp_free(&r);
+    }
+}
+
+static void test_replies(void)
+{
+    struct resp r;
+    const cJSON *e;
+    char path[32];
+
+    snprintf(path, sizeof path, "/err?rc=%d", (int)FA_EDB);
+    get(path, &r);
+    e = error_of(&r);
+    tap_ok(r.status == 500 && streq(jstr(e, "message"), "internal server error") &&
+               streq(jstr(e, "status"), "500"),
+           "FA_EDB: 500, internal detail hidden");
+    resp_free(&r);
+
+    get("/fail", &r);
+    e = error_of(&r);
+    tap_ok(r.status == 400, "fa_http_reply_failure: HTTP 400 (%ld)", r.status);
+    tap_ok(streq(jstr(e, "status"), "422") && streq(jstr(e, "message"), "no match"),
+           "failure: error.status \"422\" and the message: %s", r.body ? r.body : "");
+    tap_ok(streq(jstr(e, "userName"), "bob") && jnum(e, "score") == 0.25 &&
+               cJSON_GetArraySize((cJSON *)e) == 4,
+           "failure keeps the given fields, status/message replaced once");
+    resp_free(&r);
+
+    get("/fail?bare=1", &r);
+    tap_ok(r.status == 400 && is_plain_error(&r, "422"), "failure without fields: %s",
+           r.body ? r.body : "");
+    resp_free(&r);
+
+    get("/bytes", &r);
+    tap_ok(r.status == 200 && r.n == sizeof png_bytes && memcmp(r.body, png_bytes, r.n) == 0,
+           "fa_http_reply_bytes sends the bytes as they are (%zu bytes)", r.n);
+    tap_ok(streq(r.ctype, "image/png"), "bytes: the given content type (%s)", r.ctype);
+    tap_ok(strstr(r.cache, "no-store") != NULL, "no_store: Cache-Control: %s", r.cache);
+    resp_free(&r);
+    get("/echo", &r);
+    tap_ok(r.cache[0] == '\0', "no Cache-Control unless asked (%s)", r.cache);
+    resp_free(&r);
+
+    get("/nothing", &r);
+    tap_ok(r.status == 500 && is_plain_error(&r, "500") &&
+               streq(jstr(error_of(&r), "message"), "internal server error"),
+           "a handler that gives no answer: 500 (%ld)", r.status);
+    resp_free(&r);
+}
+
+struct worker {
+    int id;
+    int ok;
+    pthread_t tid;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        char hdr[64], want[32];
+        struct call c = {0};
+        struct resp r;
+        uint8_t *body = pattern((size_t)(1000 * (w->id + 1) + i));
+        snprintf(want, sizeof want, "t%d-%d", w->id, i);
+        snprintf(hdr, sizeof hdr, "X-Test: %s", want);
+        c.path = "/echo";
+        c.header = hdr;
+        c.body = body;
+        c.n_body = (size_t)(1000 * (w->id + 1) + i);
+        http_do(g_port, &c, &r);
+        if (echoed(&r, c.n_body) && streq(jstr(r.json, "header"), want))
+            w->ok++;
+        resp_free(&r);
+        free(body);
+    }
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    struct worker w[N_THREADS];
+    int total = 0, started = 1;
+    for (int i = 0; i < N_THREADS; i++) {
+        w[i].id = i;
+        w[i].ok = 0;
+        if (pthread_create(&w[i].tid, NULL, worker_main, &w[i]) != 0)
+            started = 0;
+    }
+    for (int i = 0; i < N_THREADS; i++) {
+        pthread_join(w[i].tid, NULL);
+        total += w[i].ok;
+    }
+    tap_ok(started && total == N_THREADS * PER_THREAD,
+           "%d concurrent requests from %d threads all answered correctly (%d)",
+           N_THREADS * PER_THREAD, N_THREADS, total);
+}
+
+static void test_start_errors(void)
+{
+    struct fa_http_opts o = {0};
+    struct fa_http_server *srv = NULL;
+    struct fa_err err = {{0}};
+    o.listen = "localhost"; /* a name, not a numeric address */
+    o.threads = 1;
+    o.max_body_bytes = CAP;
+    o.connection_timeout_s = 5;
+    o.routes = routes;
+    o.n_routes = 1;
+    tap_ok(fa_http_start(&o, &srv, &err) == FA_EINVAL && srv == NULL &&
+               strstr(err.msg, "localhost") != NULL,
+           "a non-numeric listen address is FA_EINVAL: %s", err.msg);
+    o.listen = "127.0.0.1";
+    o.port = g_port;
+    tap_ok(fa_http_start(&o, &srv, &err) == FA_EINTERNAL && srv == NULL,
+           "a port in use is FA_EINTERNAL: %s", err.msg);
+    fa_http_stop(NULL, 0); /* NULL is fine */
+}
+
+struct slow_client {
+    int port;
+    struct resp r;
+};
+
+static void *slow_main(void *arg)
+{
+    struct slow_client *s = arg;
+    struct call c = {0};
+    c.path = "/slow";
+    http_do(s->port, &c, &s->r);
+    return NULL;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void test_stop_in_flight(void)
+{
+    struct fa_err err = {{0}};
+    struct fa_http_server *srv = start_server(&err);
+    struct slow_client s = {0};
+    struct timespec t0, pause = {0, 100 * 1000000L};
+    pthread_t tid;
+    struct resp after;
+    struct call c = {0};
+    double took;
+    if (!tap_ok(srv != NULL, "second server starts: %s", err.msg))
+        return;
+    s.port = fa_http_port(srv);
+    if (pthread_create(&tid, NULL, slow_main, &s) != 0) {
+        fa_http_stop(srv, 0);
+        tap_ok(0, "client thread");
+        return;
+    }
+    nanosleep(&pause, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fa_http_stop(srv, 2000);
+    took = ms_since(&t0);
+    pthread_join(tid, NULL);
+    tap_ok(s.r.cc == CURLE_OK && s.r.status == 200 && streq(jstr(s.r.json, "slept"), "yes"),
+           "a request in flight during fa_http_stop is answered (curl %d, %ld)", s.r.cc,
+           s.r.status);
+    tap_ok(took >= 100 && took < 1500, "fa_http_stop waited for it, not for the grace (%.0f ms)",
+           took);
+    resp_free(&s.r);
+
+    c.path = "/echo";
+    http_do(s.port, &c, &after);
+    tap_ok(after.cc != CURLE_OK, "after fa_http_stop nothing listens (curl %d)", after.cc);
+    resp_free(&after);
+}
+
+int main(void)
+{
+    struct fa_err err = {{0}};
+    struct fa_http_server *srv;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return 1;
+    srv = start_server(&err);
+    if (!tap_ok(srv != NULL, "fa_http_start on 127.0.0.1 port 0: %s", err.msg)) {
+        curl_global_cleanup();
+        return tap_done();
+    }
+    g_port = fa_http_port(srv);
+    tap_ok(g_port > 0 && g_port < 65536, "fa_http_port gives the bound port (%d)", g_port);
+
+    test_routing();
+    test_prefix();
+    test_accessors();
+    test_body_cap();
+    test_status_table();
+    test_replies();
+    test_concurrent();
+    test_start_errors();
+    fa_http_stop(srv, 1000);
+
+    test_stop_in_flight();
+    curl_global_cleanup();
+    return tap_done();
+}
