@@ -190,6 +190,30 @@ static enum fa_rc apply_line(struct fa_config *cfg, char *line, const char *path
     return rc;
 }
 
+/*
+ * fgets returns a line longer than its buffer in pieces, and each piece
+ * would be read as a line of its own: the tail of a long comment could set
+ * a key, and line numbers would drift. A long comment is skipped whole; a
+ * long setting is refused (no value is that long), never cut short.
+ */
+static enum fa_rc finish_long_line(FILE *f, const char *line, const char *path, int lineno,
+                                   struct fa_err *err)
+{
+    size_t n = strlen(line);
+    int ch;
+    if (n == 0 || line[n - 1] == '\n' || feof(f))
+        return FA_OK;
+    while (isspace((unsigned char)*line))
+        line++;
+    if (*line != '#')
+        return fa_err_set(err, FA_EINVAL, "%s:%d: line longer than %zu characters", path, lineno,
+                          n - 1);
+    do
+        ch = getc(f);
+    while (ch != '\n' && ch != EOF);
+    return FA_OK;
+}
+
 enum fa_rc fa_config_load_file(struct fa_config *cfg, const char *path, struct fa_err *err)
 {
     char line[1024];
@@ -201,7 +225,9 @@ enum fa_rc fa_config_load_file(struct fa_config *cfg, const char *path, struct f
                           strerror(errno));
     while (rc == FA_OK && fgets(line, sizeof line, f) != NULL) {
         lineno++;
-        rc = apply_line(cfg, line, path, lineno, err);
+        rc = finish_long_line(f, line, path, lineno, err);
+        if (rc == FA_OK)
+            rc = apply_line(cfg, line, path, lineno, err);
     }
     fclose(f);
     return rc;

@@ -55,7 +55,10 @@ struct fa_image; /* a decoded 8-bit BGR image; opaque */
  * Decode bytes into a new image. Probes first and refuses, before decoding,
  * an image whose width*height exceeds max_pixels (FA_ETOOBIG, message gives
  * both numbers) or whose format is unknown (FA_EIMAGE). A corrupt body that
- * OpenCV cannot decode is FA_EIMAGE. The caller frees *out with fa_image_free.
+ * OpenCV cannot decode is FA_EIMAGE, and so is a JPEG with no end-of-image
+ * marker after its data (a truncated upload, which libjpeg would otherwise
+ * fill with grey). EXIF orientation is applied, so width and height may be
+ * swapped relative to the header. The caller frees *out with fa_image_free.
  */
 enum fa_rc fa_image_decode(const uint8_t *bytes, size_t n, long max_pixels,
                            struct fa_image **out, struct fa_err *err);

@@ -176,9 +176,9 @@ static enum fa_rc probe_bmp(const uint8_t *p, size_t n, struct fa_image_info *ou
 static enum fa_rc probe_webp(const uint8_t *p, size_t n, struct fa_image_info *out,
                              struct fa_err *err)
 {
-    const uint8_t *c = p + 20; /* chunk payload */
     if (n < 20)
         return truncated(err, "WebP");
+    const uint8_t *c = p + 20; /* chunk payload */
     if (memcmp(p + 12, "VP8 ", 4) == 0) {
         /* 3-byte frame tag (bit 0 clear on a key frame), start code, dims */
         if (n < 30)
