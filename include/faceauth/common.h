@@ -11,6 +11,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum fa_rc {
     FA_OK = 0,
     FA_EINVAL,     /* bad input from the client: field, value, image (400) */
@@ -46,5 +50,9 @@ enum fa_rc fa_err_set(struct fa_err *err, enum fa_rc rc, const char *fmt, ...)
 
 /* The short name of a code ("EINVAL"), for logs. Never NULL. */
 const char *fa_rc_name(enum fa_rc rc);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -170,13 +170,27 @@ fail:
 }
 
 /* The signed message is "<id>.<expires>": the id has no '.', so no two
- * (id, expires) pairs can produce the same text. */
-void fa_media_sign(const struct fa_media *m, const char *id, long long expires,
-                   char sig[FA_DIGEST_HEX + 1])
+ * (id, expires) pairs can produce the same text. snprintf returns the length
+ * it wanted, not what it wrote: an id too long for msg (verify gets ids from
+ * URLs) must not make the HMAC read past the buffer, so it gets no signature
+ * (""), which never verifies. Our own ids are FA_IMAGE_ID_HEX characters. */
+static int sign_message(const struct fa_media *m, const char *id, long long expires,
+                        char sig[FA_DIGEST_HEX + 1])
 {
     char msg[128];
     int len = snprintf(msg, sizeof msg, "%s.%lld", id, expires);
+    if (len < 0 || (size_t)len >= sizeof msg) {
+        sig[0] = '\0';
+        return 0;
+    }
     fa_crypto_hmac_hex(m->key, msg, (size_t)len, sig);
+    return 1;
+}
+
+void fa_media_sign(const struct fa_media *m, const char *id, long long expires,
+                   char sig[FA_DIGEST_HEX + 1])
+{
+    sign_message(m, id, expires, sig);
 }
 
 int fa_media_verify(const struct fa_media *m, const char *id, const char *expires,
@@ -191,14 +205,16 @@ int fa_media_verify(const struct fa_media *m, const char *id, const char *expire
     exp = strtoll(expires, &end, 10);
     if (errno != 0 || end == expires || *end != '\0' || exp < (long long)now)
         return 0;
-    fa_media_sign(m, id, exp, want);
+    if (!sign_message(m, id, exp, want))
+        return 0;
     return fa_crypto_str_equal(want, sig);
 }
 
 const char *fa_media_mime(const char *ext)
 {
     static const char *const table[][2] = {
-        {"jpg", "image/jpeg"}, {"png", "image/png"}, {"webp", "image/webp"}, {"bmp", "image/bmp"}};
+        {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"png", "image/png"},
+        {"webp", "image/webp"}, {"bmp", "image/bmp"}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i][0], ext) == 0)
             return table[i][1];

@@ -15,11 +15,7 @@
 #ifndef FACEAUTH_VISION_INT_HPP
 #define FACEAUTH_VISION_INT_HPP
 
-/* common.h has no extern "C" guard of its own: without this wrapper the
- * C++ files would look for a C++-mangled fa_err_set. */
-extern "C" {
 #include "faceauth/common.h"
-}
 #include "faceauth/vision.h"
 
 #include <opencv2/core.hpp>

@@ -222,6 +222,17 @@ static void test_files(void)
     fa_media_free(m);
 }
 
+/* Sign with the stack above the callee filled with fill: a signer that reads
+ * past its own buffer would hash that fill into the signature. */
+static void __attribute__((noinline)) sign_over(const struct fa_media *m, const char *id, int fill,
+                                                char sig[FA_DIGEST_HEX + 1])
+{
+    volatile char junk[4096];
+    memset((char *)junk, fill, sizeof junk);
+    fa_media_sign(m, id, 1700000000LL, sig);
+    junk[0] = junk[1];
+}
+
 static void test_links(void)
 {
     static const char id[] = "00112233445566778899aabbccddeeff";
@@ -273,6 +284,10 @@ static void test_links(void)
     memset(long_id, 'a', sizeof long_id - 1);
     long_id[sizeof long_id - 1] = '\0';
     tap_ok(fa_media_verify(m, long_id, exp, sig, now) == 0, "a 1000-character id is refused");
+    sign_over(m, long_id, 0x11, sig);
+    sign_over(m, long_id, 0x77, sig2);
+    tap_ok(strcmp(sig, sig2) == 0 && fa_media_verify(m, long_id, "1700000000", sig, 0) == 0,
+           "a long id's signature depends on nothing but its input, and never verifies");
     fa_media_free(other);
     fa_media_free(m);
 }
