@@ -100,6 +100,7 @@ struct server_parts {
 static void parts_free(struct server_parts *p)
 {
     fa_http_stop(p->http, 30000);
+    fa_index_free(p->app.index);
     fa_face_service_free(p->app.faces);
     fa_media_free(p->app.media);
     fa_store_free(p->app.store);
@@ -126,6 +127,10 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
     if (rc == FA_OK)
         rc = fa_store_open(db_path, &p->app.store, err);
+    if (rc == FA_OK)
+        rc = fa_index_new(FA_EMBED_DIM, &p->app.index, err);
+    if (rc == FA_OK)
+        rc = fa_api_recover(&p->app, err);
     if (rc == FA_OK)
         rc = fa_face_service_new(&face, &p->app.faces, err);
     http.routes = fa_api_routes(&n_routes);

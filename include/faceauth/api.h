@@ -15,6 +15,7 @@
 #include "faceauth/face.h"
 #include "faceauth/fetch.h"
 #include "faceauth/http.h"
+#include "faceauth/index.h"
 #include "faceauth/media.h"
 #include "faceauth/store.h"
 
@@ -25,10 +26,19 @@ struct fa_app {
     struct fa_store *store;
     struct fa_media *media;
     struct fa_face_service *faces;
+    struct fa_index *index;   /* every customer's templates, for search */
     struct fa_fetch_opts fetch;
 };
 
 /* The route table the HTTP server dispatches on (static storage). */
 const struct fa_route *fa_api_routes(size_t *n);
+
+/*
+ * Start-up work before serving: finish file deletions a crash interrupted,
+ * remove image files no database row names (written just before a crash,
+ * never committed), and load every template into app->index. Messages go to
+ * stderr; only a database failure stops the start.
+ */
+enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err);
 
 #endif

@@ -99,6 +99,9 @@ struct fa_user {
     int blacklisted;
     int64_t created;
     int64_t updated;      /* last enrollment state change */
+    int64_t blacklisted_at; /* when blacklisted (0 when not) */
+    char face_original[FA_IMAGE_ID_HEX + 1];  /* image ids of the enrolled face; "" when none */
+    char face_thumbnail[FA_IMAGE_ID_HEX + 1];
 };
 
 /*
@@ -158,8 +161,9 @@ struct fa_store_record {
 
 /*
  * Write one record in a single transaction: the image rows, the optional
- * template change, the optional state change (which also sets updated) and
- * one transaction-log row. With require_state, the user's state is re-read
+ * template change, the optional state change (which also sets updated; when
+ * the new state is success, the record's original and thumbnail become the
+ * user's face_original and face_thumbnail) and one transaction-log row. With require_state, the user's state is re-read
  * inside the transaction, so two concurrent enrolls cannot both succeed:
  * the loser gets FA_EFAIL and nothing is written.
  * Also with nothing written: FA_ENOTFOUND when user_id is not a user of
@@ -178,5 +182,158 @@ enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_rec
  */
 enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t *customer_id,
                               char path[FA_PATH_MAX], char mime[32], struct fa_err *err);
+
+/* ==== user management, lists, search spaces, settings, logs ==== */
+
+/* Changes to a user; NULL fields stay as they are. */
+struct fa_user_changes {
+    const char *user_name;     /* rename; FA_ECONFLICT when taken */
+    const char *full_name;
+    const char *email;
+    const char *phone;
+    const char *country_code;
+    int reset_face;            /* 1: new enrollment token, state draft, templates deleted */
+};
+
+/*
+ * Apply changes to the customer's user user_name in one transaction and
+ * return the user as it is afterwards in *out. FA_ENOTFOUND, FA_ECONFLICT,
+ * FA_EINVAL (bad new name or too-long text).
+ */
+enum fa_rc fa_store_user_update(struct fa_store *st, int64_t customer_id, const char *user_name,
+                                const struct fa_user_changes *chg, struct fa_user *out,
+                                struct fa_err *err);
+
+/*
+ * Delete a user with its templates, images and search-space memberships in
+ * one transaction. The paths of the user's image files (relative to the data
+ * dir) are recorded in the same transaction in a pending-deletion table and
+ * returned in *paths (*n of them; free with fa_store_paths_free): the caller
+ * removes the files, then calls fa_store_pending_done. A crash between the
+ * two leaves the rows in the table, and fa_store_pending_list at the next
+ * start finds them. *user_id gets the deleted user's id (for the index).
+ */
+enum fa_rc fa_store_user_delete(struct fa_store *st, int64_t customer_id, const char *user_name,
+                                int64_t *user_id, char ***paths, int *n, struct fa_err *err);
+
+/* Every path still pending deletion (after a crash); free with fa_store_paths_free. */
+enum fa_rc fa_store_pending_list(struct fa_store *st, char ***paths, int *n, struct fa_err *err);
+
+/* Forget pending paths whose files are gone. */
+enum fa_rc fa_store_pending_done(struct fa_store *st, char *const *paths, int n,
+                                 struct fa_err *err);
+
+void fa_store_paths_free(char **paths, int n); /* NULL is fine */
+
+/* 1 when some image row names relpath (for the orphan-file sweep at start). */
+enum fa_rc fa_store_image_path_known(struct fa_store *st, const char *relpath, int *known,
+                                     struct fa_err *err);
+
+/* Blacklist (on = 1) or whitelist (on = 0) a user. FA_ENOTFOUND. */
+enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, const char *user_name,
+                                   int on, struct fa_err *err);
+
+/* Which users a list asks for. */
+struct fa_user_filter {
+    int state;              /* -1 = any, else an enum fa_user_state */
+    int blacklisted_only;   /* 1: only blacklisted users (ordered by blacklisted_at) */
+    int64_t from, to;       /* on `updated` (inclusive); 0 = open end */
+    int page;               /* 1-based */
+    int page_count;         /* rows per page, 1-100 */
+};
+
+/*
+ * One page of the customer's users, ordered by updated (newest first), then
+ * id. *users is malloc'ed (free()), *n rows, *total the count of all rows
+ * that match the filter.
+ */
+enum fa_rc fa_store_users_list(struct fa_store *st, int64_t customer_id,
+                               const struct fa_user_filter *f, struct fa_user **users, int *n,
+                               long *total, struct fa_err *err);
+
+/* The user by id within a customer (search hits). FA_ENOTFOUND. */
+enum fa_rc fa_store_user_by_id(struct fa_store *st, int64_t customer_id, int64_t user_id,
+                               struct fa_user *out, struct fa_err *err);
+
+/*
+ * Every template of one model of every user of every customer, for loading
+ * the search index at start: each(arg, customer_id, user_id, vec, dim) once per
+ * template, grouped by user (all templates of a user in a row). A non-zero
+ * return from each stops the walk with FA_EINTERNAL.
+ */
+typedef int (*fa_store_template_fn)(void *arg, int64_t customer_id, int64_t user_id,
+                                    const float *vec, int dim);
+enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
+                                   fa_store_template_fn each, void *arg, struct fa_err *err);
+
+/* ---- search spaces: named lists of users ---- */
+
+/*
+ * Create or replace the space `name` with exactly these users. Every name
+ * must be a user of the customer: otherwise FA_EINVAL whose message lists the
+ * unknown names, and nothing changes.
+ */
+enum fa_rc fa_store_space_store(struct fa_store *st, int64_t customer_id, const char *name,
+                                const char *const *user_names, int n, struct fa_err *err);
+
+/* FA_ENOTFOUND when there is no such space. */
+enum fa_rc fa_store_space_delete(struct fa_store *st, int64_t customer_id, const char *name,
+                                 struct fa_err *err);
+
+struct fa_space {
+    char name[FA_NAME_MAX + 1];
+    char (*users)[FA_NAME_MAX + 1]; /* n_users names, sorted */
+    int n_users;
+};
+
+/* The customer's spaces (only `name` when not NULL: FA_ENOTFOUND if absent),
+ * sorted by name; free with fa_store_spaces_free. */
+enum fa_rc fa_store_space_list(struct fa_store *st, int64_t customer_id, const char *name,
+                               struct fa_space **spaces, int *n, struct fa_err *err);
+void fa_store_spaces_free(struct fa_space *spaces, int n);
+
+/*
+ * The ids of the users in the union of the named spaces, sorted ascending
+ * and unique, malloc'ed (free()). An unknown space name is FA_EINVAL naming it.
+ */
+enum fa_rc fa_store_space_user_ids(struct fa_store *st, int64_t customer_id,
+                                   const char *const *names, int n, int64_t **ids, int *n_ids,
+                                   struct fa_err *err);
+
+/* ---- per-customer settings ---- */
+
+#define FA_URL_MAX 512
+
+struct fa_settings {
+    int check_liveliness;                     /* 0/1, default 0 */
+    double threshold;                         /* search default, 0..1, default 0.5 */
+    char enrollment_accepted_cb[FA_URL_MAX + 1];
+    char enrollment_rejected_cb[FA_URL_MAX + 1];
+    char auth_success_cb[FA_URL_MAX + 1];
+    char auth_failure_cb[FA_URL_MAX + 1];
+};
+
+enum fa_rc fa_store_settings_get(struct fa_store *st, int64_t customer_id, struct fa_settings *out,
+                                 struct fa_err *err);
+/* Write all fields (validated: threshold in 0..1, URLs empty or http(s) and <= FA_URL_MAX). */
+enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
+                                 const struct fa_settings *in, struct fa_err *err);
+
+/* ---- the transaction log ---- */
+
+struct fa_log_row {
+    int64_t created;
+    char user_name[FA_NAME_MAX + 1];
+    char request_type[16];
+    int success;
+    double score;                              /* NAN when none */
+    char original_id[FA_IMAGE_ID_HEX + 1];     /* "" when none (or deleted) */
+    char thumbnail_id[FA_IMAGE_ID_HEX + 1];
+};
+
+/* One page of the customer's log, newest first, created in [from, to] (0 = open). */
+enum fa_rc fa_store_log_list(struct fa_store *st, int64_t customer_id, int64_t from, int64_t to,
+                             int page, int page_count, struct fa_log_row **rows, int *n,
+                             long *total, struct fa_err *err);
 
 #endif

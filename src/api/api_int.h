@@ -35,6 +35,19 @@ enum api_auth { API_PUBLIC, API_CUSTOMER };
 enum fa_rc api_begin(struct fa_call *c, void *app, struct fa_http_req *req,
                      struct fa_http_reply *reply, enum api_auth auth);
 
+/* The work of one endpoint: validate, act, fill c->reply; a failure is returned. */
+typedef enum fa_rc (*api_work)(struct fa_call *c);
+
+/* The whole walk of a handler: api_begin, work, api_finish. */
+void api_run(void *app, struct fa_http_req *req, struct fa_http_reply *reply, enum api_auth auth,
+             api_work work);
+
+/* pageNumber (>= 1, default 1) and pageCount (1-100, default 10). */
+enum fa_rc api_paging(struct fa_call *c, int *page, int *count);
+
+/* Total pages for total rows at count per page (at least 1). */
+long api_total_pages(long total, int count);
+
 /* Reply with c->err when rc is a failure (and nothing was replied yet); free the body. */
 void api_finish(struct fa_call *c, enum fa_rc rc);
 
@@ -68,6 +81,30 @@ void api_add_image_link(const struct fa_call *c, cJSON *obj, const char *field, 
 
 /* The enrollment URL of a user (base + "/enroll/" + token). */
 void api_enrollment_url(const struct fa_call *c, const char *token, char *out, size_t cap);
+
+/*
+ * An integer field: a JSON number or a string of digits, in [min, max];
+ * dflt when absent. Anything else is FA_EINVAL naming the field and range.
+ */
+enum fa_rc api_int(struct fa_call *c, const char *field, long min, long max, long dflt,
+                   long *out);
+
+/* A number field in [min, max]; dflt when absent. */
+enum fa_rc api_number(struct fa_call *c, const char *field, double min, double max, double dflt,
+                      double *out);
+
+/*
+ * A date field "yyyy-mm-dd hh:mm:ss" (UTC; "yyyy-mm-dd" alone means the start
+ * of that day, or its end when end_of_day) as Unix seconds; 0 when absent.
+ */
+enum fa_rc api_date(struct fa_call *c, const char *field, int end_of_day, int64_t *out);
+
+/* "yyyy-mm-dd hh:mm:ss" of Unix seconds t (UTC) into obj as field. */
+void api_add_date(cJSON *obj, const char *field, int64_t t);
+
+/* Make the search index hold exactly the user's stored templates (after any
+ * committed change to them); a user with none is removed from it. */
+void api_index_sync(struct fa_call *c, int64_t user_id);
 
 /* A success reply: fields + "message" + "status": "200 OK"; takes ownership of fields. */
 void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message);
@@ -120,6 +157,22 @@ void fa_api_user_create(void *app, struct fa_http_req *req, struct fa_http_reply
 void fa_api_enroll(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_authenticate(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_face_image(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_user_details(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_user_update(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_user_delete(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_face_update(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_status_user(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_status_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_blacklist(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_whitelist(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_blacklist_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_search(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_space_store(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_space_delete(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_space_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_settings_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_settings_update(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 

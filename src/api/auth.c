@@ -31,20 +31,18 @@ static enum fa_rc login(struct fa_call *c)
 
 void fa_api_login(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
 {
-    struct fa_call c;
-    enum fa_rc rc = api_begin(&c, app, req, reply, API_PUBLIC);
+    api_run(app, req, reply, API_PUBLIC, login);
+}
+
+static enum fa_rc logout(struct fa_call *c)
+{
+    enum fa_rc rc = fa_store_token_revoke(c->app->store, c->customer_id, api_token(c), &c->err);
     if (rc == FA_OK)
-        rc = login(&c);
-    api_finish(&c, rc);
+        api_reply_ok(c, cJSON_CreateObject(), "Logged out; the access token is revoked");
+    return rc;
 }
 
 void fa_api_logout(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
 {
-    struct fa_call c;
-    enum fa_rc rc = api_begin(&c, app, req, reply, API_CUSTOMER);
-    if (rc == FA_OK)
-        rc = fa_store_token_revoke(c.app->store, c.customer_id, api_token(&c), &c.err);
-    if (rc == FA_OK)
-        api_reply_ok(&c, cJSON_CreateObject(), "Logged out; the access token is revoked");
-    api_finish(&c, rc);
+    api_run(app, req, reply, API_CUSTOMER, logout);
 }

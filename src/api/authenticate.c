@@ -115,6 +115,8 @@ static enum fa_rc decide(struct fa_call *c, const struct auth_request *r, const 
         rec.max_learned = cfg->max_learned_templates;
     }
     rc = api_commit(c, &rec, &saved);
+    if (rc == FA_OK && rec.template_vec != NULL)
+        api_index_sync(c, u->id);
     if (rc == FA_OK)
         reply_result(c, u, &saved, rec.success, score,
                      rec.success ? "User is successfully authenticated" : "User is not authenticated");
@@ -179,9 +181,5 @@ static enum fa_rc authenticate(struct fa_call *c)
 
 void fa_api_authenticate(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
 {
-    struct fa_call c;
-    enum fa_rc rc = api_begin(&c, app, req, reply, API_CUSTOMER);
-    if (rc == FA_OK)
-        rc = authenticate(&c);
-    api_finish(&c, rc);
+    api_run(app, req, reply, API_CUSTOMER, authenticate);
 }

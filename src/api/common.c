@@ -4,20 +4,46 @@
  */
 #include "api_int.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+/* A GET carries no body: its one field, customerName, comes from the query. */
+static enum fa_rc body_from_query(struct fa_call *c)
+{
+    const char *customer = fa_http_req_query(c->req, "customerName");
+    c->body = cJSON_CreateObject();
+    if (c->body == NULL)
+        return fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+    if (customer != NULL)
+        cJSON_AddStringToObject(c->body, "customerName", customer);
+    return FA_OK;
+}
 
 static enum fa_rc parse_body(struct fa_call *c)
 {
     size_t n = 0;
     const uint8_t *body = fa_http_req_body(c->req, &n);
+    const char *end = NULL;
+    if (n == 0 && strcmp(fa_http_req_method(c->req), "GET") == 0)
+        return body_from_query(c);
     if (n == 0)
         return fa_err_set(&c->err, FA_EINVAL, "request body is empty; send a JSON object");
-    c->body = cJSON_ParseWithLength((const char *)body, n);
+    c->body = cJSON_ParseWithLengthOpts((const char *)body, n, &end, 0);
     if (c->body == NULL)
         return fa_err_set(&c->err, FA_EINVAL, "request body is not valid JSON");
+    /* cJSON stops after the first value: `{...} {...}` or `{...}junk` is not
+     * one JSON document, and reading half of it would hide a client's bug.
+     * Only whitespace may follow. */
+    while (end < (const char *)body + n &&
+           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
+    if (end != (const char *)body + n)
+        return fa_err_set(&c->err, FA_EINVAL, "request body is not valid JSON: data after the "
+                                              "object");
     if (!cJSON_IsObject(c->body))
         return fa_err_set(&c->err, FA_EINVAL, "request body must be a JSON object");
     return FA_OK;
@@ -62,6 +88,33 @@ enum fa_rc api_begin(struct fa_call *c, void *app, struct fa_http_req *req,
     if (rc == FA_OK && auth == API_CUSTOMER)
         rc = authenticate_customer(c);
     return rc;
+}
+
+void api_run(void *app, struct fa_http_req *req, struct fa_http_reply *reply, enum api_auth auth,
+             api_work work)
+{
+    struct fa_call c;
+    enum fa_rc rc = api_begin(&c, app, req, reply, auth);
+    if (rc == FA_OK)
+        rc = work(&c);
+    api_finish(&c, rc);
+}
+
+enum fa_rc api_paging(struct fa_call *c, int *page, int *count)
+{
+    long p, n;
+    enum fa_rc rc = api_int(c, "pageNumber", 1, 1000000000L, 1, &p);
+    if (rc == FA_OK)
+        rc = api_int(c, "pageCount", 1, 100, 10, &n);
+    *page = (int)p;
+    *count = (int)n;
+    return rc;
+}
+
+long api_total_pages(long total, int count)
+{
+    long pages = (total + count - 1) / count;
+    return pages > 0 ? pages : 1;
 }
 
 void api_finish(struct fa_call *c, enum fa_rc rc)
@@ -128,6 +181,105 @@ enum fa_rc api_choice(struct fa_call *c, const char *field, const char *const *c
         return fa_err_set(&c->err, FA_EINVAL, "%s must be \"%s\" or \"%s\"", field, choices[0],
                           choices[1]);
     return fa_err_set(&c->err, FA_EINVAL, "%s has an unsupported value", field);
+}
+
+enum fa_rc api_int(struct fa_call *c, const char *field, long min, long max, long dflt,
+                   long *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(c->body, field);
+    double v;
+    char *end = NULL;
+    *out = dflt;
+    if (item == NULL || cJSON_IsNull(item))
+        return FA_OK;
+    if (cJSON_IsNumber(item)) {
+        v = item->valuedouble;
+    } else if (cJSON_IsString(item) && item->valuestring[0] != '\0') {
+        v = strtod(item->valuestring, &end);
+        if (*end != '\0')
+            v = NAN;
+    } else {
+        v = NAN;
+    }
+    if (!(v >= (double)min && v <= (double)max) || v != floor(v))
+        return fa_err_set(&c->err, FA_EINVAL, "%s must be a whole number from %ld to %ld", field,
+                          min, max);
+    *out = (long)v;
+    return FA_OK;
+}
+
+enum fa_rc api_number(struct fa_call *c, const char *field, double min, double max, double dflt,
+                      double *out)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(c->body, field);
+    double v = NAN;
+    char *end = NULL;
+    *out = dflt;
+    if (item == NULL || cJSON_IsNull(item))
+        return FA_OK;
+    if (cJSON_IsNumber(item))
+        v = item->valuedouble;
+    else if (cJSON_IsString(item) && item->valuestring[0] != '\0')
+        v = strtod(item->valuestring, &end);
+    if (end != NULL && *end != '\0')
+        v = NAN;
+    if (!(v >= min && v <= max))
+        return fa_err_set(&c->err, FA_EINVAL, "%s must be a number from %g to %g", field, min,
+                          max);
+    *out = v;
+    return FA_OK;
+}
+
+/* Parse "yyyy-mm-dd[ hh:mm:ss]" strictly: the fields must survive a round trip
+ * through timegm, so 2026-02-30 or 25:00:00 are refused, not normalised. */
+static int parse_date(const char *text, int end_of_day, int64_t *out)
+{
+    struct tm tm = {0};
+    int y, mo, d, h = 0, mi = 0, se = 0, used = 0;
+    time_t t;
+    if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3)
+        return 0;
+    if (text[used] == ' ' || text[used] == 'T') {
+        int more = 0;
+        if (sscanf(text + used + 1, "%2d:%2d:%2d%n", &h, &mi, &se, &more) != 3)
+            return 0;
+        used += 1 + more;
+    } else if (end_of_day) {
+        h = 23, mi = 59, se = 59;
+    }
+    if (text[used] != '\0')
+        return 0;
+    tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d;
+    tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = se;
+    t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d ||
+        tm.tm_hour != h || tm.tm_min != mi || tm.tm_sec != se)
+        return 0;
+    *out = (int64_t)t;
+    return 1;
+}
+
+enum fa_rc api_date(struct fa_call *c, const char *field, int end_of_day, int64_t *out)
+{
+    const char *text;
+    enum fa_rc rc = api_string(c, field, 0, &text);
+    *out = 0;
+    if (rc != FA_OK || text == NULL || text[0] == '\0')
+        return rc;
+    if (!parse_date(text, end_of_day, out))
+        return fa_err_set(&c->err, FA_EINVAL, "%s must be a date as yyyy-mm-dd hh:mm:ss (UTC)",
+                          field);
+    return FA_OK;
+}
+
+void api_add_date(cJSON *obj, const char *field, int64_t t)
+{
+    char text[32];
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
+    cJSON_AddStringToObject(obj, field, text);
 }
 
 enum fa_rc api_user(struct fa_call *c, const char *user_name, struct fa_user *out)

@@ -1,12 +1,12 @@
 /*
- * enroll.c — enroll: a user's reference face from an image URL.
+ * enroll.c — enroll and update: a user's reference face from an image URL.
  *
  * The user is named by enrolledUrl (the enrollmentUrl user/create handed
- * out; only its token is used) or by userName. A user already enrolled is
- * refused ("already registered"): replacing the face is what `update` is for.
- * An image that arrives but holds no usable face marks the user `failure`
- * and is logged; a bad URL or a broken image is a bad request and changes
- * nothing.
+ * out; only its token is used) or by userName. enroll refuses a user already
+ * enrolled ("already registered"); update replaces the reference face of any
+ * user. An image that arrives but holds no usable face marks a not yet
+ * enrolled user `failure` and is logged (an enrolled user keeps the face it
+ * has); a bad URL or a broken image is a bad request and changes nothing.
  */
 #include "api_int.h"
 
@@ -14,6 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What tells enroll and update apart. */
+struct enroll_mode {
+    const char *request_type; /* for the log: "enroll" or "faceUpdate" */
+    int replace;              /* update: replace the templates, any state */
+};
+
+static const struct enroll_mode ENROLL = {"enroll", 0};
+static const struct enroll_mode UPDATE = {"faceUpdate", 1};
 
 /* The token is the last path segment of the enrollment URL. */
 static enum fa_rc user_by_enrolled_url(struct fa_call *c, const char *url, struct fa_user *u)
@@ -67,8 +76,8 @@ static void reply_already_registered(struct fa_call *c, const struct fa_user *u)
 
 /* No usable face: store the original, mark the user failure (unless it
  * became enrolled meanwhile), log it, answer with the reason. */
-static enum fa_rc record_refused(struct fa_call *c, const struct fa_user *u, const uint8_t *bytes,
-                                 size_t n)
+static enum fa_rc record_refused(struct fa_call *c, const struct enroll_mode *mode,
+                                 const struct fa_user *u, const uint8_t *bytes, size_t n)
 {
     struct fa_store_record rec = {0};
     struct api_saved saved;
@@ -80,24 +89,29 @@ static enum fa_rc record_refused(struct fa_call *c, const struct fa_user *u, con
         return rc;
     rec.user_id = u->id;
     rec.user_name = u->user_name;
-    rec.request_type = "enroll";
+    rec.request_type = mode->request_type;
     rec.score = NAN;
-    rec.set_state = 1;
+    rec.set_state = u->state != FA_USER_SUCCESS;
     rec.new_state = FA_USER_FAILURE;
     rec.require_state = 1;
     rec.expected_state = u->state;
     rc = api_commit(c, &rec, &saved);
-    if (rc == FA_EFAIL) {
+    if (rc == FA_EFAIL && !mode->replace) {
         reply_already_registered(c, u);
         return FA_OK;
     }
+    if (rc == FA_EFAIL) /* the state changed under us: say so, change nothing */
+        return fa_err_set(&c->err, FA_ECONFLICT, "user '%s' changed during the update; retry",
+                          u->user_name);
     if (rc == FA_OK)
-        reply_enroll_failure(c, u, &saved, "failure", reason);
+        reply_enroll_failure(c, u, &saved, fa_user_state_name(rec.set_state ? FA_USER_FAILURE
+                                                                             : u->state),
+                             reason);
     return rc;
 }
 
-static enum fa_rc record_enrolled(struct fa_call *c, const struct fa_user *u,
-                                  const uint8_t *bytes, size_t n,
+static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *mode,
+                                  const struct fa_user *u, const uint8_t *bytes, size_t n,
                                   const struct fa_face_probe *probe)
 {
     struct fa_store_record rec = {0};
@@ -108,13 +122,14 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct fa_user *u,
         return rc;
     rec.user_id = u->id;
     rec.user_name = u->user_name;
-    rec.request_type = "enroll";
+    rec.request_type = mode->request_type;
     rec.success = 1;
     rec.score = NAN;
     rec.set_state = 1;
     rec.new_state = FA_USER_SUCCESS;
-    rec.require_state = 1; /* two enrolls at once: exactly one wins */
+    rec.require_state = !mode->replace; /* two enrolls at once: exactly one wins */
     rec.expected_state = u->state;
+    rec.replace_templates = mode->replace;
     rec.template_vec = probe->embedding;
     rec.template_dim = FA_EMBED_DIM;
     rec.template_model = FA_MODEL_ID;
@@ -127,15 +142,16 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct fa_user *u,
     }
     if (rc != FA_OK)
         return rc;
+    api_index_sync(c, u->id);
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "userName", u->user_name);
     api_add_saved_links(c, out, &saved);
     cJSON_AddStringToObject(out, "enrollmentStatus", "success");
-    api_reply_ok(c, out, "Face enrolled successfully");
+    api_reply_ok(c, out, mode->replace ? "Face updated successfully" : "Face enrolled successfully");
     return FA_OK;
 }
 
-static enum fa_rc enroll(struct fa_call *c)
+static enum fa_rc enroll(struct fa_call *c, const struct enroll_mode *mode)
 {
     struct fa_user u;
     struct fa_face_probe probe = {0};
@@ -147,7 +163,7 @@ static enum fa_rc enroll(struct fa_call *c)
         rc = enroll_target(c, &u);
     if (rc != FA_OK)
         return rc;
-    if (u.state == FA_USER_SUCCESS) {
+    if (u.state == FA_USER_SUCCESS && !mode->replace) {
         reply_already_registered(c, &u);
         return FA_OK;
     }
@@ -156,19 +172,23 @@ static enum fa_rc enroll(struct fa_call *c)
         return rc;
     rc = api_analyze(c, bytes, n, FA_FACE_ENROLL, &probe);
     if (rc == FA_ENOFACE)
-        rc = record_refused(c, &u, bytes, n);
+        rc = record_refused(c, mode, &u, bytes, n);
     else if (rc == FA_OK)
-        rc = record_enrolled(c, &u, bytes, n, &probe);
+        rc = record_enrolled(c, mode, &u, bytes, n, &probe);
     fa_face_probe_cleanup(&probe);
     free(bytes);
     return rc;
 }
 
+static enum fa_rc enroll_work(struct fa_call *c) { return enroll(c, &ENROLL); }
+static enum fa_rc update_work(struct fa_call *c) { return enroll(c, &UPDATE); }
+
 void fa_api_enroll(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
 {
-    struct fa_call c;
-    enum fa_rc rc = api_begin(&c, app, req, reply, API_CUSTOMER);
-    if (rc == FA_OK)
-        rc = enroll(&c);
-    api_finish(&c, rc);
+    api_run(app, req, reply, API_CUSTOMER, enroll_work);
+}
+
+void fa_api_face_update(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    api_run(app, req, reply, API_CUSTOMER, update_work);
 }

@@ -9,6 +9,7 @@
 #include "api_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum fa_rc api_analyze(struct fa_call *c, const uint8_t *bytes, size_t n,
@@ -75,4 +76,25 @@ void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_s
 {
     api_add_image_link(c, obj, "faceOriginal", saved->has_original ? saved->original.id : NULL);
     api_add_image_link(c, obj, "faceThumbnail", saved->has_thumbnail ? saved->thumbnail.id : NULL);
+}
+
+void api_index_sync(struct fa_call *c, int64_t user_id)
+{
+    float *vecs = NULL;
+    int n = 0;
+    struct fa_err err = {{0}};
+    enum fa_rc rc = fa_store_templates_load(c->app->store, user_id, FA_MODEL_ID, FA_EMBED_DIM,
+                                            &vecs, &n, &err);
+    if (rc == FA_OK)
+        rc = fa_index_set_user(c->app->index, c->customer_id, user_id, vecs, n, &err);
+    free(vecs);
+    /* The database already holds the change, so the request succeeded. An
+     * index that cannot follow drops the user instead of keeping old faces:
+     * search may miss them until the next start, but never finds a face
+     * that is gone. */
+    if (rc != FA_OK) {
+        fa_index_remove_user(c->app->index, c->customer_id, user_id);
+        fprintf(stderr, "faceauth: search index update failed for user %lld: %s\n",
+                (long long)user_id, err.msg);
+    }
 }

@@ -186,6 +186,7 @@ enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *wh
 /* ---- transactions ---- */
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
+static const char SQL_BEGIN_READ[] = "BEGIN";
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 
@@ -206,6 +207,13 @@ static enum fa_rc tx_exec(struct fa_conn *c, const char *sql, const char *what,
 enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err)
 {
     return tx_exec(c, SQL_BEGIN, "begin", err);
+}
+
+enum fa_rc fa_store_tx_begin_read(struct fa_conn *c, struct fa_err *err)
+{
+    /* Deferred: the snapshot starts at the first read and takes no write
+     * lock, so a list never queues behind (or blocks) a writer. */
+    return tx_exec(c, SQL_BEGIN_READ, "begin", err);
 }
 
 enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err)

@@ -48,6 +48,18 @@ enum fa_rc fa_store_check_text(const char *field, const char *s, size_t max, str
     return FA_OK;
 }
 
+enum fa_rc fa_store_check_page(int page, int page_count, int64_t from, int64_t to,
+                               struct fa_err *err)
+{
+    if (page < 1)
+        return fa_err_set(err, FA_EINVAL, "pageNumber must be 1 or more");
+    if (page_count < 1 || page_count > FA_STORE_PAGE_COUNT_MAX)
+        return fa_err_set(err, FA_EINVAL, "pageCount must be 1-%d", FA_STORE_PAGE_COUNT_MAX);
+    if (from != 0 && to != 0 && from > to)
+        return fa_err_set(err, FA_EINVAL, "fromThisDate is after toThisDate");
+    return FA_OK;
+}
+
 int fa_store_image_id_ok(const char *s)
 {
     size_t i;

@@ -29,7 +29,7 @@
 #include "faceauth/store.h"
 
 /* Distinct SQL texts a connection may cache; fa_store_stmt asserts on more. */
-#define FA_STORE_STMT_MAX 48
+#define FA_STORE_STMT_MAX 96
 /* Largest embedding we store: a guard against a corrupt or buggy dim. */
 #define FA_STORE_DIM_MAX 4096
 #define FA_STORE_BUSY_MS 5000
@@ -74,9 +74,30 @@ enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *wh
 /* BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout),
  * so a transaction never fails halfway on a lock upgrade. */
 enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err);
+/* BEGIN (deferred): a read snapshot, so that a count and the page it
+ * belongs to see the same rows. End it with fa_store_tx_commit. */
+enum fa_rc fa_store_tx_begin_read(struct fa_conn *c, struct fa_err *err);
 enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err);
 /* Roll back when a transaction is open; safe to call when none is. */
 void fa_store_tx_rollback(struct fa_conn *c);
+
+/* ---- user rows (store_user.c) ---- */
+
+/* The columns fa_store_user_from_row reads, in its order; a statement is
+ * this text plus a WHERE clause. */
+#define FA_STORE_USER_COLUMNS                                                                  \
+    "SELECT id, customer_id, user_name, full_name, email, phone, country_code,"                \
+    " enroll_token, state, blacklisted, created, updated, blacklisted_at,"                     \
+    " face_original, face_thumbnail FROM users"
+
+/* Fill out from the current row of a FA_STORE_USER_COLUMNS statement. */
+enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+                                  struct fa_err *err);
+
+/* The customer's user user_name on c (inside the caller's transaction, if
+ * any). FA_ENOTFOUND with "userName '...' not found". */
+enum fa_rc fa_store_user_find(struct fa_conn *c, int64_t customer_id, const char *user_name,
+                              struct fa_user *out, struct fa_err *err);
 
 /* Migrate the schema to the newest version (store_schema.c). */
 enum fa_rc fa_store_migrate(struct fa_conn *c, struct fa_err *err);
@@ -89,6 +110,11 @@ int fa_store_name_ok(const char *s);
 enum fa_rc fa_store_check_name(const char *field, const char *s, struct fa_err *err);
 /* FA_EINVAL naming field when s is NULL or longer than max bytes. */
 enum fa_rc fa_store_check_text(const char *field, const char *s, size_t max, struct fa_err *err);
+/* A page request: page >= 1 ("pageNumber"), page_count 1-100 ("pageCount"),
+ * and from <= to when both are set (0 = open end). FA_EINVAL otherwise. */
+#define FA_STORE_PAGE_COUNT_MAX 100
+enum fa_rc fa_store_check_page(int page, int page_count, int64_t from, int64_t to,
+                               struct fa_err *err);
 /* 1 when s is exactly FA_IMAGE_ID_HEX lowercase hex digits. */
 int fa_store_image_id_ok(const char *s);
 

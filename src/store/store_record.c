@@ -1,6 +1,7 @@
 /*
  * store_record.c — the write of one face operation (fa_store_record_commit),
- * loading a user's templates, and finding a stored image.
+ * loading a user's templates, walking every template (search index load),
+ * and finding a stored image.
  *
  * A record is written in one BEGIN IMMEDIATE transaction, in this order:
  *   1. the user is re-read inside the transaction (it must belong to the
@@ -9,7 +10,7 @@
  *   2. templates: optional delete-all (update), optional insert, and for a
  *      learned template eviction of the oldest learned beyond max_learned;
  *   3. the image rows;
- *   4. the optional state change;
+ *   4. the optional state change (on success, with the user's face images);
  *   5. exactly one transactions (log) row.
  * Any failure rolls everything back, so a record is all there or not at all.
  *
@@ -21,6 +22,7 @@
 #include "store_int.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,8 +265,20 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
     return rc;
 }
 
+/* ?5 (1 for success) also makes the record's images the user's enrolled
+ * face: exactly those, NULL when the record stored none, so the user never
+ * keeps pointing at the images of a face that was replaced. */
 static const char SQL_REC_STATE[] =
-    "UPDATE users SET state = ?1, updated = ?2 WHERE id = ?3 AND customer_id = ?4";
+    "UPDATE users SET state = ?1, updated = ?2,"
+    " face_original = CASE WHEN ?5 THEN ?6 ELSE face_original END,"
+    " face_thumbnail = CASE WHEN ?5 THEN ?7 ELSE face_thumbnail END"
+    " WHERE id = ?3 AND customer_id = ?4";
+
+static int bind_image_id(sqlite3_stmt *s, int i, const struct fa_store_image *img)
+{
+    return img != NULL ? sqlite3_bind_text(s, i, img->id, -1, SQLITE_TRANSIENT)
+                       : sqlite3_bind_null(s, i);
+}
 
 static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
                             struct fa_err *err)
@@ -282,6 +296,9 @@ static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, 
     b |= sqlite3_bind_int64(s, 2, now);
     b |= sqlite3_bind_int64(s, 3, r->user_id);
     b |= sqlite3_bind_int64(s, 4, r->customer_id);
+    b |= sqlite3_bind_int(s, 5, r->new_state == FA_USER_SUCCESS);
+    b |= bind_image_id(s, 6, r->original);
+    b |= bind_image_id(s, 7, r->thumbnail);
     rc = b == SQLITE_OK ? fa_store_step_done(c, s, "state change", err)
                         : fa_store_dberr(c, "state change", err);
     fa_store_stmt_done(s);
@@ -291,12 +308,6 @@ static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, 
 static const char SQL_REC_LOG[] =
     "INSERT INTO transactions(customer_id, user_id, user_name, request_type, result, score,"
     " original_id, thumbnail_id, created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
-
-static int bind_image_id(sqlite3_stmt *s, int i, const struct fa_store_image *img)
-{
-    return img != NULL ? sqlite3_bind_text(s, i, img->id, -1, SQLITE_TRANSIENT)
-                       : sqlite3_bind_null(s, i);
-}
 
 static enum fa_rc rec_log(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
                           struct fa_err *err)
@@ -437,6 +448,78 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
     *vecs = v;
     *n = count;
     return FA_OK;
+}
+
+/* ---- every template, for the search index ---- */
+
+/* The user's customer comes from the join, so the index files each
+ * template under the right tenant. */
+static const char SQL_TPL_EACH[] =
+    "SELECT u.customer_id, t.user_id, t.dim, t.embedding FROM templates t"
+    " JOIN users u ON u.id = t.user_id WHERE t.model_id = ?1"
+    " ORDER BY u.customer_id, t.user_id, t.id";
+
+/*
+ * Hand the current row to each. The blob is passed in place when it is
+ * aligned for float, which is the common case; SQLite promises no alignment
+ * for blob memory, so otherwise it is copied into scratch (dim floats,
+ * allocated on first need and kept for the walk).
+ */
+static enum fa_rc tpl_each_row(sqlite3_stmt *s, fa_store_template_fn each, void *arg,
+                               float **scratch, struct fa_err *err)
+{
+    int dim = sqlite3_column_int(s, 2);
+    const void *blob = sqlite3_column_blob(s, 3);
+    const float *vec = blob;
+
+    if (dim <= 0 || dim > FA_STORE_DIM_MAX || blob == NULL ||
+        (size_t)sqlite3_column_bytes(s, 3) != (size_t)dim * sizeof(float))
+        return fa_err_set(err, FA_EDB, "database error: template of user %lld is malformed",
+                          (long long)sqlite3_column_int64(s, 1));
+    if ((uintptr_t)blob % _Alignof(float) != 0) {
+        if (*scratch == NULL)
+            *scratch = malloc((size_t)FA_STORE_DIM_MAX * sizeof(float));
+        if (*scratch == NULL)
+            return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
+        memcpy(*scratch, blob, (size_t)dim * sizeof(float));
+        vec = *scratch;
+    }
+    if (each(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), vec, dim) != 0)
+        return fa_err_set(err, FA_EINTERNAL, "template walk stopped by the caller");
+    return FA_OK;
+}
+
+enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
+                                   fa_store_template_fn each, void *arg, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    float *scratch = NULL;
+    enum fa_rc rc;
+    int r;
+
+    if (model_id == NULL || model_id[0] == '\0' || each == NULL)
+        return fa_err_set(err, FA_EINVAL, "template model id or callback is missing");
+    rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_stmt(c, SQL_TPL_EACH, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = sqlite3_bind_text(s, 1, model_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
+                                                                              : SQLITE_ERROR;
+    while (r == SQLITE_ROW) {
+        rc = tpl_each_row(s, each, arg, &scratch, err);
+        if (rc != FA_OK)
+            goto out;
+        r = sqlite3_step(s);
+    }
+    if (r != SQLITE_DONE)
+        rc = fa_store_dberr(c, "template walk", err);
+out:
+    fa_store_stmt_done(s);
+    free(scratch);
+    return rc;
 }
 
 /* ---- images ---- */

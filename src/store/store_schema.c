@@ -21,11 +21,19 @@
 #include <stdio.h>
 
 static const char *const migration_1[] = {
+    /* The settings columns are the customer's settings/view fields; an
+     * empty callback URL means "no callback". */
     "CREATE TABLE customers("
     " id INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL UNIQUE,"
     " pw_hash TEXT NOT NULL,"
-    " created INTEGER NOT NULL)",
+    " created INTEGER NOT NULL,"
+    " check_liveliness INTEGER NOT NULL DEFAULT 0,"
+    " threshold REAL NOT NULL DEFAULT 0.5,"
+    " cb_enroll_accepted TEXT NOT NULL DEFAULT '',"
+    " cb_enroll_rejected TEXT NOT NULL DEFAULT '',"
+    " cb_auth_success TEXT NOT NULL DEFAULT '',"
+    " cb_auth_failure TEXT NOT NULL DEFAULT '')",
 
     /* Only the BLAKE2b digest of a token is stored (see crypto.h). */
     "CREATE TABLE tokens("
@@ -39,7 +47,12 @@ static const char *const migration_1[] = {
 
     /* updated: the last change of the enrollment state (status/enroll/all
      * filters on it). enroll_token is kept in clear: user/details must be
-     * able to give the enrollmentUrl back. */
+     * able to give the enrollmentUrl back.
+     * face_original/face_thumbnail point at the images of the enrolled face.
+     * They and images.user_id form a cycle, which SQLite handles: deleting a
+     * user deletes its row first, then cascades to its images, whose SET
+     * NULL actions find no user row left to change. images is declared
+     * below; SQLite resolves foreign-key targets when they are used. */
     "CREATE TABLE users("
     " id INTEGER PRIMARY KEY,"
     " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
@@ -53,8 +66,16 @@ static const char *const migration_1[] = {
     " blacklisted INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL,"
     " updated INTEGER NOT NULL,"
+    " blacklisted_at INTEGER NOT NULL DEFAULT 0,"
+    " face_original TEXT REFERENCES images(id) ON DELETE SET NULL,"
+    " face_thumbnail TEXT REFERENCES images(id) ON DELETE SET NULL,"
     " UNIQUE(customer_id, user_name))",
     "CREATE INDEX users_customer_state ON users(customer_id, state, updated)",
+    "CREATE INDEX users_customer_updated ON users(customer_id, updated)",
+    "CREATE INDEX users_customer_blacklisted ON users(customer_id, blacklisted, blacklisted_at)",
+    /* Deleting an image looks its id up here (SET NULL): lookups, not scans. */
+    "CREATE INDEX users_face_original ON users(face_original)",
+    "CREATE INDEX users_face_thumbnail ON users(face_thumbnail)",
 
     /* embedding: dim float32 values in host byte order (every supported
      * host is little-endian); the length CHECK refuses a truncated blob. */
@@ -80,6 +101,7 @@ static const char *const migration_1[] = {
     " created INTEGER NOT NULL)",
     "CREATE INDEX images_customer ON images(customer_id)",
     "CREATE INDEX images_user ON images(user_id)",
+    "CREATE INDEX images_path ON images(path)",
 
     /* The log outlives the user (user_id SET NULL, user_name kept) but not
      * the user's images: deleting them nulls the references, so the log
@@ -100,6 +122,29 @@ static const char *const migration_1[] = {
     "CREATE INDEX transactions_user ON transactions(user_id)",
     "CREATE INDEX transactions_original ON transactions(original_id)",
     "CREATE INDEX transactions_thumbnail ON transactions(thumbnail_id)",
+
+    /* Named lists of users that search can be limited to. A membership
+     * names a user by id, so a rename keeps it; deleting either side drops
+     * it. Both sides belong to one customer: the store resolves user names
+     * within the space's customer only. */
+    "CREATE TABLE search_spaces("
+    " id INTEGER PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " UNIQUE(customer_id, name))",
+    "CREATE TABLE search_space_users("
+    " space_id INTEGER NOT NULL REFERENCES search_spaces(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(space_id, user_id)) WITHOUT ROWID",
+    "CREATE INDEX search_space_users_user ON search_space_users(user_id)",
+
+    /* Image files whose rows are gone but which may still be on disk: a
+     * user delete writes them here in its transaction, the caller removes
+     * the files and then the rows (fa_store_pending_done). */
+    "CREATE TABLE pending_deletes("
+    " path TEXT PRIMARY KEY,"
+    " created INTEGER NOT NULL)",
     NULL,
 };
 

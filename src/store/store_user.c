@@ -1,5 +1,6 @@
 /*
- * store_user.c — users: create, and look up by name or enrollment token.
+ * store_user.c — users: create, and look up by name or enrollment token;
+ * the row reader every user query shares (fa_store_user_from_row).
  *
  * Every lookup is scoped by customer_id in the SQL itself, so a user of one
  * customer is invisible through another customer's id whatever the caller
@@ -136,6 +137,9 @@ enum fa_rc fa_store_user_create(struct fa_store *st, struct fa_user *u, struct f
     memcpy(u->enroll_token, token, sizeof token);
     u->state = FA_USER_DRAFT;
     u->blacklisted = 0;
+    u->blacklisted_at = 0;
+    u->face_original[0] = '\0';
+    u->face_thumbnail[0] = '\0';
     u->created = now;
     u->updated = now;
     return FA_OK;
@@ -143,17 +147,30 @@ enum fa_rc fa_store_user_create(struct fa_store *st, struct fa_user *u, struct f
 
 /* ---- lookups ---- */
 
-#define USER_COLUMNS                                                                           \
-    "SELECT id, customer_id, user_name, full_name, email, phone, country_code,"                \
-    " enroll_token, state, blacklisted, created, updated FROM users"
-
-static const char SQL_USER_BY_NAME[] = USER_COLUMNS " WHERE customer_id = ?1 AND user_name = ?2";
+static const char SQL_USER_BY_NAME[] =
+    FA_STORE_USER_COLUMNS " WHERE customer_id = ?1 AND user_name = ?2";
 static const char SQL_USER_BY_TOKEN[] =
-    USER_COLUMNS " WHERE customer_id = ?1 AND enroll_token = ?2";
+    FA_STORE_USER_COLUMNS " WHERE customer_id = ?1 AND enroll_token = ?2";
 
-/* Fill out from the current row of a USER_COLUMNS statement. */
-static enum fa_rc user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
-                                struct fa_err *err)
+/* The columns after state: flags, times and the enrolled face's image ids
+ * (NULL when none, read as ""). */
+static enum fa_rc user_from_row_tail(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+                                     struct fa_err *err)
+{
+    enum fa_rc rc;
+
+    out->blacklisted = sqlite3_column_int(s, 9) != 0;
+    out->created = sqlite3_column_int64(s, 10);
+    out->updated = sqlite3_column_int64(s, 11);
+    out->blacklisted_at = sqlite3_column_int64(s, 12);
+    rc = fa_store_col_text(c, s, 13, out->face_original, sizeof out->face_original, err);
+    if (rc == FA_OK)
+        rc = fa_store_col_text(c, s, 14, out->face_thumbnail, sizeof out->face_thumbnail, err);
+    return rc;
+}
+
+enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+                                  struct fa_err *err)
 {
     char state[16];
     enum fa_rc rc;
@@ -181,23 +198,16 @@ static enum fa_rc user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_us
         return fa_err_set(err, FA_EDB, "database error: user %lld has an unknown state",
                           (long long)out->id);
     out->state = (enum fa_user_state)st;
-    out->blacklisted = sqlite3_column_int(s, 9) != 0;
-    out->created = sqlite3_column_int64(s, 10);
-    out->updated = sqlite3_column_int64(s, 11);
-    return FA_OK;
+    return user_from_row_tail(c, s, out, err);
 }
 
-static enum fa_rc user_fetch(struct fa_store *st, const char *sql, int64_t customer_id,
+static enum fa_rc user_fetch(struct fa_conn *c, const char *sql, int64_t customer_id,
                              const char *key, struct fa_user *out, struct fa_err *err)
 {
-    struct fa_conn *c = NULL;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
     int b = SQLITE_OK, r;
 
-    rc = fa_store_conn(st, &c, err);
-    if (rc != FA_OK)
-        return rc;
     rc = fa_store_stmt(c, sql, &s, err);
     if (rc != FA_OK)
         return rc;
@@ -209,7 +219,7 @@ static enum fa_rc user_fetch(struct fa_store *st, const char *sql, int64_t custo
     }
     r = sqlite3_step(s);
     if (r == SQLITE_ROW)
-        rc = user_from_row(c, s, out, err);
+        rc = fa_store_user_from_row(c, s, out, err);
     else if (r == SQLITE_DONE)
         rc = FA_ENOTFOUND; /* the caller words the message */
     else
@@ -219,18 +229,30 @@ out:
     return rc;
 }
 
+enum fa_rc fa_store_user_find(struct fa_conn *c, int64_t customer_id, const char *user_name,
+                              struct fa_user *out, struct fa_err *err)
+{
+    enum fa_rc rc = user_fetch(c, SQL_USER_BY_NAME, customer_id, user_name, out, err);
+
+    /* user_name was validated by the caller, so echoing it is safe. */
+    if (rc == FA_ENOTFOUND)
+        fa_err_set(err, rc, "userName '%s' not found", user_name);
+    return rc;
+}
+
 enum fa_rc fa_store_user_get(struct fa_store *st, int64_t customer_id, const char *user_name,
                              struct fa_user *out, struct fa_err *err)
 {
+    struct fa_conn *c = NULL;
     enum fa_rc rc;
 
     memset(out, 0, sizeof *out);
     rc = fa_store_check_name("userName", user_name, err);
     if (rc != FA_OK)
         return rc;
-    rc = user_fetch(st, SQL_USER_BY_NAME, customer_id, user_name, out, err);
-    if (rc == FA_ENOTFOUND)
-        fa_err_set(err, rc, "userName '%s' not found", user_name);
+    rc = fa_store_conn(st, &c, err);
+    if (rc == FA_OK)
+        rc = fa_store_user_find(c, customer_id, user_name, out, err);
     if (rc != FA_OK)
         memset(out, 0, sizeof *out);
     return rc;
@@ -240,13 +262,16 @@ enum fa_rc fa_store_user_by_token(struct fa_store *st, int64_t customer_id,
                                   const char *enroll_token, struct fa_user *out,
                                   struct fa_err *err)
 {
+    struct fa_conn *c = NULL;
     enum fa_rc rc;
 
     memset(out, 0, sizeof *out);
     /* Any string that is not token-shaped cannot match: skip the query. */
     if (enroll_token == NULL || strnlen(enroll_token, FA_TOKEN_CHARS + 1) != FA_TOKEN_CHARS)
         return fa_err_set(err, FA_ENOTFOUND, "unknown enrollment token");
-    rc = user_fetch(st, SQL_USER_BY_TOKEN, customer_id, enroll_token, out, err);
+    rc = fa_store_conn(st, &c, err);
+    if (rc == FA_OK)
+        rc = user_fetch(c, SQL_USER_BY_TOKEN, customer_id, enroll_token, out, err);
     if (rc == FA_ENOTFOUND)
         fa_err_set(err, rc, "unknown enrollment token");
     if (rc != FA_OK)

@@ -27,14 +27,30 @@ static char g_file[128];
 
 /* Every key the shipped file must set, in the struct's order. */
 static const char *const all_keys[] = {
-    "listen",           "port",                  "data_dir",
-    "model_dir",        "public_url",            "http_threads",
-    "engines",          "max_body_bytes",        "connection_timeout_s",
-    "queue_timeout_ms", "max_image_bytes",       "fetch_timeout_ms",
-    "max_redirects",    "allow_private_urls",    "max_pixels",
-    "threshold_high",   "threshold_low",         "second_face_ratio",
-    "min_eye_distance_enroll", "min_eye_distance_auth", "token_ttl_s",
-    "link_ttl_s",       "thumbnail_size",        "max_learned_templates",
+    "listen",
+    "port",
+    "data_dir",
+    "model_dir",
+    "public_url",
+    "http_threads",
+    "engines",
+    "max_body_bytes",
+    "connection_timeout_s",
+    "queue_timeout_ms",
+    "max_image_bytes",
+    "fetch_timeout_ms",
+    "max_redirects",
+    "allow_private_urls",
+    "max_pixels",
+    "threshold_high",
+    "threshold_low",
+    "second_face_ratio",
+    "min_eye_distance_enroll",
+    "min_eye_distance_auth",
+    "token_ttl_s",
+    "link_ttl_s",
+    "thumbnail_size",
+    "max_learned_templates",
     "learn_margin",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
@@ -168,7 +184,10 @@ static enum fa_rc load_text(struct fa_config *cfg, struct fa_err *err, const cha
     return fa_config_load_file(cfg, g_file, err);
 }
 
-static int has(const struct fa_err *err, const char *what) { return strstr(err->msg, what) != NULL; }
+static int has(const struct fa_err *err, const char *what)
+{
+    return strstr(err->msg, what) != NULL;
+}
 
 static void test_errors(void)
 {
@@ -207,8 +226,8 @@ static void test_errors(void)
     rc = load_text(&c, &err, "token_ttl_s = 1.25\n");
     tap_ok(rc == FA_EINVAL, "non-integer for a long key: %s", err.msg);
     rc = load_text(&c, &err, "allow_private_urls = maybe\n");
-    tap_ok(rc == FA_EINVAL && has(&err, "allow_private_urls") && has(&err, "maybe"),
-           "bad bool: %s", err.msg);
+    tap_ok(rc == FA_EINVAL && has(&err, "allow_private_urls") && has(&err, "maybe"), "bad bool: %s",
+           err.msg);
     rc = load_text(&c, &err, "allow_private_urls = 2\n");
     tap_ok(rc == FA_EINVAL, "2 is not a bool: %s", err.msg);
     rc = load_text(&c, &err, "port 9000\n");
@@ -249,7 +268,8 @@ static void test_values(void)
            "the value is everything after the first '=': '%s'", c.public_url);
     TAP_OK(c.threshold_high == 0.5 && c.max_body_bytes == 2048 && c.fetch_timeout_ms == 1000);
     TAP_OK(c.allow_private_urls == 1);
-    tap_ok(c.threshold_low == 0.34 && c.thumbnail_size == 192, "keys not in the file keep defaults");
+    tap_ok(c.threshold_low == 0.34 && c.thumbnail_size == 192,
+           "keys not in the file keep defaults");
 
     static const char *const yes[] = {"1", "yes", "True", "ON"};
     static const char *const no[] = {"0", "No", "false", "off"};
@@ -321,7 +341,8 @@ static void test_long_lines(void)
     n = 3002;
     snprintf(text + n, 8000 - n, "\nbogus = 1\n");
     rc = load_text(&c, &err, text);
-    tap_ok(rc == FA_EINVAL && has(&err, ":2:") && has(&err, "bogus"), "line numbers count lines after it: %s", err.msg);
+    tap_ok(rc == FA_EINVAL && has(&err, ":2:") && has(&err, "bogus"),
+           "line numbers count lines after it: %s", err.msg);
 
     /* A setting too long for the buffer is refused, never read in pieces. */
     memcpy(text, "port = ", 7);

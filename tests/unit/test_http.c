@@ -22,7 +22,7 @@
 
 #include "tap.h"
 
-#define CAP (64 * 1024)     /* the server's body cap in these tests */
+#define CAP (64 * 1024) /* the server's body cap in these tests */
 #define N_THREADS 4
 #define PER_THREAD 5
 #define SLOW_MS 300
@@ -70,7 +70,7 @@ static void h_echo(void *app, struct fa_http_req *req, struct fa_http_reply *rep
 static void h_err(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
 {
     const char *rc = fa_http_req_query(req, "rc");
-    fa_http_reply_error(reply, (enum fa_rc)(rc != NULL ? atoi(rc) : 0),
+    fa_http_reply_error(reply, (enum fa_rc)(rc != NULL ? strtol(rc, NULL, 10) : 0),
                         "detail: SELECT secret FROM customers");
 }
 
@@ -113,9 +113,9 @@ static void h_slow(void *app, struct fa_http_req *req, struct fa_http_reply *rep
 }
 
 static const struct fa_route routes[] = {
-    {"GET", "/echo", h_echo},     {"POST", "/echo", h_echo},   {"GET", "/only-get", h_echo},
-    {"GET", "/err", h_err},       {"GET", "/fail", h_fail},    {"GET", "/bytes", h_bytes},
-    {"GET", "/nothing", h_nothing}, {"GET", "/slow", h_slow}, {"GET", "/files/", h_echo},
+    {"GET", "/echo", h_echo},       {"POST", "/echo", h_echo}, {"GET", "/only-get", h_echo},
+    {"GET", "/err", h_err},         {"GET", "/fail", h_fail},  {"GET", "/bytes", h_bytes},
+    {"GET", "/nothing", h_nothing}, {"GET", "/slow", h_slow},  {"GET", "/files/", h_echo},
 };
 
 static struct fa_http_server *start_server(struct fa_err *err)
@@ -198,12 +198,12 @@ static void copy_header(CURL *h, const char *name, char *out, size_t cap)
 }
 
 struct call {
-    const char *method;   /* NULL: GET, or POST when there is a body */
-    const char *path;     /* with the query */
-    const void *body;     /* sent with Content-Length */
+    const char *method; /* NULL: GET, or POST when there is a body */
+    const char *path;   /* with the query */
+    const void *body;   /* sent with Content-Length */
     size_t n_body;
-    size_t chunked;       /* > 0: send this many pattern bytes chunked instead */
-    const char *header;   /* one extra request header, or NULL */
+    size_t chunked;     /* > 0: send this many pattern bytes chunked instead */
+    const char *header; /* one extra request header, or NULL */
 };
 
 static void resp_free(struct resp *r)
@@ -283,7 +283,10 @@ static int jnull(const cJSON *o, const char *name)
     return cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(o, name));
 }
 
-static int streq(const char *a, const char *b) { return a != NULL && b != NULL && strcmp(a, b) == 0; }
+static int streq(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
 
 /* The error object of {"error": {...}}, or NULL when the shape is wrong. */
 static const cJSON *error_of(const struct resp *r)
@@ -474,6 +477,10 @@ static void test_body_cap(void)
     tap_ok(r.cc == CURLE_OK && r.status == 413 && is_plain_error(&r, "413"),
            "cap + 1 without Expect: a clean 413 (curl %d, %ld)", r.cc, r.status);
     resp_free(&r);
+    post_pattern_ex(4 * CAP, 0, 0, &r);
+    tap_ok(r.cc == CURLE_OK && r.status == 413 && is_plain_error(&r, "413"),
+           "4 x cap without Expect: drained, a clean 413 (curl %d, %ld)", r.cc, r.status);
+    resp_free(&r);
     post_pattern_ex(CAP, 0, 0, &r);
     tap_ok(echoed(&r, CAP), "at the cap without Expect: 200 (%ld)", r.status);
     resp_free(&r);
@@ -497,11 +504,11 @@ static void test_status_table(void)
         enum fa_rc rc;
         int status;
     } want[] = {
-        {FA_OK, 200},         {FA_EINVAL, 400},   {FA_EAUTH, 401},     {FA_ENOTFOUND, 404},
-        {FA_EMETHOD, 405},    {FA_ECONFLICT, 409}, {FA_ETOOBIG, 413},  {FA_EFETCH, 400},
-        {FA_ETIMEOUT, 400},   {FA_EFORBIDDEN, 400}, {FA_EIMAGE, 400},  {FA_ENOFACE, 400},
-        {FA_EFAIL, 400},      {FA_EBUSY, 503},    {FA_EDB, 500},       {FA_EVISION, 500},
-        {FA_ENOMEM, 500},     {FA_EINTERNAL, 500},
+        {FA_OK, 200},       {FA_EINVAL, 400},     {FA_EAUTH, 401},   {FA_ENOTFOUND, 404},
+        {FA_EMETHOD, 405},  {FA_ECONFLICT, 409},  {FA_ETOOBIG, 413}, {FA_EFETCH, 400},
+        {FA_ETIMEOUT, 400}, {FA_EFORBIDDEN, 400}, {FA_EIMAGE, 400},  {FA_ENOFACE, 400},
+        {FA_EFAIL, 400},    {FA_EBUSY, 503},      {FA_EDB, 500},     {FA_EVISION, 500},
+        {FA_ENOMEM, 500},   {FA_EINTERNAL, 500},
     };
     size_t n = sizeof want / sizeof want[0];
     int all = 1;

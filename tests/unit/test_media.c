@@ -98,6 +98,7 @@ static void test_open(void)
 {
     char path[256];
     struct stat st;
+    int rc;
     struct fa_media *m = NULL, *again = NULL;
     struct fa_err err = {{0}};
     uint8_t *key1, *key2;
@@ -105,13 +106,14 @@ static void test_open(void)
     char sig[FA_DIGEST_HEX + 1], exp[32];
     long long expires = (long long)time(NULL) + 3600;
 
-    if (!tap_ok(fa_media_open(g_dir, &m, &err) == FA_OK && m != NULL, "fa_media_open: %s",
-                err.msg))
+    if (!tap_ok(fa_media_open(g_dir, &m, &err) == FA_OK && m != NULL, "fa_media_open: %s", err.msg))
         return;
     snprintf(path, sizeof path, "%s/images", g_dir);
     tap_ok(stat(path, &st) == 0 && S_ISDIR(st.st_mode), "images/ is created");
     snprintf(path, sizeof path, "%s/secret.key", g_dir);
-    tap_ok(stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600,
+    memset(&st, 0, sizeof st);
+    rc = stat(path, &st);
+    tap_ok(rc == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600,
            "secret.key has mode 0600 (%o)", (unsigned)(st.st_mode & 0777));
     tap_ok(st.st_size == FA_KEY_BYTES, "secret.key holds %d bytes (%lld)", FA_KEY_BYTES,
            (long long)st.st_size);
@@ -151,7 +153,8 @@ static void test_open_errors(void)
         fwrite("0123456789", 1, 10, f);
         fclose(f);
     }
-    tap_ok(fa_media_open(dir, &m, &err) == FA_EINTERNAL && m == NULL && strstr(err.msg, "secret.key"),
+    tap_ok(fa_media_open(dir, &m, &err) == FA_EINTERNAL && m == NULL &&
+               strstr(err.msg, "secret.key"),
            "a short secret.key is refused: %s", err.msg);
 
     /* The data dir cannot be created under a regular file. */
@@ -172,7 +175,7 @@ static void test_files(void)
     uint8_t *got = NULL, *disk;
     size_t n = 0;
     struct stat st;
-    int tmp = 0;
+    int tmp = 0, rc;
 
     if (!tap_ok(fa_media_open(g_dir, &m, &err) == FA_OK, "open for files: %s", err.msg))
         return;
@@ -187,8 +190,10 @@ static void test_files(void)
     tap_ok(disk != NULL && n == sizeof bytes && memcmp(disk, bytes, n) == 0,
            "the file on disk holds the bytes (%zu)", n);
     free(disk);
-    tap_ok(stat(full, &st) == 0 && (st.st_mode & 0077) == 0,
-           "stored faces are not readable by others (%o)", (unsigned)(st.st_mode & 0777));
+    memset(&st, 0, sizeof st);
+    rc = stat(full, &st);
+    tap_ok(rc == 0 && (st.st_mode & 0077) == 0, "stored faces are not readable by others (%o)",
+           (unsigned)(st.st_mode & 0777));
     snprintf(folder, sizeof folder, "%s/images/42", g_dir);
     tap_ok(count_entries(folder, &tmp) == 1 && tmp == 0, "no .tmp file is left beside it");
 
@@ -199,8 +204,8 @@ static void test_files(void)
            "an empty file can be saved: %s", err.msg);
 
     n = 0;
-    tap_ok(fa_media_read(m, rel, &got, &n, &err) == FA_OK && n == sizeof bytes &&
-               memcmp(got, bytes, n) == 0,
+    rc = fa_media_read(m, rel, &got, &n, &err);
+    tap_ok(rc == FA_OK && n == sizeof bytes && memcmp(got, bytes, n) == 0,
            "fa_media_read returns the same bytes (%zu)", n);
     free(got);
     got = NULL;
@@ -224,8 +229,8 @@ static void test_files(void)
 
 /* Sign with the stack above the callee filled with fill: a signer that reads
  * past its own buffer would hash that fill into the signature. */
-static void __attribute__((noinline)) sign_over(const struct fa_media *m, const char *id, int fill,
-                                                char sig[FA_DIGEST_HEX + 1])
+static void __attribute__((noinline))
+sign_over(const struct fa_media *m, const char *id, int fill, char sig[FA_DIGEST_HEX + 1])
 {
     volatile char junk[4096];
     memset((char *)junk, fill, sizeof junk);
@@ -256,7 +261,8 @@ static void test_links(void)
            "a signature is %d hex characters and deterministic", FA_DIGEST_HEX);
 
     TAP_OK(fa_media_verify(m, id, exp, sig, now) == 1);
-    tap_ok(fa_media_verify(m, id, exp, sig, (time_t)expires) == 1, "valid up to the second it expires");
+    tap_ok(fa_media_verify(m, id, exp, sig, (time_t)expires) == 1,
+           "valid up to the second it expires");
     tap_ok(fa_media_verify(m, id, exp, sig, (time_t)expires + 1) == 0, "expired (expires < now)");
     tap_ok(other != NULL && fa_media_verify(other, id, exp, sig, now) == 0,
            "another data dir's key refuses it");
@@ -275,7 +281,8 @@ static void test_links(void)
     tap_ok(fa_media_verify(m, id, bad, sig, now) == 0, "expires with trailing junk is refused");
     tap_ok(fa_media_verify(m, id, "99999999999999999999999", sig, now) == 0,
            "an out-of-range expires is refused");
-    tap_ok(fa_media_verify(m, NULL, exp, sig, now) == 0 && fa_media_verify(m, id, NULL, sig, now) == 0 &&
+    tap_ok(fa_media_verify(m, NULL, exp, sig, now) == 0 &&
+               fa_media_verify(m, id, NULL, sig, now) == 0 &&
                fa_media_verify(m, id, exp, NULL, now) == 0,
            "NULL id, expires or signature is refused");
 

@@ -1,0 +1,158 @@
+/*
+ * store_list.c — one page of a customer's users (status/enroll/all,
+ * view/blacklist/all).
+ *
+ * A page is a COUNT(*) of every matching row plus a LIMIT/OFFSET query, both
+ * in one read snapshot (BEGIN ... COMMIT), so the total always describes the
+ * rows the page was cut from even while other workers write.
+ *
+ * The filter's optional parts are bound as values that switch their clause
+ * off (NULL state, 0 dates) instead of building SQL text at run time: every
+ * statement stays a static string in the cache. The two orders are two
+ * texts so that each can walk its own index.
+ */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LIST_WHERE                                                                             \
+    " WHERE customer_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 = 0 OR blacklisted <> 0)"  \
+    " AND (?4 = 0 OR updated >= ?4) AND (?5 = 0 OR updated <= ?5)"
+
+static const char SQL_LIST_COUNT[] = "SELECT count(*) FROM users" LIST_WHERE;
+/* Ties (same second) go newest row first, like the log. */
+static const char SQL_LIST_BY_UPDATED[] =
+    FA_STORE_USER_COLUMNS LIST_WHERE " ORDER BY updated DESC, id DESC LIMIT ?6 OFFSET ?7";
+static const char SQL_LIST_BY_BLACKLISTED[] =
+    FA_STORE_USER_COLUMNS LIST_WHERE " ORDER BY blacklisted_at DESC, id DESC LIMIT ?6 OFFSET ?7";
+
+static enum fa_rc filter_validate(const struct fa_user_filter *f, struct fa_err *err)
+{
+    if (f == NULL)
+        return fa_err_set(err, FA_EINVAL, "no filter given");
+    if (f->state != -1 && f->state != FA_USER_DRAFT && f->state != FA_USER_SUCCESS &&
+        f->state != FA_USER_FAILURE)
+        return fa_err_set(err, FA_EINVAL, "statusType must be success, failure, draft or all");
+    return fa_store_check_page(f->page, f->page_count, f->from, f->to, err);
+}
+
+/* Parameters 1-5, which the count and the page share. */
+static int filter_bind(sqlite3_stmt *s, int64_t customer_id, const struct fa_user_filter *f)
+{
+    int b = SQLITE_OK;
+
+    b |= sqlite3_bind_int64(s, 1, customer_id);
+    b |= f->state < 0 ? sqlite3_bind_null(s, 2)
+                      : sqlite3_bind_text(s, 2, fa_user_state_name((enum fa_user_state)f->state),
+                                          -1, SQLITE_STATIC);
+    b |= sqlite3_bind_int(s, 3, f->blacklisted_only != 0);
+    b |= sqlite3_bind_int64(s, 4, f->from);
+    b |= sqlite3_bind_int64(s, 5, f->to);
+    return b;
+}
+
+static enum fa_rc list_count(struct fa_conn *c, int64_t customer_id,
+                             const struct fa_user_filter *f, long *total, struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int r;
+
+    rc = fa_store_stmt(c, SQL_LIST_COUNT, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = filter_bind(s, customer_id, f) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        *total = (long)sqlite3_column_int64(s, 0);
+    else
+        rc = fa_store_dberr(c, "user list", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+/* Step the bound page statement into users (room for max rows). */
+static enum fa_rc list_rows(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *users, int max,
+                            int *n, struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+    int r;
+
+    r = sqlite3_step(s);
+    while (r == SQLITE_ROW && rc == FA_OK && *n < max) {
+        rc = fa_store_user_from_row(c, s, &users[*n], err);
+        if (rc == FA_OK) {
+            (*n)++;
+            r = sqlite3_step(s);
+        }
+    }
+    /* LIMIT caps the rows at max, so the loop ends on DONE. */
+    if (rc == FA_OK && r != SQLITE_DONE)
+        rc = fa_store_dberr(c, "user list", err);
+    return rc;
+}
+
+static enum fa_rc list_page(struct fa_conn *c, int64_t customer_id,
+                            const struct fa_user_filter *f, struct fa_user *users, int *n,
+                            struct fa_err *err)
+{
+    const char *sql = f->blacklisted_only ? SQL_LIST_BY_BLACKLISTED : SQL_LIST_BY_UPDATED;
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b;
+
+    rc = fa_store_stmt(c, sql, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b = filter_bind(s, customer_id, f);
+    b |= sqlite3_bind_int(s, 6, f->page_count);
+    /* page and page_count are validated, so this cannot overflow int64. */
+    b |= sqlite3_bind_int64(s, 7, (int64_t)(f->page - 1) * f->page_count);
+    rc = b == SQLITE_OK ? list_rows(c, s, users, f->page_count, n, err)
+                        : fa_store_dberr(c, "user list", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_users_list(struct fa_store *st, int64_t customer_id,
+                               const struct fa_user_filter *f, struct fa_user **users, int *n,
+                               long *total, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    struct fa_user *rows = NULL;
+    int count = 0;
+    enum fa_rc rc;
+
+    *users = NULL;
+    *n = 0;
+    *total = 0;
+    rc = filter_validate(f, err);
+    if (rc == FA_OK)
+        rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    rows = calloc((size_t)f->page_count, sizeof *rows);
+    if (rows == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory listing users");
+    rc = fa_store_tx_begin_read(c, err);
+    if (rc != FA_OK)
+        goto out;
+    rc = list_count(c, customer_id, f, total, err);
+    if (rc == FA_OK)
+        rc = list_page(c, customer_id, f, rows, &count, err);
+    if (rc == FA_OK)
+        rc = fa_store_tx_commit(c, err);
+    else
+        fa_store_tx_rollback(c);
+out:
+    if (rc != FA_OK || count == 0) {
+        free(rows);
+        rows = NULL;
+        count = 0;
+    }
+    if (rc != FA_OK)
+        *total = 0;
+    *users = rows;
+    *n = count;
+    return rc;
+}

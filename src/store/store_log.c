@@ -1,0 +1,157 @@
+/*
+ * store_log.c — one page of a customer's transaction log (view/logs/all).
+ *
+ * Same shape as store_list.c: COUNT(*) and LIMIT/OFFSET in one read
+ * snapshot. Newest first is created DESC, then id DESC: rows of the same
+ * second come out in reverse insertion order, and the index on
+ * (customer_id, created) already ends in the rowid, so this order needs no
+ * sort step.
+ */
+#include "store_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_WHERE                                                                              \
+    " WHERE customer_id = ?1 AND (?2 = 0 OR created >= ?2) AND (?3 = 0 OR created <= ?3)"
+
+static const char SQL_LOG_COUNT[] = "SELECT count(*) FROM transactions" LOG_WHERE;
+static const char SQL_LOG_PAGE[] =
+    "SELECT created, user_name, request_type, result, score, original_id, thumbnail_id"
+    " FROM transactions" LOG_WHERE " ORDER BY created DESC, id DESC LIMIT ?4 OFFSET ?5";
+
+/*
+ * Copy text column col into buf, cut to fit at a UTF-8 character boundary.
+ * A log row keeps the userName as the client sent it (up to FA_TEXT_MAX
+ * bytes, see fa_store_record_commit), which may be longer than
+ * fa_log_row.user_name: one odd row must not make the whole log unreadable.
+ */
+static void col_text_cut(sqlite3_stmt *s, int col, char *buf, size_t size)
+{
+    const unsigned char *v = sqlite3_column_text(s, col);
+    size_t n = v != NULL ? (size_t)sqlite3_column_bytes(s, col) : 0;
+
+    if (n >= size) {
+        n = size - 1;
+        /* Back off over continuation bytes (10xxxxxx) to a lead byte. */
+        while (n > 0 && (v[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n > 0)
+        memcpy(buf, v, n);
+    buf[n] = '\0';
+}
+
+static void log_from_row(sqlite3_stmt *s, struct fa_log_row *row)
+{
+    const unsigned char *result;
+
+    row->created = sqlite3_column_int64(s, 0);
+    col_text_cut(s, 1, row->user_name, sizeof row->user_name);
+    col_text_cut(s, 2, row->request_type, sizeof row->request_type);
+    result = sqlite3_column_text(s, 3);
+    row->success = result != NULL && strcmp((const char *)result, "success") == 0;
+    row->score = sqlite3_column_type(s, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 4);
+    /* NULL (none, or the image was deleted with its user) reads as "". */
+    col_text_cut(s, 5, row->original_id, sizeof row->original_id);
+    col_text_cut(s, 6, row->thumbnail_id, sizeof row->thumbnail_id);
+}
+
+static int range_bind(sqlite3_stmt *s, int64_t customer_id, int64_t from, int64_t to)
+{
+    int b = SQLITE_OK;
+
+    b |= sqlite3_bind_int64(s, 1, customer_id);
+    b |= sqlite3_bind_int64(s, 2, from);
+    b |= sqlite3_bind_int64(s, 3, to);
+    return b;
+}
+
+static enum fa_rc log_count(struct fa_conn *c, int64_t customer_id, int64_t from, int64_t to,
+                            long *total, struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int r;
+
+    rc = fa_store_stmt(c, SQL_LOG_COUNT, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = range_bind(s, customer_id, from, to) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        *total = (long)sqlite3_column_int64(s, 0);
+    else
+        rc = fa_store_dberr(c, "log list", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+static enum fa_rc log_page(struct fa_conn *c, int64_t customer_id, int64_t from, int64_t to,
+                           int page, int page_count, struct fa_log_row *rows, int *n,
+                           struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int b, r;
+
+    rc = fa_store_stmt(c, SQL_LOG_PAGE, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    b = range_bind(s, customer_id, from, to);
+    b |= sqlite3_bind_int(s, 4, page_count);
+    b |= sqlite3_bind_int64(s, 5, (int64_t)(page - 1) * page_count);
+    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    /* LIMIT caps the rows at page_count, so the loop ends on DONE. */
+    while (r == SQLITE_ROW && *n < page_count) {
+        log_from_row(s, &rows[(*n)++]);
+        r = sqlite3_step(s);
+    }
+    if (r != SQLITE_DONE)
+        rc = fa_store_dberr(c, "log list", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_log_list(struct fa_store *st, int64_t customer_id, int64_t from, int64_t to,
+                             int page, int page_count, struct fa_log_row **rows, int *n,
+                             long *total, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    struct fa_log_row *out = NULL;
+    int count = 0;
+    enum fa_rc rc;
+
+    *rows = NULL;
+    *n = 0;
+    *total = 0;
+    rc = fa_store_check_page(page, page_count, from, to, err);
+    if (rc == FA_OK)
+        rc = fa_store_conn(st, &c, err);
+    if (rc != FA_OK)
+        return rc;
+    out = calloc((size_t)page_count, sizeof *out);
+    if (out == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory listing the log");
+    rc = fa_store_tx_begin_read(c, err);
+    if (rc != FA_OK)
+        goto out;
+    rc = log_count(c, customer_id, from, to, total, err);
+    if (rc == FA_OK)
+        rc = log_page(c, customer_id, from, to, page, page_count, out, &count, err);
+    if (rc == FA_OK)
+        rc = fa_store_tx_commit(c, err);
+    else
+        fa_store_tx_rollback(c);
+out:
+    if (rc != FA_OK || count == 0) {
+        free(out);
+        out = NULL;
+        count = 0;
+    }
+    if (rc != FA_OK)
+        *total = 0;
+    *rows = out;
+    *n = count;
+    return rc;
+}
