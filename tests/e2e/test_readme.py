@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""The README's curl walk-through, run verbatim against a real server.
+"""The README's curl examples, run verbatim against a real server.
 
-The shell block under "## Walk-through with curl" is taken from README.md as
-it stands and run with bash in a scratch folder laid out like the repository
-(build/faceauth, tests/assets, data). Only the port is changed, to the one the
-test server got; everything else is the user's text. The answers must be the
-documented ones: user created, enrolled, the same person accepted, another
-person refused in the seed's failure shape.
+Every ```sh block from "## Walk-through with curl" on is taken from README.md
+as it stands and run, in order, in one bash session in a scratch folder laid
+out like the repository (build/faceauth, tests/assets, data). Only the port is
+changed, to the one the test server got; everything else is the user's text.
+The answers must be the documented ones: the walk-through creates, enrolls,
+accepts the same person and refuses another in the seed's failure shape; every
+API example after it succeeds.
 """
 import json
 import os
@@ -20,11 +21,11 @@ import harness as h  # noqa: E402
 README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")
 
 
-def walkthrough_script():
+def readme_script():
     with open(README) as f:
         text = f.read()
     section = text.split("## Walk-through with curl", 1)[1]
-    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    return "\n".join(re.findall(r"```sh\n(.*?)```", section, re.S))
 
 
 def json_objects(text):
@@ -37,6 +38,39 @@ def json_objects(text):
             return out
         obj, i = dec.raw_decode(text, i)
         out.append(obj)
+
+
+# The API examples after the walk-through print this many answers, each a success.
+N_API_ANSWERS = 18
+
+
+def check_walkthrough(t, objs):
+    created, enrolled, same, other = objs
+    t.ok(created.get("status") == "200 OK" and "/enroll/" in created.get("enrollmentUrl", ""),
+         "step 3 creates the user with an enrollmentUrl", created)
+    t.ok(enrolled.get("enrollmentStatus") == "success", "step 4 enrolls the face", enrolled)
+    t.ok(same.get("authenticationStatus") == "success" and
+         same.get("message") == "User is successfully authenticated",
+         "step 5 accepts another photo of the same person", same)
+    err = other.get("error", {})
+    t.ok(err.get("authenticationStatus") == "failure" and err.get("status") == "422" and
+         err.get("message") == "User is not authenticated",
+         "step 6 refuses another person in the seed's failure shape", other)
+
+
+def check_api_examples(t, objs):
+    failed = [o for o in objs if o.get("status") != "200 OK"]
+    t.ok(not failed, "every API example succeeds", failed)
+    searches = [o for o in objs if "userNames" in o]
+    t.ok(len(searches) == 2 and all(s["userNames"] and s["userNames"][0]["userName"] == "jane"
+                                    for s in searches),
+         "both searches find jane first", searches)
+    black = [o for o in objs if "blacklistedUsers" in o]
+    t.ok(len(black) == 1 and [u["userName"] for u in black[0]["blacklistedUsers"]] == ["jane"],
+         "the blacklist view (GET) lists jane", black)
+    logs = [o for o in objs if "totalLogCount" in o]
+    t.ok(len(logs) == 1 and logs[0]["data"] and logs[0]["data"][0]["requestType"] == "search",
+         "the log shows the last search first", logs)
 
 
 def scratch_repo(args, work):
@@ -57,26 +91,17 @@ def main():
     os.makedirs(data)
     srv = h.Server(args.binary, args.models, data, []).start()
     try:
-        script = walkthrough_script().replace("localhost:8080", "localhost:%d" % srv.port)
+        script = readme_script().replace("localhost:8080", "localhost:%d" % srv.port)
         run = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=root,
                              capture_output=True, text=True, timeout=300)
         t.ok(run.returncode == 0, "the walk-through runs without error", run.stderr)
         t.ok("customer acme added" in run.stdout, "step 1 creates the customer", run.stdout)
         objs = json_objects(run.stdout)
-        t.ok(len(objs) == 4, "steps 3-6 each print one JSON answer", run.stdout)
-        while len(objs) < 4:
-            objs.append({})
-        created, enrolled, same, other = objs
-        t.ok(created.get("status") == "200 OK" and "/enroll/" in created.get("enrollmentUrl", ""),
-             "step 3 creates the user with an enrollmentUrl", created)
-        t.ok(enrolled.get("enrollmentStatus") == "success", "step 4 enrolls the face", enrolled)
-        t.ok(same.get("authenticationStatus") == "success" and
-             same.get("message") == "User is successfully authenticated",
-             "step 5 accepts another photo of the same person", same)
-        err = other.get("error", {})
-        t.ok(err.get("authenticationStatus") == "failure" and err.get("status") == "422" and
-             err.get("message") == "User is not authenticated",
-             "step 6 refuses another person in the seed's failure shape", other)
+        t.ok(len(objs) == 4 + N_API_ANSWERS, "each example prints one JSON answer",
+             (len(objs), run.stdout[-3000:]))
+        objs += [{}] * (4 + N_API_ANSWERS - len(objs))
+        check_walkthrough(t, objs[:4])
+        check_api_examples(t, objs[4:])
     finally:
         code = srv.stop()
         t.ok(code == 0, "server exits cleanly", (code, srv.stderr_text()[-2000:]))
