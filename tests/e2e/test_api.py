@@ -193,8 +193,12 @@ def test_setup(t, acme, photos, ctx):
     acme.logged("failing", "enroll", "failure")
     check_refused(t, "enroll a photo without a face", got, ["no face"],
                   enrollmentStatus="failure", userName="failing")
-    folders = os.listdir(os.path.join(ctx["data"], "images"))
-    t.ok(len(folders) == 1, "acme's images live in one folder images/<customer>/", folders)
+    images = os.path.join(ctx["data"], "images")
+    alice_file = ctx["enroll_ids"]["alice"][0] + ".jpg"
+    folders = [d for d in os.listdir(images)
+               if os.path.isfile(os.path.join(images, d, alice_file))]
+    t.ok(len(folders) == 1, "acme's images live in one folder images/<customer>/",
+         (alice_file, os.listdir(images)))
     ctx["acme_dir"] = folders[0] if folders else "?"
 
 
@@ -275,6 +279,11 @@ def test_status(t, acme, ctx):
     t.ok(pages_ok and sorted(seen) == sorted(groups["all"]),
          "pageCount 1: 7 pages, one user each, every user once", seen)
     t.ok(seen[:1] == ["failing"], "newest enrollment change first (the refused enroll)", seen)
+    got = acme("status/enroll/all", {"pageNumber": 4, "pageCount": 2})
+    t.ok(is_ok(got) and body_of(got).get("totalStatusPageNumber") == 4 and
+         body_of(got).get("currentStatusPageNumber") == 4 and
+         len(body_of(got).get("data", [])) == 1,
+         "pageCount 2: 4 pages, the last holding the seventh user", diag(got))
     got = acme("status/enroll/all", {"pageNumber": "8", "pageCount": "1"})
     t.ok(is_ok(got) and body_of(got).get("data") == [] and
          body_of(got).get("totalStatusEnrollmentCount") == 7,
@@ -292,6 +301,12 @@ def test_status(t, acme, ctx):
                                      "toThisDate": "2099-12-31 23:59:59"})
     t.ok(is_ok(got) and body_of(got).get("totalStatusEnrollmentCount") == 0 and
          body_of(got).get("data") == [], "a future date range: 0 users", diag(got))
+    got = acme("status/enroll/all", {"fromThisDate": "2099-01-01 00:00:00"})
+    t.ok(is_ok(got) and body_of(got).get("totalStatusEnrollmentCount") == 0,
+         "a future fromThisDate alone: 0 users", diag(got))
+    got = acme("status/enroll/all", {"toThisDate": "2001-01-01"})
+    t.ok(is_ok(got) and body_of(got).get("totalStatusEnrollmentCount") == 0,
+         "a past toThisDate alone (date only): 0 users", diag(got))
     got = acme("status/enroll/all", {"fromThisDate": day(-1), "toThisDate": day(1, True)})
     t.ok(is_ok(got) and body_of(got).get("totalStatusEnrollmentCount") == 7,
          "a date range around today: all 7 users", diag(got))
@@ -327,7 +342,6 @@ def test_settings(t, acme, ctx):
          body_of(got).get("failedAuthenticationCallbackurl") == "" and
          body_of(got).get("checkLiveliness") == "no",
          "refused updates change nothing", diag(got))
-    ctx["settings_threshold_099"] = True
 
 
 def test_search(t, acme, photos, ctx):
@@ -518,6 +532,20 @@ def test_user_update(t, acme, photos, ctx):
                 acme("user/update", {"userName": "ghost",
                                      "parametersToBeUpdated": {"fullName": "G"}}), 404, ["ghost"])
 
+    # An enrolled user renamed: search and authenticate know the new name only.
+    got = acme("user/update", {"userName": "bob", "parametersToBeUpdated": {"userName": "robert"}})
+    t.ok(is_ok(got) and body_of(got).get("userName") == "robert", "rename the enrolled bob",
+         diag(got))
+    got = acme.search(photos + "/bob-aug.jpg")
+    t.ok(found(got)[:1] == ["robert"] and "bob" not in found(got),
+         "search finds the renamed user under the new name", diag(got))
+    check_error(t, "authenticate by the old name",
+                acme("authenticate", {"userName": "bob", "url": photos + "/bob-aug.jpg"}), 404,
+                ["bob"])
+    got = acme("user/update", {"userName": "robert", "parametersToBeUpdated": {"userName": "bob"}})
+    t.ok(is_ok(got) and body_of(got).get("userName") == "bob", "rename robert back to bob",
+         diag(got))
+
     # carol's face is reset: draft, no face, then re-enrolled through the new URL.
     got = acme("user/update", {"userName": "carol", "faceToBeUpdated": "yes"})
     new_url = body_of(got).get("reEnrollmentUrl", "")
@@ -528,8 +556,8 @@ def test_user_update(t, acme, photos, ctx):
          body_of(got).get("enrollmentUrl") == new_url,
          "carol is draft again with the new enrollmentUrl", diag(got))
     got = acme("status/enroll/user", {"enrollmentUrl": new_url})
-    t.ok(body_of(got).get("enrollmentStatus") == "draft", "status/enroll/user by the new URL: draft",
-         diag(got))
+    t.ok(body_of(got).get("enrollmentStatus") == "draft",
+         "status/enroll/user by the new URL: draft", diag(got))
     check_error(t, "the old enrollmentUrl no longer names her",
                 acme("status/enroll/user", {"enrollmentUrl": ctx["urls"]["carol"]}), 404,
                 ["enrollmentUrl"])
@@ -630,15 +658,18 @@ def test_logs(t, acme, photos, ctx):
         st, resp, data = acme.srv.request("GET", signed(scored[0]["faceThumbnail"]))
         t.ok(st == 200 and data[:2] == b"\xff\xd8", "a log row's faceThumbnail serves the image",
              st)
-    pages = math.ceil(len(rows) / 3)
-    got = acme("view/logs/all", {"pageNumber": 2, "pageCount": 3})
+    per = next(n for n in (3, 4, 7, 11) if len(rows) % n)  # a last page that is not full
+    pages = math.ceil(len(rows) / per)
+    got = acme("view/logs/all", {"pageNumber": 2, "pageCount": per})
     b = body_of(got)
     t.ok(is_ok(got) and b.get("currentPageNumber") == 2 and b.get("totalPageNumber") == pages and
          b.get("totalLogCount") == len(rows) and
-         [log_key(r) for r in b.get("data", [])] == [log_key(r) for r in rows[3:6]],
-         "pageCount 3, page 2: rows 4-6, totalPageNumber %d" % pages, diag(got))
-    got = acme("view/logs/all", {"pageNumber": pages, "pageCount": 3})
-    t.ok(is_ok(got) and len(body_of(got).get("data", [])) == len(rows) - 3 * (pages - 1),
+         [log_key(r) for r in b.get("data", [])] == [log_key(r) for r in rows[per:2 * per]],
+         "pageCount %d, page 2: the next %d rows, totalPageNumber %d" % (per, per, pages),
+         diag(got))
+    got = acme("view/logs/all", {"pageNumber": pages, "pageCount": per})
+    t.ok(is_ok(got) and [log_key(r) for r in body_of(got).get("data", [])] ==
+         [log_key(r) for r in rows[per * (pages - 1):]],
          "the last page holds the rest", diag(got))
     check_error(t, "view/logs/all pageNumber 0", acme("view/logs/all", {"pageNumber": 0}), 400,
                 ["pageNumber"])
