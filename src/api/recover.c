@@ -81,9 +81,18 @@ static int load_template(void *arg, int64_t customer_id, int64_t user_id, const 
                          int dim)
 {
     struct fa_app *app = arg;
+    enum fa_rc rc;
     if (dim != FA_EMBED_DIM)
         return 0; /* another model's template: not searchable by this one */
-    return fa_index_add(app->index, customer_id, user_id, vec, NULL) != FA_OK;
+    rc = fa_index_add(app->index, customer_id, user_id, vec, NULL);
+    /* A damaged vector (NaN, Inf) must not keep the server from starting:
+     * that one template is left out of search, and the operator is told. */
+    if (rc == FA_EINVAL) {
+        fprintf(stderr, "faceauth: skipping a damaged template of user %lld\n",
+                (long long)user_id);
+        return 0;
+    }
+    return rc != FA_OK;
 }
 
 enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err)

@@ -50,7 +50,6 @@ static enum fa_rc space_store(struct fa_call *c)
         return rc;
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "name", name);
-    cJSON_AddNumberToObject(out, "userCount", n);
     api_reply_ok(c, out, "Search space stored");
     return FA_OK;
 }

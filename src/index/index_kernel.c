@@ -14,11 +14,13 @@
  * feature) and a baseline x86-64 one, and an ifunc resolver picks one at
  * load time, so the binary stays portable.
  *
- * Measured on the build machine (AMD EPYC, dim 512, rows out of cache):
- * one row at a time with 8 accumulators streams about 30 GB/s; scoring 4
- * rows at a time sharing the probe loads streamed only about 13 GB/s (four
- * interleaved 2 KiB-apart streams defeat the prefetcher), so rows are
- * scored one after the other. Large sets are memory-bound either way.
+ * Measured on the build machine (AMD EPYC, dim 512, 200k rows, out of
+ * cache): one row at a time with 8 ymm accumulators streams about 30 GB/s;
+ * 4 rows at a time sharing the probe loads (also 8 accumulators) only about
+ * 13 GB/s, with or without software prefetch — probably four interleaved
+ * streams 2 KiB apart suit the hardware prefetcher worse than one. So rows
+ * are scored one after the other. Large sets are memory-bound: 1M x 512
+ * floats is 2 GB per search.
  */
 #include "index_int.h"
 

@@ -246,6 +246,38 @@ static int check_all(struct fa_index *idx, const struct model *m, struct stats *
     return ok;
 }
 
+/* White-box: the invariants of index_int.h hold for every customer. */
+static int check_invariants(struct fa_index *idx)
+{
+    size_t all_rows = 0;
+    int ok = 1;
+
+    for (size_t i = 0; i < idx->custs.cap; i++) {
+        const struct fa_index_cust *c = (const void *)(uintptr_t)idx->custs.vals[i];
+        size_t users = 0, rows = 0;
+        if (idx->custs.keys[i] == 0)
+            continue;
+        ok &= c->id == idx->custs.keys[i] && c->users.n > 0;
+        for (const struct fa_index_slab *s = c->slabs; s != NULL; s = s->next) {
+            ok &= s->n > 0 && s->n <= s->cap && fa_index_slab_find(c, s->width) == s;
+            for (uint32_t slot = 0; slot < s->n; slot++) {
+                uint64_t v = 0;
+                const float *row = fa_index_slab_rows(s, idx->stride, slot);
+                ok &= fa_index_map_get(&c->users, s->uids[slot], &v) &&
+                      v == FA_INDEX_PACK(s->width, slot);
+                for (int t = 0; t < s->width; t++)
+                    for (size_t j = (size_t)idx->dim; j < idx->stride; j++)
+                        ok &= row[(size_t)t * idx->stride + j] == 0.0f;
+            }
+            users += s->n;
+            rows += (size_t)s->n * (size_t)s->width;
+        }
+        ok &= users == c->users.n && rows == c->n_rows;
+        all_rows += rows;
+    }
+    return ok && all_rows == idx->n_rows;
+}
+
 /* ---- random changes ---- */
 
 struct run {
@@ -361,10 +393,14 @@ static void run_searches(struct run *rn, struct fa_index *idx, struct stats *st)
             memcpy(probe, u->vecs, rn->dim * sizeof(float)); /* maybe another customer's */
         else
             vec_grid(&rn->r, rn->dim, probe);
+        float thr;
+        int max_hits;
         if (use_allowed)
             na = run_allowed(rn, cid, allowed);
-        check_search(idx, &rn->m, st, cid, probe, run_threshold(rn, cid, probe),
-                     use_allowed ? allowed : NULL, na, maxes[rng_int(&rn->r, 4)], "random");
+        thr = run_threshold(rn, cid, probe); /* not in the call: keep the draws in order */
+        max_hits = maxes[rng_int(&rn->r, 4)];
+        check_search(idx, &rn->m, st, cid, probe, thr, use_allowed ? allowed : NULL, na, max_hits,
+                     "random");
     }
 }
 
@@ -396,7 +432,7 @@ static void test_random(int dim, int n_ops, uint64_t seed)
     struct fa_index *idx = NULL;
     struct stats st = {0};
     struct run rn;
-    int counts_ok = 1, bytes_ok = 1;
+    int counts_ok = 1, bytes_ok = 1, inv_ok = 1;
     size_t max_rows = 0;
 
     run_init(&rn, dim, seed);
@@ -415,11 +451,13 @@ static void test_random(int dim, int n_ops, uint64_t seed)
         bytes_ok &= fa_index_bytes(idx) <= 16 * (rows + 3 * 10 * 4 * MAX_T) * idx->stride * 4;
         if (rows > max_rows)
             max_rows = rows;
+        inv_ok &= check_invariants(idx);
         run_searches(&rn, idx, &st);
     }
     tap_ok(st.mismatches == 0, "dim %d: %d searches after %d random changes equal brute force",
            dim, st.searches, n_ops);
     tap_ok(counts_ok, "dim %d: counts follow every change", dim);
+    tap_ok(inv_ok, "dim %d: slabs, slots, maps and padding stay consistent", dim);
     tap_ok(bytes_ok, "dim %d: bytes stay between the matrix size and a ceiling", dim);
     tap_diag("dim %d: up to %zu templates, %zu bytes at the end", dim, max_rows,
              fa_index_bytes(idx));
@@ -574,8 +612,16 @@ static void test_wide_and_sparse(void)
         model_set(&m, 9, u, vecs, n);
         rows += (size_t)n;
     }
-    for (int i = 0; i < 20; i++) {
-        vec_grid(&r, 20, probe);
+    for (int i = 0; i < 24; i++) {
+        /* Half the probes are templates at scoring-chunk edges of the wide users. */
+        static const int edge[][2] = {{61, 255}, {61, 256}, {62, 0}, {62, 299},
+                                      {63, 255}, {63, 256}, {63, 511}, {63, 599}};
+        const int *e = edge[(i / 2) % 8];
+        const struct muser *u = model_get(&m, 9, e[0]);
+        if (i % 2)
+            memcpy(probe, u->vecs + (size_t)e[1] * 20, sizeof probe);
+        else
+            vec_grid(&r, 20, probe);
         check_search(idx, &m, &st, 9, probe, -1.0f, NULL, 0, 100000, "wide");
         check_search(idx, &m, &st, 9, probe, 0.5f, NULL, 0, 7, "wide");
         check_search(idx, &m, &st, 9, probe, -1.0f, allowed, 7, 100000, "sparse");
