@@ -183,6 +183,63 @@ enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *wh
     return fa_store_dberr(c, what, err);
 }
 
+int fa_store_bind_id_text(sqlite3_stmt *s, int64_t id, const char *text)
+{
+    int b = SQLITE_OK;
+
+    b |= sqlite3_bind_int64(s, 1, id);
+    b |= sqlite3_bind_text(s, 2, text, -1, SQLITE_TRANSIENT);
+    return b;
+}
+
+enum fa_rc fa_store_run(struct fa_conn *c, sqlite3_stmt *s, int b, const char *what,
+                        struct fa_err *err)
+{
+    /* Before the reset: it overwrites the connection's error text. */
+    enum fa_rc rc = b == SQLITE_OK ? fa_store_step_done(c, s, what, err)
+                                   : fa_store_dberr(c, what, err);
+
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_lookup_id(struct fa_conn *c, const char *sql, int64_t customer_id,
+                              const char *text, int64_t *out, const char *what,
+                              struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int r;
+
+    *out = 0;
+    rc = fa_store_stmt(c, sql, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = fa_store_bind_id_text(s, customer_id, text) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        *out = sqlite3_column_int64(s, 0);
+    else if (r == SQLITE_DONE)
+        rc = FA_ENOTFOUND;
+    else
+        rc = fa_store_dberr(c, what, err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
+enum fa_rc fa_store_count(struct fa_conn *c, sqlite3_stmt *s, int b, long *total,
+                          const char *what, struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+    int r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+
+    if (r == SQLITE_ROW)
+        *total = (long)sqlite3_column_int64(s, 0);
+    else
+        rc = fa_store_dberr(c, what, err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
 /* ---- transactions ---- */
 
 static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
@@ -199,9 +256,7 @@ static enum fa_rc tx_exec(struct fa_conn *c, const char *sql, const char *what,
     rc = fa_store_stmt(c, sql, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_step_done(c, s, what, err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, SQLITE_OK, what, err);
 }
 
 enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err)
@@ -232,6 +287,44 @@ void fa_store_tx_rollback(struct fa_conn *c)
     if (sqlite3_get_autocommit(c->db))
         return;
     (void)tx_exec(c, SQL_ROLLBACK, "rollback", NULL);
+}
+
+enum fa_rc fa_store_page_read(struct fa_conn *c, const struct fa_store_page *pg, void **rows,
+                              int *n, long *total, struct fa_err *err)
+{
+    void *buf;
+    int count = 0;
+    enum fa_rc rc;
+
+    *rows = NULL;
+    *n = 0;
+    *total = 0;
+    /* Before the snapshot opens: a failure here has nothing to roll back. */
+    buf = calloc((size_t)pg->page_count, pg->row_size);
+    if (buf == NULL)
+        return fa_err_set(err, FA_ENOMEM, "%s", pg->nomem);
+    rc = fa_store_tx_begin_read(c, err);
+    if (rc != FA_OK)
+        goto out;
+    rc = pg->count(c, pg->arg, total, err);
+    if (rc == FA_OK)
+        rc = pg->rows(c, pg->arg, buf, &count, err);
+    if (rc == FA_OK)
+        rc = fa_store_tx_commit(c, err);
+    else
+        fa_store_tx_rollback(c);
+out:
+    /* An empty page is NULL, so callers have nothing to free. */
+    if (rc != FA_OK || count == 0) {
+        free(buf);
+        buf = NULL;
+        count = 0;
+    }
+    if (rc != FA_OK)
+        *total = 0;
+    *rows = buf;
+    *n = count;
+    return rc;
 }
 
 /* ---- open, free, health ---- */

@@ -132,10 +132,7 @@ static enum fa_rc upd_reset(struct fa_conn *c, int64_t id, struct fa_err *err)
     rc = fa_store_stmt(c, SQL_UPD_TPL_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = sqlite3_bind_int64(s, 1, id) == SQLITE_OK ? fa_store_step_done(c, s, "face reset", err)
-                                                   : fa_store_dberr(c, "face reset", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, sqlite3_bind_int64(s, 1, id), "face reset", err);
 }
 
 static const char SQL_USER_BY_ID[] = FA_STORE_USER_COLUMNS " WHERE customer_id = ?1 AND id = ?2";
@@ -146,21 +143,16 @@ static enum fa_rc user_find_id(struct fa_conn *c, int64_t customer_id, int64_t i
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int b = SQLITE_OK;
 
     rc = fa_store_stmt(c, SQL_USER_BY_ID, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= sqlite3_bind_int64(s, 1, customer_id);
     b |= sqlite3_bind_int64(s, 2, id);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        rc = fa_store_user_from_row(c, s, out, err);
-    else if (r == SQLITE_DONE)
-        rc = fa_err_set(err, FA_ENOTFOUND, "user not found");
-    else
-        rc = fa_store_dberr(c, "user lookup", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_user_step(c, s, b, out, err);
+    if (rc == FA_ENOTFOUND)
+        fa_err_set(err, rc, "user not found");
     return rc;
 }
 
@@ -318,9 +310,7 @@ static enum fa_rc del_pending(struct fa_conn *c, int64_t id, char ***paths, int 
         return rc;
     b |= sqlite3_bind_int64(s, 1, id);
     b |= sqlite3_bind_int64(s, 2, fa_store_now());
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "user delete", err)
-                        : fa_store_dberr(c, "user delete", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "user delete", err);
     if (rc != FA_OK)
         return rc;
     rc = fa_store_stmt(c, SQL_DEL_PATHS, &s, err);
@@ -349,9 +339,7 @@ static enum fa_rc del_write(struct fa_conn *c, int64_t customer_id, const char *
         return rc;
     b |= sqlite3_bind_int64(s, 1, u.id);
     b |= sqlite3_bind_int64(s, 2, customer_id);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "user delete", err)
-                        : fa_store_dberr(c, "user delete", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "user delete", err);
     if (rc == FA_OK)
         *user_id = u.id;
     return rc;
@@ -421,12 +409,9 @@ static enum fa_rc pending_done_write(struct fa_conn *c, char *const *paths, int 
     int i;
 
     rc = fa_store_stmt(c, SQL_PENDING_DONE, &s, err);
-    for (i = 0; rc == FA_OK && i < n; i++) {
-        rc = sqlite3_bind_text(s, 1, paths[i], -1, SQLITE_TRANSIENT) == SQLITE_OK
-                 ? fa_store_step_done(c, s, "pending done", err)
-                 : fa_store_dberr(c, "pending done", err);
-        fa_store_stmt_done(s);
-    }
+    for (i = 0; rc == FA_OK && i < n; i++)
+        rc = fa_store_run(c, s, sqlite3_bind_text(s, 1, paths[i], -1, SQLITE_TRANSIENT),
+                          "pending done", err);
     return rc;
 }
 
@@ -501,7 +486,7 @@ enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, con
     struct fa_conn *c = NULL;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b;
 
     rc = fa_store_check_name("userName", user_name, err);
     if (rc == FA_OK)
@@ -510,13 +495,10 @@ enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, con
         rc = fa_store_stmt(c, SQL_BLACKLIST, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, user_name, -1, SQLITE_TRANSIENT);
+    b = fa_store_bind_id_text(s, customer_id, user_name);
     b |= sqlite3_bind_int(s, 3, on != 0);
     b |= sqlite3_bind_int64(s, 4, fa_store_now());
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "blacklist", err)
-                        : fa_store_dberr(c, "blacklist", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "blacklist", err);
     /* changes() counts matched rows even when no value changed. */
     if (rc == FA_OK && sqlite3_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "userName '%s' not found", user_name);

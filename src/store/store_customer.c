@@ -58,6 +58,28 @@ static int64_t add_saturating(int64_t a, long b)
 
 /* ---- customers ---- */
 
+/*
+ * What add and passwd do before touching the database: check name and
+ * password, hash the password into hash (FA_PWHASH_MAX bytes; the caller
+ * wipes it), and get the connection. The hash comes first so that the slow
+ * Argon2id never runs with a statement or a transaction open.
+ */
+static enum fa_rc customer_prepare(struct fa_store *st, const char *name, const char *password,
+                                   char *hash, struct fa_conn **c, struct fa_err *err)
+{
+    enum fa_rc rc;
+
+    hash[0] = '\0';
+    rc = fa_store_check_name("customerName", name, err);
+    if (rc == FA_OK)
+        rc = check_password(password, err);
+    if (rc == FA_OK)
+        rc = fa_crypto_password_hash(password, hash, err);
+    if (rc == FA_OK)
+        rc = fa_store_conn(st, c, err);
+    return rc;
+}
+
 static const char SQL_CUSTOMER_ADD[] =
     "INSERT INTO customers(name, pw_hash, created) VALUES(?1, ?2, ?3)";
 
@@ -70,17 +92,7 @@ enum fa_rc fa_store_customer_add(struct fa_store *st, const char *name, const ch
     enum fa_rc rc;
     int b = SQLITE_OK;
 
-    hash[0] = '\0';
-    rc = fa_store_check_name("customerName", name, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = check_password(password, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = fa_crypto_password_hash(password, hash, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = fa_store_conn(st, &c, err);
+    rc = customer_prepare(st, name, password, hash, &c, err);
     if (rc != FA_OK)
         goto out;
     rc = fa_store_stmt(c, SQL_CUSTOMER_ADD, &s, err);
@@ -123,9 +135,7 @@ static enum fa_rc passwd_write(struct fa_conn *c, const char *name, const char *
         return rc;
     b |= sqlite3_bind_text(s, 1, hash, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "passwd", err)
-                        : fa_store_dberr(c, "passwd", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "passwd", err);
     if (rc != FA_OK)
         return rc;
     if (sqlite3_changes(c->db) == 0)
@@ -134,11 +144,8 @@ static enum fa_rc passwd_write(struct fa_conn *c, const char *name, const char *
     rc = fa_store_stmt(c, SQL_TOKENS_REVOKE_ALL, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT) == SQLITE_OK
-             ? fa_store_step_done(c, s, "passwd", err)
-             : fa_store_dberr(c, "passwd", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT), "passwd",
+                        err);
 }
 
 enum fa_rc fa_store_customer_passwd(struct fa_store *st, const char *name, const char *password,
@@ -148,17 +155,7 @@ enum fa_rc fa_store_customer_passwd(struct fa_store *st, const char *name, const
     struct fa_conn *c = NULL;
     enum fa_rc rc;
 
-    hash[0] = '\0';
-    rc = fa_store_check_name("customerName", name, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = check_password(password, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = fa_crypto_password_hash(password, hash, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = fa_store_conn(st, &c, err);
+    rc = customer_prepare(st, name, password, hash, &c, err);
     if (rc != FA_OK)
         goto out;
     rc = fa_store_tx_begin(c, err);
@@ -226,8 +223,7 @@ static enum fa_rc token_insert(struct fa_conn *c, int64_t customer_id, const cha
         return rc;
     b |= sqlite3_bind_int64(s, 1, customer_id);
     b |= sqlite3_bind_int64(s, 2, now);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "login", err) : fa_store_dberr(c, "login", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "login", err);
     if (rc != FA_OK)
         return rc;
 
@@ -238,9 +234,7 @@ static enum fa_rc token_insert(struct fa_conn *c, int64_t customer_id, const cha
     b |= sqlite3_bind_text(s, 2, digest, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_int64(s, 3, now);
     b |= sqlite3_bind_int64(s, 4, add_saturating(now, ttl_seconds));
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "login", err) : fa_store_dberr(c, "login", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, b, "login", err);
 }
 
 enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *password,
@@ -367,9 +361,7 @@ enum fa_rc fa_store_token_revoke(struct fa_store *st, int64_t customer_id, const
     b |= sqlite3_bind_text(s, 1, digest, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_int64(s, 2, customer_id);
     b |= sqlite3_bind_int64(s, 3, fa_store_now());
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "token revoke", err)
-                        : fa_store_dberr(c, "token revoke", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "token revoke", err);
     if (rc == FA_OK && sqlite3_changes(c->db) == 0)
         rc = fa_err_set(err, FA_EAUTH, "%s", MSG_TOKEN);
     return rc;

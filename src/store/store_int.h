@@ -71,6 +71,29 @@ enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *er
 enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *what,
                               struct fa_err *err);
 
+/* Bind ?1 = id and ?2 = text (copied; NULL binds SQL NULL): the (owner id,
+ * name) key that most store statements start with. Returns the bind results
+ * ORed together. */
+int fa_store_bind_id_text(sqlite3_stmt *s, int64_t id, const char *text);
+
+/* Finish a write whose parameters the caller bound (b: the bind results
+ * ORed together): step it to the end, then fa_store_stmt_done. FA_EDB
+ * naming what when a bind or the step failed. */
+enum fa_rc fa_store_run(struct fa_conn *c, sqlite3_stmt *s, int b, const char *what,
+                        struct fa_err *err);
+
+/* Run the cached statement sql with ?1 = customer_id, ?2 = text, and read
+ * column 0 of its first row into *out (0 until then). FA_ENOTFOUND, with no
+ * message (the caller words it), when there is no row; FA_EDB naming what. */
+enum fa_rc fa_store_lookup_id(struct fa_conn *c, const char *sql, int64_t customer_id,
+                              const char *text, int64_t *out, const char *what,
+                              struct fa_err *err);
+
+/* Step s (bound by the caller; b as for fa_store_run) for its one row and
+ * read column 0, a COUNT(*), into *total; then fa_store_stmt_done. */
+enum fa_rc fa_store_count(struct fa_conn *c, sqlite3_stmt *s, int b, long *total,
+                          const char *what, struct fa_err *err);
+
 /* BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout),
  * so a transaction never fails halfway on a lock upgrade. */
 enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err);
@@ -80,6 +103,30 @@ enum fa_rc fa_store_tx_begin_read(struct fa_conn *c, struct fa_err *err);
 enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err);
 /* Roll back when a transaction is open; safe to call when none is. */
 void fa_store_tx_rollback(struct fa_conn *c);
+
+/* ---- one page of a list, with its total (store.c) ---- */
+
+/* The two reads of a page; arg is the caller's query, rows its buffer. */
+typedef enum fa_rc (*fa_store_count_fn)(struct fa_conn *c, const void *arg, long *total,
+                                        struct fa_err *err);
+typedef enum fa_rc (*fa_store_rows_fn)(struct fa_conn *c, const void *arg, void *rows, int *n,
+                                       struct fa_err *err);
+
+struct fa_store_page {
+    fa_store_count_fn count; /* COUNT(*) of every matching row */
+    fa_store_rows_fn rows; /* the page itself, at most page_count rows */
+    const void *arg;
+    int page_count; /* validated by fa_store_check_page */
+    size_t row_size;
+    const char *nomem; /* message when the rows cannot be allocated */
+};
+
+/* Room for page_count rows, then count and rows in one read snapshot, so
+ * the total always describes the rows the page was cut from. *rows (NULL
+ * when the page is empty) goes to the caller, who frees it; on error
+ * *rows = NULL, *n = 0 and *total = 0. */
+enum fa_rc fa_store_page_read(struct fa_conn *c, const struct fa_store_page *pg, void **rows,
+                              int *n, long *total, struct fa_err *err);
 
 /* ---- user rows (store_user.c) ---- */
 
@@ -93,6 +140,12 @@ void fa_store_tx_rollback(struct fa_conn *c);
 /* Fill out from the current row of a FA_STORE_USER_COLUMNS statement. */
 enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
                                   struct fa_err *err);
+
+/* Step s (a FA_STORE_USER_COLUMNS statement the caller bound; b: the bind
+ * results ORed) for its one row into out, then fa_store_stmt_done.
+ * FA_ENOTFOUND with no message (the caller words it); FA_EDB "user lookup". */
+enum fa_rc fa_store_user_step(struct fa_conn *c, sqlite3_stmt *s, int b, struct fa_user *out,
+                              struct fa_err *err);
 
 /* The customer's user user_name on c (inside the caller's transaction, if
  * any). FA_ENOTFOUND with "userName '...' not found". */

@@ -3,8 +3,9 @@
  * view/blacklist/all).
  *
  * A page is a COUNT(*) of every matching row plus a LIMIT/OFFSET query, both
- * in one read snapshot (BEGIN ... COMMIT), so the total always describes the
- * rows the page was cut from even while other workers write.
+ * in one read snapshot (fa_store_page_read: BEGIN ... COMMIT), so the total
+ * always describes the rows the page was cut from even while other workers
+ * write.
  *
  * The filter's optional parts are bound as values that switch their clause
  * off (NULL state, 0 dates) instead of building SQL text at run time: every
@@ -13,7 +14,6 @@
  */
 #include "store_int.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #define LIST_WHERE                                                                             \
@@ -52,23 +52,22 @@ static int filter_bind(sqlite3_stmt *s, int64_t customer_id, const struct fa_use
     return b;
 }
 
-static enum fa_rc list_count(struct fa_conn *c, int64_t customer_id,
-                             const struct fa_user_filter *f, long *total, struct fa_err *err)
+/* The query both reads of a page share (fa_store_page_read's arg). */
+struct list_query {
+    int64_t customer_id;
+    const struct fa_user_filter *f;
+};
+
+static enum fa_rc list_count(struct fa_conn *c, const void *arg, long *total, struct fa_err *err)
 {
+    const struct list_query *q = arg;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int r;
 
     rc = fa_store_stmt(c, SQL_LIST_COUNT, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = filter_bind(s, customer_id, f) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        *total = (long)sqlite3_column_int64(s, 0);
-    else
-        rc = fa_store_dberr(c, "user list", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_count(c, s, filter_bind(s, q->customer_id, q->f), total, "user list", err);
 }
 
 /* Step the bound page statement into users (room for max rows). */
@@ -92,10 +91,11 @@ static enum fa_rc list_rows(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *
     return rc;
 }
 
-static enum fa_rc list_page(struct fa_conn *c, int64_t customer_id,
-                            const struct fa_user_filter *f, struct fa_user *users, int *n,
+static enum fa_rc list_page(struct fa_conn *c, const void *arg, void *rows, int *n,
                             struct fa_err *err)
 {
+    const struct list_query *q = arg;
+    const struct fa_user_filter *f = q->f;
     const char *sql = f->blacklisted_only ? SQL_LIST_BY_BLACKLISTED : SQL_LIST_BY_UPDATED;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
@@ -104,11 +104,11 @@ static enum fa_rc list_page(struct fa_conn *c, int64_t customer_id,
     rc = fa_store_stmt(c, sql, &s, err);
     if (rc != FA_OK)
         return rc;
-    b = filter_bind(s, customer_id, f);
+    b = filter_bind(s, q->customer_id, f);
     b |= sqlite3_bind_int(s, 6, f->page_count);
     /* page and page_count are validated, so this cannot overflow int64. */
     b |= sqlite3_bind_int64(s, 7, (int64_t)(f->page - 1) * f->page_count);
-    rc = b == SQLITE_OK ? list_rows(c, s, users, f->page_count, n, err)
+    rc = b == SQLITE_OK ? list_rows(c, s, rows, f->page_count, n, err)
                         : fa_store_dberr(c, "user list", err);
     fa_store_stmt_done(s);
     return rc;
@@ -118,9 +118,11 @@ enum fa_rc fa_store_users_list(struct fa_store *st, int64_t customer_id,
                                const struct fa_user_filter *f, struct fa_user **users, int *n,
                                long *total, struct fa_err *err)
 {
+    struct list_query q = {customer_id, f};
+    struct fa_store_page pg = {list_count, list_page, &q, 0, sizeof **users,
+                               "out of memory listing users"};
     struct fa_conn *c = NULL;
-    struct fa_user *rows = NULL;
-    int count = 0;
+    void *rows = NULL;
     enum fa_rc rc;
 
     *users = NULL;
@@ -131,28 +133,8 @@ enum fa_rc fa_store_users_list(struct fa_store *st, int64_t customer_id,
         rc = fa_store_conn(st, &c, err);
     if (rc != FA_OK)
         return rc;
-    rows = calloc((size_t)f->page_count, sizeof *rows);
-    if (rows == NULL)
-        return fa_err_set(err, FA_ENOMEM, "out of memory listing users");
-    rc = fa_store_tx_begin_read(c, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = list_count(c, customer_id, f, total, err);
-    if (rc == FA_OK)
-        rc = list_page(c, customer_id, f, rows, &count, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
-out:
-    if (rc != FA_OK || count == 0) {
-        free(rows);
-        rows = NULL;
-        count = 0;
-    }
-    if (rc != FA_OK)
-        *total = 0;
+    pg.page_count = f->page_count;
+    rc = fa_store_page_read(c, &pg, &rows, n, total, err);
     *users = rows;
-    *n = count;
     return rc;
 }

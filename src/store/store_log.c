@@ -2,15 +2,14 @@
  * store_log.c — one page of a customer's transaction log (view/logs/all).
  *
  * Same shape as store_list.c: COUNT(*) and LIMIT/OFFSET in one read
- * snapshot. Newest first is created DESC, then id DESC: rows of the same
- * second come out in reverse insertion order, and the index on
- * (customer_id, created) already ends in the rowid, so this order needs no
- * sort step.
+ * snapshot (fa_store_page_read). Newest first is created DESC, then id DESC:
+ * rows of the same second come out in reverse insertion order, and the
+ * index on (customer_id, created) already ends in the rowid, so this order
+ * needs no sort step.
  */
 #include "store_int.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define LOG_WHERE                                                                              \
@@ -68,29 +67,30 @@ static int range_bind(sqlite3_stmt *s, int64_t customer_id, int64_t from, int64_
     return b;
 }
 
-static enum fa_rc log_count(struct fa_conn *c, int64_t customer_id, int64_t from, int64_t to,
-                            long *total, struct fa_err *err)
+/* The query both reads of a page share (fa_store_page_read's arg). */
+struct log_query {
+    int64_t customer_id, from, to;
+    int page, page_count;
+};
+
+static enum fa_rc log_count(struct fa_conn *c, const void *arg, long *total, struct fa_err *err)
 {
+    const struct log_query *q = arg;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int r;
 
     rc = fa_store_stmt(c, SQL_LOG_COUNT, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = range_bind(s, customer_id, from, to) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        *total = (long)sqlite3_column_int64(s, 0);
-    else
-        rc = fa_store_dberr(c, "log list", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_count(c, s, range_bind(s, q->customer_id, q->from, q->to), total, "log list",
+                          err);
 }
 
-static enum fa_rc log_page(struct fa_conn *c, int64_t customer_id, int64_t from, int64_t to,
-                           int page, int page_count, struct fa_log_row *rows, int *n,
+static enum fa_rc log_page(struct fa_conn *c, const void *arg, void *out, int *n,
                            struct fa_err *err)
 {
+    const struct log_query *q = arg;
+    struct fa_log_row *rows = out;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
     int b, r;
@@ -98,12 +98,12 @@ static enum fa_rc log_page(struct fa_conn *c, int64_t customer_id, int64_t from,
     rc = fa_store_stmt(c, SQL_LOG_PAGE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b = range_bind(s, customer_id, from, to);
-    b |= sqlite3_bind_int(s, 4, page_count);
-    b |= sqlite3_bind_int64(s, 5, (int64_t)(page - 1) * page_count);
+    b = range_bind(s, q->customer_id, q->from, q->to);
+    b |= sqlite3_bind_int(s, 4, q->page_count);
+    b |= sqlite3_bind_int64(s, 5, (int64_t)(q->page - 1) * q->page_count);
     r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
     /* LIMIT caps the rows at page_count, so the loop ends on DONE. */
-    while (r == SQLITE_ROW && *n < page_count) {
+    while (r == SQLITE_ROW && *n < q->page_count) {
         log_from_row(s, &rows[(*n)++]);
         r = sqlite3_step(s);
     }
@@ -117,9 +117,11 @@ enum fa_rc fa_store_log_list(struct fa_store *st, int64_t customer_id, int64_t f
                              int page, int page_count, struct fa_log_row **rows, int *n,
                              long *total, struct fa_err *err)
 {
+    struct log_query q = {customer_id, from, to, page, page_count};
+    struct fa_store_page pg = {log_count, log_page, &q, page_count, sizeof **rows,
+                               "out of memory listing the log"};
     struct fa_conn *c = NULL;
-    struct fa_log_row *out = NULL;
-    int count = 0;
+    void *out = NULL;
     enum fa_rc rc;
 
     *rows = NULL;
@@ -130,28 +132,7 @@ enum fa_rc fa_store_log_list(struct fa_store *st, int64_t customer_id, int64_t f
         rc = fa_store_conn(st, &c, err);
     if (rc != FA_OK)
         return rc;
-    out = calloc((size_t)page_count, sizeof *out);
-    if (out == NULL)
-        return fa_err_set(err, FA_ENOMEM, "out of memory listing the log");
-    rc = fa_store_tx_begin_read(c, err);
-    if (rc != FA_OK)
-        goto out;
-    rc = log_count(c, customer_id, from, to, total, err);
-    if (rc == FA_OK)
-        rc = log_page(c, customer_id, from, to, page, page_count, out, &count, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
-out:
-    if (rc != FA_OK || count == 0) {
-        free(out);
-        out = NULL;
-        count = 0;
-    }
-    if (rc != FA_OK)
-        *total = 0;
+    rc = fa_store_page_read(c, &pg, &out, n, total, err);
     *rows = out;
-    *n = count;
     return rc;
 }

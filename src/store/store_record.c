@@ -168,11 +168,7 @@ static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record 
     rc = fa_store_stmt(c, SQL_REC_TPL_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = sqlite3_bind_int64(s, 1, r->user_id) == SQLITE_OK
-             ? fa_store_step_done(c, s, "template replace", err)
-             : fa_store_dberr(c, "template replace", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, sqlite3_bind_int64(s, 1, r->user_id), "template replace", err);
 }
 
 static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
@@ -180,13 +176,12 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_ADD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_text(s, 2, r->template_model, -1, SQLITE_TRANSIENT);
+    b = fa_store_bind_id_text(s, r->user_id, r->template_model);
     b |= sqlite3_bind_text(s, 3, r->template_source, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_double(s, 4, r->template_quality);
     b |= sqlite3_bind_int(s, 5, r->template_dim);
@@ -195,10 +190,7 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
     b |= sqlite3_bind_blob(s, 6, r->template_vec, r->template_dim * (int)sizeof(float),
                            SQLITE_STATIC);
     b |= sqlite3_bind_int64(s, 7, now);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "template add", err)
-                        : fa_store_dberr(c, "template add", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, b, "template add", err);
 }
 
 static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record *r,
@@ -206,18 +198,14 @@ static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record 
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_EVICT, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_text(s, 2, r->template_model, -1, SQLITE_TRANSIENT);
+    b = fa_store_bind_id_text(s, r->user_id, r->template_model);
     b |= sqlite3_bind_int(s, 3, r->max_learned);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "template evict", err)
-                        : fa_store_dberr(c, "template evict", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, b, "template evict", err);
 }
 
 static enum fa_rc rec_templates(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
@@ -259,10 +247,7 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
     b |= sqlite3_bind_text(s, 5, img->path, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 6, img->mime, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_int64(s, 7, now);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "image add", err)
-                        : fa_store_dberr(c, "image add", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, b, "image add", err);
 }
 
 /* ?5 (1 for success) also makes the record's images the user's enrolled
@@ -299,10 +284,7 @@ static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, 
     b |= sqlite3_bind_int(s, 5, r->new_state == FA_USER_SUCCESS);
     b |= bind_image_id(s, 6, r->original);
     b |= bind_image_id(s, 7, r->thumbnail);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "state change", err)
-                        : fa_store_dberr(c, "state change", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, b, "state change", err);
 }
 
 static const char SQL_REC_LOG[] =
@@ -329,9 +311,7 @@ static enum fa_rc rec_log(struct fa_conn *c, const struct fa_store_record *r, in
     b |= bind_image_id(s, 7, r->original);
     b |= bind_image_id(s, 8, r->thumbnail);
     b |= sqlite3_bind_int64(s, 9, now);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "log", err) : fa_store_dberr(c, "log", err);
-    fa_store_stmt_done(s);
-    return rc;
+    return fa_store_run(c, s, b, "log", err);
 }
 
 static enum fa_rc record_write(struct fa_conn *c, const struct fa_store_record *r,
@@ -417,7 +397,7 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
     struct fa_conn *c = NULL;
     sqlite3_stmt *s = NULL;
     float *v = NULL;
-    int count = 0, cap = 0, b = SQLITE_OK, r;
+    int count = 0, cap = 0, r;
     enum fa_rc rc;
 
     *vecs = NULL;
@@ -430,9 +410,7 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
     rc = fa_store_stmt(c, SQL_TPL_LOAD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, user_id);
-    b |= sqlite3_bind_text(s, 2, model_id, -1, SQLITE_TRANSIENT);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    r = fa_store_bind_id_text(s, user_id, model_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
     while (r == SQLITE_ROW && rc == FA_OK) {
         rc = tpl_append(s, dim, &v, &count, &cap, err);
         if (rc == FA_OK)

@@ -133,9 +133,7 @@ enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
     b |= sqlite3_bind_text(s, 5, in->enrollment_rejected_cb, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 6, in->auth_success_cb, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 7, in->auth_failure_cb, -1, SQLITE_TRANSIENT);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "settings", err)
-                        : fa_store_dberr(c, "settings", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, b, "settings", err);
     if (rc == FA_OK && sqlite3_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
     return rc;

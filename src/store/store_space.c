@@ -74,23 +74,11 @@ static const char SQL_SPACE_USER_ID[] =
 static enum fa_rc user_id_of(struct fa_conn *c, int64_t customer_id, const char *name,
                              int64_t *id, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
-    enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    enum fa_rc rc =
+        fa_store_lookup_id(c, SQL_SPACE_USER_ID, customer_id, name, id, "search space users", err);
 
-    *id = 0;
-    rc = fa_store_stmt(c, SQL_SPACE_USER_ID, &s, err);
-    if (rc != FA_OK)
-        return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        *id = sqlite3_column_int64(s, 0);
-    else if (r != SQLITE_DONE)
-        rc = fa_store_dberr(c, "search space users", err);
-    fa_store_stmt_done(s);
-    return rc;
+    /* An unknown name is collected, not an error: all are reported at once. */
+    return rc == FA_ENOTFOUND ? FA_OK : rc;
 }
 
 /* Every name's user id into ids (room for n); FA_EINVAL listing the unknown ones. */
@@ -125,13 +113,12 @@ static enum fa_rc space_add(struct fa_conn *c, int64_t customer_id, const char *
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int b, r;
 
     rc = fa_store_stmt(c, SQL_SPACE_ADD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+    b = fa_store_bind_id_text(s, customer_id, name);
     b |= sqlite3_bind_int64(s, 3, fa_store_now());
     r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
     if (r == SQLITE_DONE)
@@ -147,21 +134,15 @@ static enum fa_rc space_add(struct fa_conn *c, int64_t customer_id, const char *
 static enum fa_rc space_id_get(struct fa_conn *c, int64_t customer_id, const char *name,
                                int64_t *space_id, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
-    enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    enum fa_rc rc = fa_store_lookup_id(c, SQL_SPACE_ID, customer_id, name, space_id,
+                                       "search space store", err);
 
-    rc = fa_store_stmt(c, SQL_SPACE_ID, &s, err);
-    if (rc != FA_OK)
-        return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        *space_id = sqlite3_column_int64(s, 0);
-    else
-        rc = fa_store_dberr(c, "search space store", err);
-    fa_store_stmt_done(s);
+    /* space_add made sure of the row in this same write transaction, so no
+     * row is a database fault. The text is what sqlite3_errmsg gives right
+     * after a step that returned SQLITE_DONE (the statement is reset now). */
+    if (rc == FA_ENOTFOUND)
+        rc = fa_err_set(err, FA_EDB, "database error (search space store): %s",
+                        sqlite3_errstr(SQLITE_DONE));
     return rc;
 }
 
@@ -180,18 +161,13 @@ static enum fa_rc space_fill(struct fa_conn *c, int64_t space_id, const int64_t 
     rc = fa_store_stmt(c, SQL_SPACE_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = sqlite3_bind_int64(s, 1, space_id) == SQLITE_OK
-             ? fa_store_step_done(c, s, "search space store", err)
-             : fa_store_dberr(c, "search space store", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, sqlite3_bind_int64(s, 1, space_id), "search space store", err);
     if (rc == FA_OK)
         rc = fa_store_stmt(c, SQL_SPACE_MEMBER_ADD, &s, err);
     for (i = 0; rc == FA_OK && i < n; i++) {
         b = sqlite3_bind_int64(s, 1, space_id);
         b |= sqlite3_bind_int64(s, 2, ids[i]);
-        rc = b == SQLITE_OK ? fa_store_step_done(c, s, "search space store", err)
-                            : fa_store_dberr(c, "search space store", err);
-        fa_store_stmt_done(s);
+        rc = fa_store_run(c, s, b, "search space store", err);
     }
     return rc;
 }
@@ -255,7 +231,6 @@ enum fa_rc fa_store_space_delete(struct fa_store *st, int64_t customer_id, const
     struct fa_conn *c = NULL;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
 
     rc = fa_store_check_name("name", name, err);
     if (rc == FA_OK)
@@ -264,11 +239,8 @@ enum fa_rc fa_store_space_delete(struct fa_store *st, int64_t customer_id, const
         rc = fa_store_stmt(c, SQL_SPACE_DELETE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
-    rc = b == SQLITE_OK ? fa_store_step_done(c, s, "search space delete", err)
-                        : fa_store_dberr(c, "search space delete", err);
-    fa_store_stmt_done(s);
+    rc = fa_store_run(c, s, fa_store_bind_id_text(s, customer_id, name), "search space delete",
+                      err);
     if (rc == FA_OK && sqlite3_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "search space '%s' not found", name);
     return rc;
@@ -366,14 +338,13 @@ static enum fa_rc space_rows(struct fa_conn *c, int64_t customer_id, const char 
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int r;
 
     rc = fa_store_stmt(c, SQL_SPACE_LIST, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT); /* NULL binds NULL */
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    /* A NULL name binds NULL: every space. */
+    r = fa_store_bind_id_text(s, customer_id, name) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
     while (r == SQLITE_ROW && rc == FA_OK) {
         rc = acc_row(c, s, a, err);
         if (rc == FA_OK)
@@ -448,15 +419,13 @@ static enum fa_rc space_members(struct fa_conn *c, int64_t customer_id, const ch
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int r;
 
     *found = 0;
     rc = fa_store_stmt(c, SQL_SPACE_MEMBERS, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    r = fa_store_bind_id_text(s, customer_id, name) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
     while (r == SQLITE_ROW && rc == FA_OK) {
         *found = 1;
         if (sqlite3_column_type(s, 1) != SQLITE_NULL)

@@ -83,23 +83,14 @@ static const char SQL_USER_NAME_TAKEN[] =
 static enum fa_rc user_name_taken(struct fa_conn *c, const struct fa_user *u, int *taken,
                                   struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
-    enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int64_t one = 0;
+    enum fa_rc rc = fa_store_lookup_id(c, SQL_USER_NAME_TAKEN, u->customer_id, u->user_name,
+                                       &one, "user create", err);
 
-    rc = fa_store_stmt(c, SQL_USER_NAME_TAKEN, &s, err);
-    if (rc != FA_OK)
-        return rc;
-    b |= sqlite3_bind_int64(s, 1, u->customer_id);
-    b |= sqlite3_bind_text(s, 2, u->user_name, -1, SQLITE_TRANSIENT);
-    r = SQLITE_ERROR;
-    if (b == SQLITE_OK)
-        r = sqlite3_step(s);
-    if (r == SQLITE_ROW || r == SQLITE_DONE)
-        *taken = r == SQLITE_ROW;
-    else
-        rc = fa_store_dberr(c, "user create", err);
-    fa_store_stmt_done(s);
+    if (rc == FA_OK || rc == FA_ENOTFOUND) {
+        *taken = rc == FA_OK;
+        rc = FA_OK;
+    }
     return rc;
 }
 
@@ -201,32 +192,32 @@ enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_
     return user_from_row_tail(c, s, out, err);
 }
 
-static enum fa_rc user_fetch(struct fa_conn *c, const char *sql, int64_t customer_id,
-                             const char *key, struct fa_user *out, struct fa_err *err)
+enum fa_rc fa_store_user_step(struct fa_conn *c, sqlite3_stmt *s, int b, struct fa_user *out,
+                              struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
 
-    rc = fa_store_stmt(c, sql, &s, err);
-    if (rc != FA_OK)
-        return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, key, -1, SQLITE_TRANSIENT);
-    if (b != SQLITE_OK) {
-        rc = fa_store_dberr(c, "user lookup", err);
-        goto out;
-    }
-    r = sqlite3_step(s);
     if (r == SQLITE_ROW)
         rc = fa_store_user_from_row(c, s, out, err);
     else if (r == SQLITE_DONE)
         rc = FA_ENOTFOUND; /* the caller words the message */
     else
         rc = fa_store_dberr(c, "user lookup", err);
-out:
     fa_store_stmt_done(s);
     return rc;
+}
+
+static enum fa_rc user_fetch(struct fa_conn *c, const char *sql, int64_t customer_id,
+                             const char *key, struct fa_user *out, struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+
+    rc = fa_store_stmt(c, sql, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    return fa_store_user_step(c, s, fa_store_bind_id_text(s, customer_id, key), out, err);
 }
 
 enum fa_rc fa_store_user_find(struct fa_conn *c, int64_t customer_id, const char *user_name,

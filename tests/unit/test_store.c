@@ -11,8 +11,6 @@
  */
 #include "faceauth/store.h"
 
-#include <dirent.h>
-#include <math.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -20,40 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "store/store_int.h"
+#include "store_fixture.h"
 #include "tap.h"
 
-#define DIM 8
-
-static char g_dir[256];
-static char g_db[300];
-static sqlite3 *g_raw;
-
 /* ---- helpers ---- */
-
-/* The first column of the first row of sql, as an integer; -1 on error. */
-static long long q_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static long long q_int(const char *fmt, ...)
-{
-    char sql[512];
-    sqlite3_stmt *s = NULL;
-    long long v = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof sql, fmt, ap);
-    va_end(ap);
-    if (sqlite3_prepare_v2(g_raw, sql, -1, &s, NULL) != SQLITE_OK) {
-        tap_diag("prepare '%s': %s", sql, sqlite3_errmsg(g_raw));
-        return -1;
-    }
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_type(s, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    return v;
-}
 
 static double now_ms(void)
 {
@@ -85,59 +55,10 @@ static int counts_equal(struct counts a, struct counts b)
            a.images == b.images && a.transactions == b.transactions;
 }
 
-static void user_init(struct fa_user *u, int64_t customer_id, const char *name)
-{
-    memset(u, 0, sizeof *u);
-    u->customer_id = customer_id;
-    snprintf(u->user_name, sizeof u->user_name, "%s", name);
-    snprintf(u->full_name, sizeof u->full_name, "Full %s", name);
-    snprintf(u->email, sizeof u->email, "%s@example.com", name);
-    snprintf(u->phone, sizeof u->phone, "+15550100");
-    snprintf(u->country_code, sizeof u->country_code, "US");
-}
-
-static struct fa_store_record rec_init(int64_t customer_id, const struct fa_user *u,
-                                       const char *type)
-{
-    struct fa_store_record r;
-
-    memset(&r, 0, sizeof r);
-    r.customer_id = customer_id;
-    r.user_id = u != NULL ? u->id : 0;
-    r.user_name = u != NULL ? u->user_name : "";
-    r.request_type = type;
-    r.score = NAN;
-    return r;
-}
-
 /* Point r at template vec (tagged with tag in element 0) of the given source. */
 static void rec_template(struct fa_store_record *r, float vec[DIM], float tag, const char *source)
 {
-    int i;
-
-    for (i = 0; i < DIM; i++)
-        vec[i] = (float)i * 0.01f;
-    vec[0] = tag;
-    r->template_vec = vec;
-    r->template_dim = DIM;
-    r->template_model = "test-model";
-    r->template_source = source;
-    r->template_quality = 0.9f;
-    r->max_learned = 3;
-}
-
-struct test_image {
-    struct fa_store_image im;
-    char path[96];
-};
-
-static const struct fa_store_image *img_new(struct test_image *x, const char *kind)
-{
-    fa_crypto_random_hex(x->im.id, FA_IMAGE_ID_HEX / 2);
-    snprintf(x->path, sizeof x->path, "images/%s-%s.jpg", x->im.id, kind);
-    x->im.path = x->path;
-    x->im.mime = "image/jpeg";
-    return &x->im;
+    rec_template_set(r, vec, tag, "test-model", source);
 }
 
 static int64_t customer_id_of(const char *name)
@@ -738,36 +659,6 @@ static void test_cascade(int64_t acme, int64_t globex, const struct fa_user *ali
 
 /* ---- set-up ---- */
 
-static int dir_setup(void)
-{
-    const char *tmp = getenv("TMPDIR");
-
-    snprintf(g_dir, sizeof g_dir, "%s/fa_test_store.XXXXXX",
-             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-    if (mkdtemp(g_dir) == NULL)
-        return 0;
-    snprintf(g_db, sizeof g_db, "%s/faceauth.db", g_dir);
-    return 1;
-}
-
-static void dir_remove(void)
-{
-    DIR *d = opendir(g_dir);
-    struct dirent *e;
-    char path[600];
-
-    if (d == NULL)
-        return;
-    for (e = readdir(d); e != NULL; e = readdir(d)) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(g_dir);
-}
-
 int main(void)
 {
     struct fa_store *st = NULL;
@@ -776,7 +667,7 @@ int main(void)
     char tok[FA_TOKEN_CHARS + 1], tok2[FA_TOKEN_CHARS + 1];
     int64_t acme, globex;
 
-    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup()))
+    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup("fa_test_store")))
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
