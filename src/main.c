@@ -4,9 +4,9 @@
  *   faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]
  *   faceauth customer add NAME [--password-file F]   (password on stdin otherwise)
  *   faceauth customer passwd NAME [--password-file F]
- *   faceauth compare A.jpg B.jpg
- *   faceauth embed FILE... | -
- *   faceauth score-pairs PAIRS.tsv
+ *   faceauth compare A.jpg B.jpg [--model NAME|all]
+ *   faceauth embed FILE... | -   [--model NAME|all]
+ *   faceauth score-pairs PAIRS.tsv [--model NAME|all]
  *
  * Every subcommand takes --config and --data, so the CLI and the server it
  * manages always agree on the same database.
@@ -26,6 +26,7 @@ struct args {
     char **positional; /* argv without the flags: positional[0] is the subcommand */
     int n_positional;
     const char *password_file;
+    const char *model; /* --model of compare, embed, score-pairs; NULL = default */
     struct fa_config cfg;
 };
 
@@ -34,10 +35,11 @@ static int usage(void)
     fprintf(stderr,
             "usage: faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]\n"
             "       faceauth customer add|passwd NAME [--password-file F] [--data DIR]\n"
-            "       faceauth compare A.jpg B.jpg [--models DIR]\n"
-            "       faceauth embed FILE...|- [--models DIR]\n"
-            "       faceauth score-pairs PAIRS.tsv [--models DIR]\n"
-            "Every subcommand also takes --config FILE and --data DIR.\n");
+            "       faceauth compare A.jpg B.jpg [--models DIR] [--model NAME|all]\n"
+            "       faceauth embed FILE...|- [--models DIR] [--model NAME|all]\n"
+            "       faceauth score-pairs PAIRS.tsv [--models DIR] [--model NAME|all]\n"
+            "Every subcommand also takes --config FILE and --data DIR.\n"
+            "--model: fr_feature (the default), mobilefacenet, dlib or all.\n");
     return 64;
 }
 
@@ -73,6 +75,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             i++;
         } else if (strcmp(argv[i], "--password-file") == 0 && has_value) {
             a->password_file = argv[++i];
+        } else if (strcmp(argv[i], "--model") == 0 && has_value) {
+            a->model = argv[++i];
         } else if (key != NULL && has_value) {
             if (fa_config_set(&a->cfg, key, argv[++i], &err) != FA_OK)
                 goto bad;
@@ -245,11 +249,11 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "customer") == 0)
         rc = cmd_customer(&a);
     else if (strcmp(cmd, "compare") == 0)
-        rc = fa_cli_compare(a.n_positional, a.positional, a.cfg.model_dir);
+        rc = fa_cli_compare(a.n_positional, a.positional, a.cfg.model_dir, a.model);
     else if (strcmp(cmd, "embed") == 0)
-        rc = fa_cli_embed(a.n_positional, a.positional, a.cfg.model_dir);
+        rc = fa_cli_embed(a.n_positional, a.positional, a.cfg.model_dir, a.model);
     else if (strcmp(cmd, "score-pairs") == 0)
-        rc = fa_cli_score_pairs(a.n_positional, a.positional, a.cfg.model_dir);
+        rc = fa_cli_score_pairs(a.n_positional, a.positional, a.cfg.model_dir, a.model);
     else
         rc = usage();
     fa_fetch_global_cleanup();

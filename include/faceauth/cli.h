@@ -2,10 +2,19 @@
  * cli.h — the benchmark subcommands of the faceauth binary (src/cli/).
  *
  * main.c dispatches `faceauth compare|embed|score-pairs ...` here. Each
- * function takes the subcommand's own argv (argv[0] is the subcommand name),
- * the folder holding the ONNX models, writes results to stdout and messages
- * to stderr, and returns the process exit status. They use only the public
- * vision API; embed and score-pairs run one engine per online CPU.
+ * function takes the subcommand's own argv (argv[0] is the subcommand name,
+ * flags removed), the folder holding the ONNX models and the value of
+ * --model, writes results to stdout and messages to stderr, and returns the
+ * process exit status. They use only the public vision API; embed and
+ * score-pairs run one engine per online CPU.
+ *
+ * `model` is a model's name or id (vision.h: fr_feature, mobilefacenet,
+ * dlib), "all" for the three in model order, or NULL for fr_feature. An
+ * unknown name is a usage error (exit 1). Where a result has one field per
+ * model, the fields are tab-separated in model order (fr_feature,
+ * mobilefacenet, dlib), so `--model all` adds columns and never changes the
+ * single-model format.
+ *
  * Images are refused above 40,000,000 pixels. Call from the main thread,
  * one at a time.
  */
@@ -18,31 +27,36 @@ extern "C" {
 
 /*
  * `compare A B`: the cosine of the largest face of A and of B, printed with
- * four decimals. Exit 0; 2 (stderr names the file) when an image has no face;
- * 1 on any other error (unreadable file, bad image, missing models, usage).
+ * four decimals (with `all`, three tab-separated cosines). Exit 0; 2 (stderr
+ * names the file) when an image has no face; 1 on any other error
+ * (unreadable file, bad image, missing models, usage).
  */
-int fa_cli_compare(int argc, char **argv, const char *model_dir);
+int fa_cli_compare(int argc, char **argv, const char *model_dir, const char *model);
 
 /*
  * `embed FILE...` or `embed -` (paths from stdin, one per line): one line per
  * path, in input order, for the largest face:
- *   path<TAB>ok<TAB>v1,v2,...,v512   (L2-normalised, %.6g)
+ *   path<TAB>ok<TAB>v1,v2,...,vDIM   (L2-normalised, %.6g; DIM = the model's)
  *   path<TAB>noface
  *   path<TAB>error:<reason>
+ * With `all` an ok line has three vector fields, 512, 192 and 128 values:
+ *   path<TAB>ok<TAB>fr_feature<TAB>mobilefacenet<TAB>dlib
  * Exit 0 when every line was written (per-file failures are lines, not exit
  * codes); 1 on usage errors, missing models or a write error.
  */
-int fa_cli_embed(int argc, char **argv, const char *model_dir);
+int fa_cli_embed(int argc, char **argv, const char *model_dir, const char *model);
 
 /*
  * `score-pairs PAIRS.tsv`: each line `pathA<TAB>pathB[<TAB>anything]`, paths
  * relative to the folder of PAIRS.tsv unless absolute. Prints, per line and
  * in order, `score<TAB>pathA<TAB>pathB` with the cosine of the largest faces
  * (%.6f), or `NA` when either image is unreadable or has no face (the reason
- * goes to stderr). Each distinct image is embedded once. Exit 0; 1 on usage
- * errors, a malformed line, missing models or a write error.
+ * goes to stderr). With `all`: `s1<TAB>s2<TAB>s3<TAB>pathA<TAB>pathB`
+ * (fr_feature, mobilefacenet, dlib), or NA in all three. Each distinct image
+ * is detected and embedded once. Exit 0; 1 on usage errors, a malformed
+ * line, missing models or a write error.
  */
-int fa_cli_score_pairs(int argc, char **argv, const char *model_dir);
+int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char *model);
 
 #ifdef __cplusplus
 }

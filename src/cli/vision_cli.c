@@ -13,6 +13,11 @@
  * inside the thread (in parallel) and, should that fail, simply take no
  * jobs. embed works through its input in batches, which bounds memory for
  * arbitrarily long path lists on stdin.
+ *
+ * --model picks the embedding model(s) (a mask of FA_MODEL_BIT()s): each
+ * result keeps every model's vector back to back in model order, at the
+ * offsets cli_offset() gives, so `all` costs one detection and one 112x112
+ * warp per image whatever the number of models.
  */
 #include "faceauth/cli.h"
 
@@ -30,6 +35,7 @@
 #define CLI_MAX_FILE (256L * 1024 * 1024)  /* bytes of one image or pairs file */
 #define CLI_BATCH 256                      /* embed: paths per pool run */
 #define CLI_MAX_THREADS 64
+#define CLI_EMB_FLOATS (512 + 192 + 128) /* every model's embedding of one face */
 
 enum cli_status { CLI_OK, CLI_NOFACE, CLI_ERROR };
 
@@ -37,7 +43,7 @@ enum cli_status { CLI_OK, CLI_NOFACE, CLI_ERROR };
 struct cli_result {
     enum cli_status status;
     char reason[FA_ERR_MAX];
-    float emb[FA_EMBED_DIM];
+    float emb[CLI_EMB_FLOATS]; /* model m's vector at cli_offset(m) */
 };
 
 struct cli_pool;
@@ -50,6 +56,7 @@ struct cli_worker {
 
 struct cli_pool {
     const char *model_dir;
+    unsigned models; /* FA_MODEL_BIT()s to load and embed with */
     const char *const *paths; /* the current run */
     struct cli_result *res;
     size_t n;
@@ -107,9 +114,41 @@ out:
     return FA_OK;
 }
 
-/* Decode one file and embed its largest face into res. */
-static void cli_embed_file(struct fa_engine *eng, const char *path, struct cli_result *res)
+/* Where model m's vector starts in cli_result.emb: the dims of the models
+ * before it. */
+static int cli_offset(enum fa_model m)
 {
+    int off = 0;
+    for (int i = 0; i < (int)m; i++)
+        off += fa_model_info((enum fa_model)i)->dim;
+    return off;
+}
+
+/* The mask --model names: one model's name or id, or "all"; NULL is the
+ * first model. 0 (message printed) when the name is unknown. */
+static unsigned cli_models(const char *cmd, const char *name)
+{
+    enum fa_model m = FA_MODEL_ARCFACE;
+    struct fa_err err = {{0}};
+    if (cli_offset(FA_N_MODELS) > CLI_EMB_FLOATS) { /* a model was added: grow the buffer */
+        fprintf(stderr, "faceauth %s: CLI_EMB_FLOATS is too small\n", cmd);
+        return 0;
+    }
+    if (name != NULL && strcmp(name, "all") == 0)
+        return FA_MODELS_ALL;
+    if (name != NULL && fa_model_from_name(name, &m, &err) != FA_OK) {
+        fprintf(stderr, "faceauth %s: --model: %s, or all\n", cmd, err.msg);
+        return 0;
+    }
+    return FA_MODEL_BIT(m);
+}
+
+/* Decode one file and embed its largest face with every model in the mask
+ * into res. */
+static void cli_embed_file(struct fa_engine *eng, unsigned models, const char *path,
+                           struct cli_result *res)
+{
+    float *outs[FA_N_MODELS];
     uint8_t *bytes = NULL;
     size_t n = 0;
     struct fa_image *img = NULL;
@@ -126,8 +165,10 @@ static void cli_embed_file(struct fa_engine *eng, const char *path, struct cli_r
         snprintf(res->reason, sizeof res->reason, "no face found");
         goto out;
     }
+    for (int m = 0; m < FA_N_MODELS; m++)
+        outs[m] = res->emb + cli_offset((enum fa_model)m);
     if (rc == FA_OK)
-        rc = fa_embed(eng, img, &face, res->emb, &err);
+        rc = fa_embed_models(eng, img, &face, models, outs, &err);
     res->status = rc == FA_OK ? CLI_OK : CLI_ERROR;
     if (rc != FA_OK)
         snprintf(res->reason, sizeof res->reason, "%s", err.msg[0] ? err.msg : fa_rc_name(rc));
@@ -141,7 +182,8 @@ static void *cli_worker_run(void *arg)
 {
     struct cli_worker *w = arg;
     struct cli_pool *p = w->pool;
-    if (w->eng == NULL && !w->failed && fa_engine_new(p->model_dir, &w->eng, NULL) != FA_OK)
+    if (w->eng == NULL && !w->failed &&
+        fa_engine_new_models(p->model_dir, p->models, &w->eng, NULL) != FA_OK)
         w->failed = 1;
     if (w->failed)
         return NULL;
@@ -151,7 +193,7 @@ static void *cli_worker_run(void *arg)
         pthread_mutex_unlock(&p->mu);
         if (i >= p->n)
             break;
-        cli_embed_file(w->eng, p->paths[i], &p->res[i]);
+        cli_embed_file(w->eng, p->models, p->paths[i], &p->res[i]);
     }
     return NULL;
 }
@@ -166,16 +208,18 @@ static int cli_cpu_count(void)
 
 /* Load worker 0's engine in the caller's thread so that a wrong model
  * folder is reported once and at once. */
-static enum fa_rc cli_pool_init(struct cli_pool *p, const char *model_dir, struct fa_err *err)
+static enum fa_rc cli_pool_init(struct cli_pool *p, const char *model_dir, unsigned models,
+                                struct fa_err *err)
 {
     memset(p, 0, sizeof *p);
     p->model_dir = model_dir;
+    p->models = models;
     p->n_workers = cli_cpu_count();
     for (int t = 0; t < p->n_workers; t++)
         p->workers[t].pool = p;
     if (pthread_mutex_init(&p->mu, NULL) != 0)
         return fa_err_set(err, FA_EINTERNAL, "cannot create a mutex");
-    enum fa_rc rc = fa_engine_new(model_dir, &p->workers[0].eng, err);
+    enum fa_rc rc = fa_engine_new_models(model_dir, models, &p->workers[0].eng, err);
     if (rc != FA_OK)
         pthread_mutex_destroy(&p->mu);
     return rc;
@@ -207,12 +251,30 @@ static void cli_pool_run(struct cli_pool *p, const char *const *paths, size_t n,
             pthread_join(tid[t], NULL);
 }
 
+/* The cosine of a and b for every model in the mask, in model order, each
+ * with fmt and tab-separated, without a line end. */
+static void cli_print_cosines(const struct cli_result *a, const struct cli_result *b,
+                              unsigned models, const char *fmt)
+{
+    const char *sep = "";
+    for (int i = 0; i < FA_N_MODELS; i++) {
+        enum fa_model m = (enum fa_model)i;
+        if (!(models & FA_MODEL_BIT(m)))
+            continue;
+        int off = cli_offset(m), dim = fa_model_info(m)->dim;
+        fputs(sep, stdout);
+        printf(fmt, fa_cosine(a->emb + off, b->emb + off, dim));
+        sep = "\t";
+    }
+}
+
 /* ---------------------------------------------------------------- compare */
 
 /* 0 when the face was embedded; else the exit status, message printed. */
-static int cli_compare_one(struct fa_engine *eng, const char *path, struct cli_result *res)
+static int cli_compare_one(struct fa_engine *eng, unsigned models, const char *path,
+                           struct cli_result *res)
 {
-    cli_embed_file(eng, path, res);
+    cli_embed_file(eng, models, path, res);
     if (res->status == CLI_NOFACE) {
         fprintf(stderr, "faceauth compare: no face found in %s\n", path);
         return 2;
@@ -224,26 +286,29 @@ static int cli_compare_one(struct fa_engine *eng, const char *path, struct cli_r
     return 0;
 }
 
-int fa_cli_compare(int argc, char **argv, const char *model_dir)
+int fa_cli_compare(int argc, char **argv, const char *model_dir, const char *model)
 {
     struct fa_engine *eng = NULL;
     struct fa_err err = {{0}};
     struct cli_result *res = NULL;
+    unsigned models = cli_models("compare", model);
     int status = 1;
-    if (argc != 3) {
-        fprintf(stderr, "usage: faceauth compare A.jpg B.jpg\n");
+    if (argc != 3 || models == 0) {
+        fprintf(stderr, "usage: faceauth compare A.jpg B.jpg [--model NAME|all]\n");
         return 1;
     }
     res = calloc(2, sizeof *res);
-    if (res == NULL || fa_engine_new(model_dir, &eng, &err) != FA_OK) {
+    if (res == NULL || fa_engine_new_models(model_dir, models, &eng, &err) != FA_OK) {
         fprintf(stderr, "faceauth compare: %s\n", res == NULL ? "out of memory" : err.msg);
         goto out;
     }
-    status = cli_compare_one(eng, argv[1], &res[0]);
+    status = cli_compare_one(eng, models, argv[1], &res[0]);
     if (status == 0)
-        status = cli_compare_one(eng, argv[2], &res[1]);
-    if (status == 0)
-        printf("%.4f\n", fa_cosine(res[0].emb, res[1].emb, FA_EMBED_DIM));
+        status = cli_compare_one(eng, models, argv[2], &res[1]);
+    if (status == 0) {
+        cli_print_cosines(&res[0], &res[1], models, "%.4f");
+        putchar('\n');
+    }
 out:
     fa_engine_free(eng);
     free(res);
@@ -260,7 +325,7 @@ static void cli_flatten(char *s)
             *s = ' ';
 }
 
-static void cli_print_embedding(const char *path, struct cli_result *r)
+static void cli_print_embedding(const char *path, struct cli_result *r, unsigned models)
 {
     if (r->status == CLI_NOFACE) {
         printf("%s\tnoface\n", path);
@@ -271,9 +336,15 @@ static void cli_print_embedding(const char *path, struct cli_result *r)
         printf("%s\terror:%s\n", path, r->reason);
         return;
     }
-    printf("%s\tok\t", path);
-    for (int d = 0; d < FA_EMBED_DIM; d++)
-        printf(d == 0 ? "%.6g" : ",%.6g", r->emb[d]);
+    printf("%s\tok", path);
+    for (int i = 0; i < FA_N_MODELS; i++) {
+        enum fa_model m = (enum fa_model)i;
+        if (!(models & FA_MODEL_BIT(m)))
+            continue;
+        const float *v = r->emb + cli_offset(m);
+        for (int d = 0; d < fa_model_info(m)->dim; d++)
+            printf(d == 0 ? "\t%.6g" : ",%.6g", v[d]);
+    }
     putchar('\n');
 }
 
@@ -306,11 +377,11 @@ static void cli_embed_batch(struct cli_pool *pool, char **paths, size_t n, struc
 {
     cli_pool_run(pool, (const char *const *)paths, n, res);
     for (size_t i = 0; i < n; i++)
-        cli_print_embedding(paths[i], &res[i]);
+        cli_print_embedding(paths[i], &res[i], pool->models);
     fflush(stdout);
 }
 
-int fa_cli_embed(int argc, char **argv, const char *model_dir)
+int fa_cli_embed(int argc, char **argv, const char *model_dir, const char *model)
 {
     struct cli_pool *pool = NULL;
     struct cli_result *res = NULL;
@@ -318,13 +389,15 @@ int fa_cli_embed(int argc, char **argv, const char *model_dir)
     struct fa_err err = {{0}};
     int from_stdin = argc == 2 && strcmp(argv[1], "-") == 0;
     size_t n = 0;
-    if (argc < 2) {
-        fprintf(stderr, "usage: faceauth embed FILE... | faceauth embed - (paths on stdin)\n");
+    unsigned models = cli_models("embed", model);
+    if (argc < 2 || models == 0) {
+        fprintf(stderr, "usage: faceauth embed [--model NAME|all] FILE... | "
+                        "faceauth embed [--model NAME|all] - (paths on stdin)\n");
         return 1;
     }
     pool = malloc(sizeof *pool);
     res = calloc(CLI_BATCH, sizeof *res);
-    if (pool == NULL || res == NULL || cli_pool_init(pool, model_dir, &err) != FA_OK) {
+    if (pool == NULL || res == NULL || cli_pool_init(pool, model_dir, models, &err) != FA_OK) {
         fprintf(stderr, "faceauth embed: %s\n", err.msg[0] ? err.msg : "out of memory");
         free(res);
         free(pool);
@@ -474,20 +547,30 @@ static void cli_report_failures(char **uniq, size_t n, struct cli_result *res)
             fprintf(stderr, "faceauth score-pairs: %s: %s\n", uniq[i], res[i].reason);
 }
 
-static void cli_print_scores(const struct cli_pair *pairs, size_t n, const struct cli_result *res)
+/* One line per pair: a score per model in the mask (or as many NA), then
+ * the two paths as written. */
+static void cli_print_scores(const struct cli_pair *pairs, size_t n, const struct cli_result *res,
+                             unsigned models)
 {
     for (size_t i = 0; i < n; i++) {
         const struct cli_result *a = &res[pairs[i].ia], *b = &res[pairs[i].ib];
-        if (a->status == CLI_OK && b->status == CLI_OK)
-            printf("%.6f\t%s\t%s\n", fa_cosine(a->emb, b->emb, FA_EMBED_DIM), pairs[i].a, pairs[i].b);
-        else
-            printf("NA\t%s\t%s\n", pairs[i].a, pairs[i].b);
+        if (a->status == CLI_OK && b->status == CLI_OK) {
+            cli_print_cosines(a, b, models, "%.6f");
+        } else {
+            const char *sep = "";
+            for (int m = 0; m < FA_N_MODELS; m++)
+                if (models & FA_MODEL_BIT(m)) {
+                    printf("%sNA", sep);
+                    sep = "\t";
+                }
+        }
+        printf("\t%s\t%s\n", pairs[i].a, pairs[i].b);
     }
 }
 
 /* Embed the distinct images with the pool and print the scores. */
-static int cli_score(const char *model_dir, struct cli_pair *pairs, size_t n, char **uniq,
-                     size_t n_uniq)
+static int cli_score(const char *model_dir, unsigned models, struct cli_pair *pairs, size_t n,
+                     char **uniq, size_t n_uniq)
 {
     struct cli_pool *pool = malloc(sizeof *pool);
     struct cli_result *res = calloc(n_uniq + 1, sizeof *res);
@@ -497,14 +580,14 @@ static int cli_score(const char *model_dir, struct cli_pair *pairs, size_t n, ch
         fprintf(stderr, "faceauth score-pairs: out of memory\n");
         goto out;
     }
-    if (cli_pool_init(pool, model_dir, &err) != FA_OK) {
+    if (cli_pool_init(pool, model_dir, models, &err) != FA_OK) {
         fprintf(stderr, "faceauth score-pairs: %s\n", err.msg);
         goto out;
     }
     cli_pool_run(pool, (const char *const *)uniq, n_uniq, res);
     cli_pool_cleanup(pool);
     cli_report_failures(uniq, n_uniq, res);
-    cli_print_scores(pairs, n, res);
+    cli_print_scores(pairs, n, res, models);
     status = 0;
 out:
     free(res);
@@ -512,7 +595,7 @@ out:
     return status;
 }
 
-int fa_cli_score_pairs(int argc, char **argv, const char *model_dir)
+int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char *model)
 {
     uint8_t *text = NULL;
     size_t len = 0, n = 0, n_uniq = 0;
@@ -520,8 +603,9 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir)
     char **uniq = NULL, *dir = NULL;
     struct fa_err err = {{0}};
     int status = 1;
-    if (argc != 2) {
-        fprintf(stderr, "usage: faceauth score-pairs PAIRS.tsv\n");
+    unsigned models = cli_models("score-pairs", model);
+    if (argc != 2 || models == 0) {
+        fprintf(stderr, "usage: faceauth score-pairs [--model NAME|all] PAIRS.tsv\n");
         return 1;
     }
     if (cli_read_file(argv[1], &text, &len, &err) != FA_OK) {
@@ -536,7 +620,7 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir)
         fprintf(stderr, "faceauth score-pairs: out of memory\n");
         goto out;
     }
-    status = cli_score(model_dir, pairs, n, uniq, n_uniq);
+    status = cli_score(model_dir, models, pairs, n, uniq, n_uniq);
     if (status == 0 && (ferror(stdout) || fflush(stdout) != 0)) {
         fprintf(stderr, "faceauth score-pairs: cannot write the output\n");
         status = 1;

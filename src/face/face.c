@@ -4,14 +4,38 @@
  * The pool is a stack of free engines under one mutex with a condition
  * variable; nothing slow happens while the lock is held (only pushing and
  * popping a pointer), so the lock is never a bottleneck.
+ *
+ * Reduced decoding. The detector sees a 320x240 copy whatever the photo's
+ * size and the chip is 112x112, yet decoding is the costliest step of a
+ * large photo (a 1920x1280 JPEG: ~8 ms in full, ~3 ms at half size). So a
+ * large JPEG is first decoded at 1/r (libjpeg's DCT scaling), r chosen to
+ * keep the smaller side >= FACE_DECODE_MIN_SIDE. The result is kept only
+ * when the chosen face still has its eyes >= FACE_CHIP_MIN_EYES apart there:
+ * then the chip is made by shrinking, as from the full image, and scores
+ * stay within 0.01 of a full decode (measured on the demo photos, see
+ * bench/pipeline.c's cos_full). Otherwise the image is decoded again at the
+ * reduction that keeps that face large enough (often 1) and analysed from
+ * scratch: a small face in a large photo costs one extra small decode and
+ * detection, never accuracy. Boxes and landmarks also move by a few percent
+ * between decode sizes, so a policy decision that falls within a margin of
+ * its threshold at 1/r (second-face ratio, eye distance) is taken again on
+ * the full image: reduction never changes which photos are accepted. Eye
+ * distances leave this file in pixels of the original image.
  */
 #include "faceauth/face.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define FACE_DECODE_MIN_SIDE 480 /* reduce while the smaller side stays this long */
+#define FACE_DECODE_MAX_REDUCE 8 /* the largest factor libjpeg scales by */
+#define FACE_CHIP_MIN_EYES 36.0f /* the ArcFace chip puts the eyes 35.2 px apart */
+#define FACE_RECHECK_RATIO 0.05  /* second-face ratio this close to its limit: decide in full */
+#define FACE_RECHECK_EYES 0.15   /* eye distance within 15% of its minimum: the same */
 
 struct fa_face_service {
     struct fa_face_opts opts;
@@ -108,10 +132,12 @@ static float box_area(const struct fa_face *f)
  * tell who is meant and refuse rather than guess.
  */
 static enum fa_rc choose_face(const struct fa_face_service *svc, const struct fa_face *faces,
-                              int n_found, enum fa_face_purpose purpose, struct fa_err *err)
+                              int n_found, int reduce, enum fa_face_purpose purpose,
+                              struct fa_err *err)
 {
     double min_eye = purpose == FA_FACE_ENROLL ? svc->opts.min_eye_distance_enroll
                                                : svc->opts.min_eye_distance_auth;
+    double eye = (double)faces[0].eye_distance * reduce; /* in original pixels */
     if (n_found == 0)
         return fa_err_set(err, FA_ENOFACE, "no face found in the image");
     if (n_found > 1 && box_area(&faces[1]) >= svc->opts.second_face_ratio * box_area(&faces[0]))
@@ -119,23 +145,69 @@ static enum fa_rc choose_face(const struct fa_face_service *svc, const struct fa
                           "several faces of similar size in the image (%d found); send a photo "
                           "of one person",
                           n_found);
-    if (faces[0].eye_distance < min_eye)
+    if (eye < min_eye)
         return fa_err_set(err, FA_ENOFACE,
                           "face too small: %.0f pixels between the eyes, at least %.0f needed",
-                          faces[0].eye_distance, min_eye);
+                          eye, min_eye);
     return FA_OK;
 }
 
-/* Everything that needs an engine, on an image already decoded. */
-static enum fa_rc analyze_image(struct fa_face_service *svc, struct fa_engine *eng,
-                                const struct fa_image *img, enum fa_face_purpose purpose,
-                                struct fa_face_probe *out, struct fa_err *err)
+/* 1 when a choose_face decision on faces found at 1/reduce lies too close to
+ * its threshold to be taken there (see the top of the file). */
+static int near_threshold(const struct fa_face_opts *opts, enum fa_face_purpose purpose,
+                          int reduce, const struct fa_face *faces, int n_found)
 {
+    double min_eye = purpose == FA_FACE_ENROLL ? opts->min_eye_distance_enroll
+                                               : opts->min_eye_distance_auth;
+    double eye = (double)faces[0].eye_distance * reduce;
+    if (n_found > 1 &&
+        fabs(box_area(&faces[1]) / box_area(&faces[0]) - opts->second_face_ratio) <
+            FACE_RECHECK_RATIO)
+        return 1;
+    return fabs(eye - min_eye) < FACE_RECHECK_EYES * min_eye;
+}
+
+/*
+ * Decode at `reduce` and detect; when the largest face is too small there
+ * for a full-detail chip, or a decision about the faces is too close to
+ * call, decode and detect again at the reduction that suits it (see the top
+ * of the file). *img and *reduce describe the image kept, which the caller
+ * frees.
+ */
+static enum fa_rc decode_detect(struct fa_face_service *svc, struct fa_engine *eng,
+                                const uint8_t *bytes, size_t n, enum fa_face_purpose purpose,
+                                int *reduce, struct fa_image **img, struct fa_face faces[2],
+                                int *n_found, struct fa_err *err)
+{
+    enum fa_rc rc;
+    for (;;) {
+        rc = fa_image_decode_reduced(bytes, n, svc->opts.max_pixels, *reduce, img, err);
+        if (rc == FA_OK)
+            rc = fa_detect(eng, *img, faces, 2, n_found, err);
+        if (rc != FA_OK || *n_found == 0)
+            return rc;
+        int better = fa_face_refine_reduction(&svc->opts, purpose, *reduce, faces, *n_found);
+        if (better == *reduce)
+            return FA_OK;
+        *reduce = better;
+        fa_image_free(*img);
+        *img = NULL;
+    }
+}
+
+/* Everything that needs an engine, on the bytes of one image. */
+static enum fa_rc analyze_image(struct fa_face_service *svc, struct fa_engine *eng,
+                                const uint8_t *bytes, size_t n, int reduce,
+                                enum fa_face_purpose purpose, struct fa_face_probe *out,
+                                struct fa_err *err)
+{
+    struct fa_image *img = NULL;
     struct fa_face faces[2];
     float brightness = 0;
-    enum fa_rc rc = fa_detect(eng, img, faces, 2, &out->n_faces, err);
+    enum fa_rc rc =
+        decode_detect(svc, eng, bytes, n, purpose, &reduce, &img, faces, &out->n_faces, err);
     if (rc == FA_OK)
-        rc = choose_face(svc, faces, out->n_faces, purpose, err);
+        rc = choose_face(svc, faces, out->n_faces, reduce, purpose, err);
     if (rc == FA_OK)
         rc = fa_embed(eng, img, &faces[0], out->embedding, err);
     if (rc == FA_OK)
@@ -143,7 +215,8 @@ static enum fa_rc analyze_image(struct fa_face_service *svc, struct fa_engine *e
     if (rc == FA_OK)
         rc = fa_thumbnail_jpeg(img, &faces[0], svc->opts.thumbnail_size, &out->thumbnail,
                                &out->n_thumbnail, err);
-    out->eye_distance = rc == FA_OK ? faces[0].eye_distance : 0;
+    out->eye_distance = rc == FA_OK ? faces[0].eye_distance * (float)reduce : 0;
+    fa_image_free(img);
     return rc;
 }
 
@@ -152,7 +225,6 @@ enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, si
                            struct fa_err *err)
 {
     struct fa_engine *eng = NULL;
-    struct fa_image *img = NULL;
     struct fa_image_info info;
     enum fa_rc rc;
     memset(out, 0, sizeof *out);
@@ -165,11 +237,8 @@ enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, si
     rc = engine_acquire(svc, &eng, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_image_decode(bytes, n, svc->opts.max_pixels, &img, err);
-    if (rc == FA_OK)
-        rc = analyze_image(svc, eng, img, purpose, out, err);
+    rc = analyze_image(svc, eng, bytes, n, fa_face_decode_reduction(&info), purpose, out, err);
     engine_release(svc, eng);
-    fa_image_free(img);
     if (rc != FA_OK)
         fa_face_probe_cleanup(out);
     return rc;
@@ -180,6 +249,33 @@ void fa_face_probe_cleanup(struct fa_face_probe *probe)
     free(probe->thumbnail);
     probe->thumbnail = NULL;
     probe->n_thumbnail = 0;
+}
+
+int fa_face_decode_reduction(const struct fa_image_info *info)
+{
+    int side = info->width < info->height ? info->width : info->height;
+    int reduce = 1;
+    /* Only libjpeg scales while decoding; other formats would be decoded
+     * in full and then shrunk, which costs more, not less. */
+    if (info->kind != FA_IMG_JPEG)
+        return 1;
+    while (reduce < FACE_DECODE_MAX_REDUCE && side / (2 * reduce) >= FACE_DECODE_MIN_SIDE)
+        reduce *= 2;
+    return reduce;
+}
+
+int fa_face_refine_reduction(const struct fa_face_opts *opts, enum fa_face_purpose purpose,
+                             int reduce, const struct fa_face *faces, int n_found)
+{
+    float eye = faces[0].eye_distance;
+    int better = reduce;
+    while (better > 1 && eye < FACE_CHIP_MIN_EYES) {
+        better /= 2;
+        eye *= 2;
+    }
+    if (better == reduce && reduce > 1 && near_threshold(opts, purpose, reduce, faces, n_found))
+        better = 1;
+    return better;
 }
 
 float fa_face_best_score(const float *templates, int n, const float *probe)

@@ -86,6 +86,9 @@ enum fa_rc fa_vision_align(const cv::Mat &bgr, const struct fa_face *face, cv::M
 static enum fa_rc embed_mat(struct fa_engine *eng, const cv::Mat &chip, float *out,
                             struct fa_err *err)
 {
+    if (!(eng->loaded & FA_MODEL_BIT(FA_MODEL_ARCFACE)))
+        return fa_err_set(err, FA_EINVAL, "the engine was loaded without fr_feature.onnx");
+    fa_stage_timer timer(FA_STAGE_SLOT(eng, embed));
     cv::Mat blob = cv::dnn::blobFromImage(chip, 1.0 / 128, cv::Size(kChipSide, kChipSide),
                                           cv::Scalar(127, 127, 127), true, false);
     eng->feature.setInput(blob);
@@ -111,7 +114,11 @@ extern "C" enum fa_rc fa_embed(struct fa_engine *eng, const struct fa_image *img
         if (eng == NULL || img == NULL || face == NULL || out == NULL)
             return fa_err_set(err, FA_EINVAL, "fa_embed: bad arguments");
         cv::Mat chip;
-        enum fa_rc rc = fa_vision_align(img->bgr, face, chip, err);
+        enum fa_rc rc;
+        {
+            fa_stage_timer timer(FA_STAGE_SLOT(eng, align));
+            rc = fa_vision_align(img->bgr, face, chip, err);
+        }
         if (rc != FA_OK)
             return rc;
         return embed_mat(eng, chip, out, err);

@@ -44,24 +44,42 @@ static enum fa_rc load_net(const char *dir, const char *file, cv::dnn::Net &net,
     return FA_OK;
 }
 
-static enum fa_rc engine_load(const char *model_dir, struct fa_engine *eng, struct fa_err *err)
+/* The detector and landmark nets always; the rest as `load` says (see
+ * fa_engine_new_models). */
+static enum fa_rc engine_load(const char *model_dir, unsigned load, struct fa_engine *eng,
+                              struct fa_err *err)
 {
     enum fa_rc rc = load_net(model_dir, "fr_detect.onnx", eng->detect, err);
     if (rc == FA_OK)
         rc = load_net(model_dir, "fr_landmark.onnx", eng->landmark, err);
+    for (int i = 0; rc == FA_OK && i < FA_N_MODELS; i++) {
+        enum fa_model m = (enum fa_model)i;
+        if (load & FA_MODEL_BIT(m))
+            rc = load_net(model_dir, fa_model_info(m)->file, fa_vision_model_net(eng, m), err);
+    }
+    if (rc == FA_OK && (load & FA_LOAD_LIVENESS))
+        rc = load_net(model_dir, "fr_liveness.onnx", eng->liveness, err);
     if (rc == FA_OK)
-        rc = load_net(model_dir, "fr_feature.onnx", eng->feature, err);
+        eng->loaded = load;
     return rc;
 }
 
 extern "C" enum fa_rc fa_engine_new(const char *model_dir, struct fa_engine **out,
                                     struct fa_err *err)
 {
+    return fa_engine_new_models(model_dir, FA_MODEL_BIT(FA_MODEL_ARCFACE), out, err);
+}
+
+extern "C" enum fa_rc fa_engine_new_models(const char *model_dir, unsigned load,
+                                           struct fa_engine **out, struct fa_err *err)
+{
     struct fa_engine *eng = NULL;
     try {
         if (out == NULL || model_dir == NULL)
             return fa_err_set(err, FA_EINVAL, "fa_engine_new: no model directory");
         *out = NULL;
+        if ((load & ~(FA_MODELS_ALL | FA_LOAD_LIVENESS)) != 0)
+            return fa_err_set(err, FA_EINVAL, "fa_engine_new: unknown load bits 0x%x", load);
         /* Process-wide, not per engine: we scale by running one engine per
          * thread, and OpenCV's own thread pool on top of that would only
          * make the workers fight for the same cores. Exactly once: with the
@@ -70,7 +88,7 @@ extern "C" enum fa_rc fa_engine_new(const char *model_dir, struct fa_engine **ou
         static std::once_flag one_thread;
         std::call_once(one_thread, [] { cv::setNumThreads(1); });
         eng = new fa_engine();
-        enum fa_rc rc = engine_load(model_dir, eng, err);
+        enum fa_rc rc = engine_load(model_dir, load, eng, err);
         if (rc != FA_OK) {
             delete eng;
             return rc;
@@ -86,6 +104,17 @@ extern "C" enum fa_rc fa_engine_new(const char *model_dir, struct fa_engine **ou
 extern "C" void fa_engine_free(struct fa_engine *eng)
 {
     delete eng;
+}
+
+extern "C" unsigned fa_engine_loaded(const struct fa_engine *eng)
+{
+    return eng != NULL ? eng->loaded : 0;
+}
+
+extern "C" void fa_engine_set_profile(struct fa_engine *eng, struct fa_stage_times *acc)
+{
+    if (eng != NULL)
+        eng->profile = acc;
 }
 
 /* Run the detector on the whole image squeezed to 320x240 and return the
@@ -119,6 +148,7 @@ static void detect_candidates(struct fa_engine *eng, const cv::Mat &img,
  * that end up without a whole pixel (boxes can reach past the border). */
 static std::vector<struct fa_face> detect_boxes(struct fa_engine *eng, const cv::Mat &img)
 {
+    fa_stage_timer timer(FA_STAGE_SLOT(eng, detect));
     std::vector<cv::Rect2d> boxes;
     std::vector<float> scores;
     detect_candidates(eng, img, boxes, scores);
@@ -152,6 +182,7 @@ static cv::Rect landmark_crop(const struct fa_face *f, const cv::Mat &img)
  * relative to the crop, mapped back to image pixels. */
 static void detect_landmarks(struct fa_engine *eng, const cv::Mat &img, struct fa_face *f)
 {
+    fa_stage_timer timer(FA_STAGE_SLOT(eng, landmarks));
     cv::Rect crop = landmark_crop(f, img);
     CV_Assert(crop.width > 0 && crop.height > 0);
     cv::Mat small, gray;

@@ -49,25 +49,45 @@ static enum fa_rc check_pixels(long long w, long long h, long max_pixels, struct
 /* The OpenCV part of decoding, after the probe. IMREAD_COLOR always yields
  * 8-bit BGR (grey and alpha are converted) and applies the EXIF orientation,
  * so width and height may come out swapped relative to the header. */
-static enum fa_rc decode_checked(const uint8_t *bytes, size_t n, long max_pixels, cv::Mat &out,
-                                 struct fa_err *err)
+static enum fa_rc decode_checked(const uint8_t *bytes, size_t n, long max_pixels, int flags,
+                                 cv::Mat &out, struct fa_err *err)
 {
     if (n > INT_MAX) /* cv::Mat columns are int */
         return fa_err_set(err, FA_ETOOBIG, "image is %zu bytes, over the limit of %d", n, INT_MAX);
     cv::Mat buf(1, (int)n, CV_8UC1, const_cast<uint8_t *>(bytes)); /* wraps, no copy */
-    out = cv::imdecode(buf, cv::IMREAD_COLOR);
+    out = cv::imdecode(buf, flags);
     if (out.empty())
         return fa_err_set(err, FA_EIMAGE, "image data is corrupt or truncated");
     CV_Assert(out.type() == CV_8UC3);
     return check_pixels(out.cols, out.rows, max_pixels, err);
 }
 
+/* The imdecode flag for a reduction factor; -1 when the factor is not one. */
+static int reduced_flag(int reduce)
+{
+    switch (reduce) {
+    case 1: return cv::IMREAD_COLOR;
+    case 2: return cv::IMREAD_REDUCED_COLOR_2;
+    case 4: return cv::IMREAD_REDUCED_COLOR_4;
+    case 8: return cv::IMREAD_REDUCED_COLOR_8;
+    default: return -1;
+    }
+}
+
 extern "C" enum fa_rc fa_image_decode(const uint8_t *bytes, size_t n, long max_pixels,
                                       struct fa_image **out, struct fa_err *err)
 {
+    return fa_image_decode_reduced(bytes, n, max_pixels, 1, out, err);
+}
+
+extern "C" enum fa_rc fa_image_decode_reduced(const uint8_t *bytes, size_t n, long max_pixels,
+                                              int reduce, struct fa_image **out,
+                                              struct fa_err *err)
+{
     try {
-        if (out == NULL)
-            return fa_err_set(err, FA_EINVAL, "fa_image_decode: no output");
+        if (out == NULL || reduced_flag(reduce) < 0)
+            return fa_err_set(err, FA_EINVAL, "fa_image_decode_reduced: no output or reduce %d",
+                              reduce);
         *out = NULL;
         struct fa_image_info info;
         enum fa_rc rc = fa_image_probe(bytes, n, &info, err);
@@ -79,7 +99,7 @@ extern "C" enum fa_rc fa_image_decode(const uint8_t *bytes, size_t n, long max_p
         if (info.kind == FA_IMG_JPEG && !fa_vision_jpeg_complete(bytes, n))
             return fa_err_set(err, FA_EIMAGE, "image data is corrupt or truncated (JPEG has no end)");
         cv::Mat m;
-        rc = decode_checked(bytes, n, max_pixels, m, err);
+        rc = decode_checked(bytes, n, max_pixels, reduced_flag(reduce), m, err);
         if (rc != FA_OK)
             return rc;
         *out = new fa_image{std::move(m)};

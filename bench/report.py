@@ -1,0 +1,261 @@
+"""report.py - the table and bench/results.json of bench/run.
+
+    report.py RESULTS.jsonl RESULTS.json   print the table, write the JSON
+    report.py --machine                    one JSON object: CPU, cores, RAM
+
+Reads the JSON lines bench/run collected and holds every figure against the
+floor or target it is compared with, all from the same run:
+  authenticate p50 at concurrency 1   / pipeline sum on the same probes (<= 1.15)
+  requests/s at saturation            / (cores / pipeline sum)          (>= 0.9)
+  search p50                          / 10 ms at 100k, 100 ms at 1M      (<= 1)
+  RSS with 100k templates             / 400 MB                           (<= 1)
+  ready after start with 100k         / 2 s                              (<= 1)
+  non-2xx and errors over every load run                                 (== 0)
+"""
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+TARGETS = {"p50_vs_sum": 1.15, "rps_vs_floor": 0.9, "search_100k_ms": 10.0,
+           "search_1m_ms": 100.0, "rss_100k_mb": 400.0, "ready_s": 2.0}
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        model = m.group(1).strip() if m else model
+    except OSError:
+        pass
+    mem_kb = 0
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    try:
+        import cv2
+        opencv = cv2.__version__
+    except ImportError:
+        opencv = "?"
+    return {"cpu": model, "cores": os.cpu_count(), "ram_gib": round(mem_kb / 2 ** 20, 1),
+            "kernel": platform.release(), "opencv_python": opencv,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    return rows
+
+
+def ratio(x, floor):
+    return x / floor if floor else float("nan")
+
+
+def fmt_stage_row(label, r):
+    return "  %-34s %7.2f %7.2f %7.2f %6.2f %7.2f %8.2f %7.2f" % (
+        label, r["decode_ms"], r["detect_ms"], r["landmarks_ms"], r["align_ms"],
+        r["embed_ms"], r["sum_ms"], r.get("cpu_ms", float("nan")))
+
+
+def pipeline_section(rows, out):
+    out.append("Pipeline, in process, one thread: median ms per image")
+    out.append("  %-34s %7s %7s %7s %6s %7s %8s %7s" % (
+        "image", "decode", "detect", "landm.", "align", "embed", "sum", "cpu"))
+    pipe = {}
+    for r in rows:
+        if "set" not in r:
+            continue
+        if r.get("skipped"):
+            out.append("  %-34s %s" % (r["set"], "skipped: " + r["skipped"]))
+            continue
+        if r.get("summary"):
+            pipe[r["set"]] = r
+            label = "%s: all %d images x runs (%d)" % (r["set"], r["images"], r["runs"])
+            if r["set"].endswith("-full"):
+                label = "%s decoded in full (before, %d)" % (r["set"][:-5], r["runs"])
+        else:
+            label = "%s %dx%d %df /%d" % (os.path.basename(r["image"]), r["width"],
+                                         r["height"], r["faces"], r["reduce"])
+        line = fmt_stage_row(label, r)
+        if r.get("summary") and r["cos_full"] < 0.99999:
+            line += "  (min cos to full decode %.4f)" % r["cos_full"]
+        out.append(line)
+    out.append("  (NxM Kf /R: image size, faces found, decode reduction; landmarks and embed "
+               "for the largest face; cpu: thread CPU time of the whole pass)")
+    for name in ("demo", "phone"):
+        if name in pipe and name + "-full" in pipe:
+            red, full = pipe[name], pipe[name + "-full"]
+            out.append("  reduced decoding, %s: median sum %.2f -> %.2f ms (x%.2f), mean "
+                       "%.2f -> %.2f ms (x%.2f)" % (
+                           name, full["sum_ms"], red["sum_ms"], ratio(red["sum_ms"], full["sum_ms"]),
+                           full["sum_mean_ms"], red["sum_mean_ms"],
+                           ratio(red["sum_mean_ms"], full["sum_mean_ms"])))
+    media = next((r for r in rows if r.get("bench") == "media"), None)
+    if media and "probes" in pipe:
+        out.append("  storing original + thumbnail durably (2 x write, fsync, rename, fsync dir): "
+                   "p50 %.2f ms, p99 %.2f ms (x%.3f of the probes' pipeline sum)" % (
+                       media["p50_ms"], media["p99_ms"],
+                       ratio(media["p50_ms"], pipe["probes"]["sum_ms"])))
+    return pipe
+
+
+def auth_section(rows, pipe, cores, out, res):
+    floor_ms = pipe.get("probes", {}).get("sum_ms")
+    enroll = next((r["enroll"] for r in rows if "enroll" in r), {})
+    loads = [r for r in rows if r.get("auth") and r.get("phase") == "load"]
+    if not floor_ms or not loads:
+        out.append("Authenticate over HTTP: not measured")
+        return
+    out.append("")
+    out.append("Authenticate over HTTP: %d users enrolled through the API, server holding the "
+               "100k-template DB" % enroll.get("users", 0))
+    out.append("  floor: pipeline sum on the same probes %.2f ms -> %.1f req/s on 1 core, "
+               "%.1f on %d cores" % (floor_ms, 1e3 / floor_ms, cores * 1e3 / floor_ms, cores))
+    floor_cpu = pipe["probes"].get("cpu_ms")
+    out.append("  %-5s %4s %7s %6s %7s %5s %7s %7s %6s %5s %5s %5s %6s" % (
+        "probe", "conc", "req/s", "xfloor", "p50 ms", "xsum", "p95 ms", "p99 ms", "cpu ms",
+        "xcpu", "busy", "non2x", "errors"))
+    for r in loads:
+        c = r["concurrency"]
+        floor_rps = min(c, cores) * 1e3 / floor_ms
+        r["rps_vs_floor"] = ratio(r["rps"], floor_rps)
+        r["p50_vs_sum"] = ratio(r["p50_ms"], floor_ms)
+        r["cpu_ms_per_req"] = 1e3 * r["server_cpu_s"] / max(r["requests"], 1)
+        r["cpu_vs_pipeline"] = ratio(r["cpu_ms_per_req"], floor_cpu)
+        out.append("  %-5s %4d %7.1f %6.2f %7.2f %5.2f %7.2f %7.2f %6.2f %5.2f %4.0f%% %5d %6d" % (
+            r["auth"], c, r["rps"], r["rps_vs_floor"], r["p50_ms"], r["p50_vs_sum"],
+            r["p95_ms"], r["p99_ms"], r["cpu_ms_per_req"], r["cpu_vs_pipeline"],
+            r["machine_busy_pct"], r["non2xx"], r["errors"]))
+    out.append("  (xfloor: req/s / (min(conc, cores) / pipeline sum); xsum: p50 / pipeline sum;")
+    out.append("   cpu ms: server CPU per request, xcpu: that / pipeline cpu; busy: all CPUs "
+               "of the machine, any process)")
+    for mode in ("url", "data"):
+        mine = [r for r in loads if r["auth"] == mode]
+        if not mine:
+            continue
+        c1 = next((r for r in mine if r["concurrency"] == 1), None)
+        best = max(mine, key=lambda r: r["rps"])
+        res["auth_%s_p50_c1_vs_sum" % mode] = c1["p50_vs_sum"] if c1 else None
+        res["auth_%s_rps_sat_vs_floor" % mode] = ratio(best["rps"], cores * 1e3 / floor_ms)
+    for r in rows:
+        if r.get("auth") and r.get("first_non2xx"):
+            out.append("  non-2xx (%s c=%d): %s" % (r["auth"], r["concurrency"],
+                                                    r["first_non2xx"][:200]))
+
+
+def search_section(rows, out, res):
+    srch = [r for r in rows if r.get("bench") == "index_search"]
+    out.append("")
+    out.append("Search 1:N, one thread, 512-D synthetic unit vectors, one template per user")
+    if not srch or srch[0].get("skipped"):
+        out.append("  skipped: " + (srch[0]["skipped"] if srch else "no result"))
+        return
+    out.append("  %9s %9s %9s %9s %9s %9s" % ("templates", "p50 ms", "p99 ms", "target", "xtarget",
+                                           "index MiB"))
+    for r in srch:
+        target = {100000: TARGETS["search_100k_ms"], 1000000: TARGETS["search_1m_ms"]}.get(r["n"])
+        out.append("  %9d %9.3f %9.3f %9s %9s %9.1f" % (
+            r["n"], r["p50_ms"], r["p99_ms"], "%g ms" % target if target else "-",
+            "%.2f" % ratio(r["p50_ms"], target) if target else "-", r["bytes"] / 2 ** 20))
+        if target:
+            res["search_%d_p50_vs_target" % r["n"]] = ratio(r["p50_ms"], target)
+
+
+def memory_section(rows, out, res):
+    mem = {r["memory"]: r for r in rows if "memory" in r}
+    out.append("")
+    out.append("Memory and start-up (server RSS from /proc/<pid>/status)")
+    if "empty" in mem:
+        out.append("  empty database:          RSS %6.1f MB, ready %.2f s after exec" % (
+            mem["empty"]["rss_kb"] / 1024, mem["empty"]["ready_s"]))
+    if "filled" in mem:
+        f = mem["filled"]
+        res["rss_100k_vs_target"] = ratio(f["rss_kb"] / 1024, TARGETS["rss_100k_mb"])
+        res["ready_100k_vs_target"] = ratio(f["ready_s"], TARGETS["ready_s"])
+        out.append("  %d templates:        RSS %6.1f MB (x%.2f of 400 MB), ready %.2f s "
+                   "(x%.2f of 2 s)" % (f["templates"], f["rss_kb"] / 1024,
+                                       res["rss_100k_vs_target"], f["ready_s"],
+                                       res["ready_100k_vs_target"]))
+    if "after_load" in mem:
+        out.append("  after the load runs:     RSS %6.1f MB" % (mem["after_load"]["rss_kb"] / 1024))
+    if "growth" in mem:
+        g = mem["growth"]
+        res["rss_growth_ratio"] = ratio(g["end_kb"], g["start_kb"])
+        out.append("  %d s load run (c=4):    RSS %6.1f -> %6.1f MB (x%.3f)" % (
+            g["seconds"], g["start_kb"] / 1024, g["end_kb"] / 1024, res["rss_growth_ratio"]))
+
+
+def targets_section(rows, res, out):
+    loads = [r for r in rows if r.get("auth")]
+    bad = sum(r["non2xx"] for r in loads)
+    errs = sum(r["errors"] for r in loads)
+    checks = [
+        ("authenticate p50 c=1 <= 1.15 x pipeline sum (data:)", res.get("auth_data_p50_c1_vs_sum"), 1.15, "le"),
+        ("authenticate p50 c=1 <= 1.15 x pipeline sum (url)", res.get("auth_url_p50_c1_vs_sum"), 1.15, "le"),
+        ("throughput at saturation >= 0.9 x cores/sum (data:)", res.get("auth_data_rps_sat_vs_floor"), 0.9, "ge"),
+        ("throughput at saturation >= 0.9 x cores/sum (url)", res.get("auth_url_rps_sat_vs_floor"), 0.9, "ge"),
+        ("search 100k p50 <= 10 ms", res.get("search_100000_p50_vs_target"), 1.0, "le"),
+        ("search 1M p50 <= 100 ms", res.get("search_1000000_p50_vs_target"), 1.0, "le"),
+        ("RSS with 100k templates <= 400 MB", res.get("rss_100k_vs_target"), 1.0, "le"),
+        ("ready <= 2 s after start with 100k templates", res.get("ready_100k_vs_target"), 1.0, "le"),
+        ("no RSS growth over the long run (end/start <= 1.05)", res.get("rss_growth_ratio"), 1.05, "le"),
+    ]
+    out.append("")
+    out.append("Targets")
+    verdicts = {}
+    for name, value, limit, how in checks:
+        if value is None:
+            out.append("  [ -- ] %-55s not measured" % name)
+            continue
+        ok = value <= limit if how == "le" else value >= limit
+        verdicts[name] = ok
+        out.append("  [%s] %-55s x%.2f" % (" ok " if ok else "MISS", name, value))
+    ok = bad == 0 and errs == 0
+    verdicts["zero non-2xx and errors"] = ok
+    out.append("  [%s] %-55s %d non-2xx, %d errors in %d runs" % (
+        " ok " if ok else "MISS", "zero non-2xx and errors in every load run", bad, errs,
+        len(loads)))
+    return verdicts
+
+
+def report(src, dst):
+    rows = load(src)
+    mach = next((r["machine"] for r in rows if "machine" in r), machine())
+    wall = next((r for r in rows if "wall_s" in r), {})
+    res = {}
+    out = ["faceauth bench/run - %s, %d cores, %.1f GiB RAM, %s (wall %.0f s, %s s per load run)" % (
+        mach["cpu"], mach["cores"], mach["ram_gib"], mach["date"], wall.get("wall_s", 0),
+        wall.get("duration_s", "?")), ""]
+    pipe = pipeline_section(rows, out)
+    auth_section(rows, pipe, mach["cores"], out, res)
+    search_section(rows, out, res)
+    memory_section(rows, out, res)
+    verdicts = targets_section(rows, res, out)
+    print("\n".join(out))
+    with open(dst, "w") as f:
+        json.dump({"machine": mach, "ratios": res, "targets": verdicts, "table": out,
+                   "raw": rows}, f, indent=1)
+        f.write("\n")
+
+
+def main():
+    if len(sys.argv) == 2 and sys.argv[1] == "--machine":
+        print(json.dumps(machine()))
+    elif len(sys.argv) == 3:
+        report(sys.argv[1], sys.argv[2])
+    else:
+        sys.exit("usage: report.py RESULTS.jsonl RESULTS.json | --machine")
+
+
+if __name__ == "__main__":
+    main()
