@@ -6,9 +6,11 @@
  *
  * Creates DIR/faceauth.db (through the store API, exactly as the server
  * writes it), a customer, and N users named synth-<i>, each enrolled with one
- * synthetic template: a pseudo-random unit vector of FA_EMBED_DIM floats
- * drawn from a fixed seed, so two fills are identical. Every user costs two
- * transactions (create, then the enroll record), as through the API.
+ * photo's templates: for every embedding model a pseudo-random unit vector
+ * of its dimension, drawn from a fixed seed, so two fills are identical.
+ * The search index loads the first model's (512-D) of each: N templates.
+ * Every user costs two transactions (create, then the enroll record), as
+ * through the API.
  * Prints the elapsed time; exit 1 on any error.
  */
 #include <math.h>
@@ -63,12 +65,21 @@ static enum fa_rc customer_id(struct fa_store *st, const struct opts *o, int64_t
     return rc;
 }
 
-/* One user, created as draft, then enrolled with one template. */
-static enum fa_rc add_user(struct fa_store *st, int64_t cid, long i, const float *vec,
+/* One user, created as draft, then enrolled with one photo (sample) that
+ * holds a template of every model, as an enrollment through the API stores. */
+static enum fa_rc add_user(struct fa_store *st, int64_t cid, long i, uint64_t *seed,
                            struct fa_err *err)
 {
+    static float vecs[FA_N_MODELS][FA_MAX_EMBED_DIM];
+    struct fa_store_template tpl[FA_N_MODELS];
+    struct fa_store_sample sample = {tpl, FA_N_MODELS, "enroll", 100};
     struct fa_user u;
     struct fa_store_record rec = {0};
+    for (int m = 0; m < FA_N_MODELS; m++) {
+        const struct fa_model_info *info = fa_model_info((enum fa_model)m);
+        unit_vector(seed, vecs[m], info->dim);
+        tpl[m] = (struct fa_store_template){info->id, info->dim, vecs[m]};
+    }
     memset(&u, 0, sizeof u);
     u.customer_id = cid;
     snprintf(u.user_name, sizeof u.user_name, "synth-%07ld", i);
@@ -83,11 +94,8 @@ static enum fa_rc add_user(struct fa_store *st, int64_t cid, long i, const float
     rec.score = NAN;
     rec.set_state = 1;
     rec.new_state = FA_USER_SUCCESS;
-    rec.template_vec = vec;
-    rec.template_dim = FA_EMBED_DIM;
-    rec.template_model = FA_MODEL_ID;
-    rec.template_source = "enroll";
-    rec.template_quality = 100;
+    rec.samples = &sample;
+    rec.n_samples = 1;
     return fa_store_record_commit(st, &rec, err);
 }
 
@@ -119,7 +127,6 @@ int main(int argc, char **argv)
     struct fa_store *st = NULL;
     struct fa_err err = {{0}};
     char path[1024];
-    float vec[FA_EMBED_DIM];
     int64_t cid = 0;
     struct timespec t0, t1;
     enum fa_rc rc;
@@ -136,17 +143,16 @@ int main(int argc, char **argv)
         rc = fa_store_customer_add(st, o.customer, o.password, &err);
     if (rc == FA_OK)
         rc = customer_id(st, &o, &cid, &err);
-    for (long i = 0; rc == FA_OK && i < o.users; i++) {
-        unit_vector(&o.seed, vec, FA_EMBED_DIM);
-        rc = add_user(st, cid, i, vec, &err);
-    }
+    for (long i = 0; rc == FA_OK && i < o.users; i++)
+        rc = add_user(st, cid, i, &o.seed, &err);
     fa_store_free(st);
     if (rc != FA_OK) {
         fprintf(stderr, "bench_fill: %s\n", err.msg);
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("bench_fill: %ld users with one template each in %s (%.1f s)\n", o.users, path,
+    printf("bench_fill: %ld users, one photo each (%d models) in %s (%.1f s)\n", o.users,
+           FA_N_MODELS, path,
            (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
     return 0;
 }

@@ -14,15 +14,18 @@
  *   detect, landmarks, align, embed   from the engine's profiling hook
  *             (fa_engine_set_profile); landmarks for the two largest faces,
  *             whose boxes the server's several-faces rule compares.
- * The largest face is the one embedded, as in the server, and the rule for
- * decoding in full is the server's at its default policy (purpose: auth).
+ * The largest face is embedded, as in the server, by every model of the
+ * server's default `models` setting (embed is their sum), and the rule for
+ * decoding in full is the server's at its default policy (purpose: auth;
+ * the quality gates, which can also send a photo back to a full decode,
+ * are not run: they are not inference).
  *
  * Output, one JSON object per line on stdout: with --per-image one line per
  * image (medians over its runs), then one summary line for the whole set
  * (medians over every run of every image). Each line also gives the cosine
- * between the embedding of the server's decode and that of a full-size
- * decode ("cos_full", 1 when no reduction applies), so a run shows what the
- * reduced decode costs in accuracy. --no-reduce always decodes in full (the
+ * between the embeddings of the server's decode and those of a full-size
+ * decode ("cos_full", the lowest over the models; 1 when no reduction
+ * applies), so a run shows what the reduced decode costs in accuracy. --no-reduce always decodes in full (the
  * server before it learnt reduced decoding), for before/after figures.
  * Exit 1 on any error.
  */
@@ -130,7 +133,8 @@ static uint8_t *read_file(const char *path, size_t *n)
  * *reduce, detect (landmarks for the two largest faces, as the server's
  * several-faces rule asks), and when fa_face_refine_reduction says so,
  * decode and detect again at the factor it gives (*reduce is then that
- * one); align and embed the largest face. Stage
+ * one); align and embed the largest face with every model the engine holds
+ * (the server's `models`). Stage
  * seconds go to t[] (t[6]: CPU seconds of the whole pass, which other
  * processes on a busy machine do not inflate as much as wall time), the
  * embedding to emb, the face count to *faces. FA_ENOFACE when there is no
@@ -138,8 +142,10 @@ static uint8_t *read_file(const char *path, size_t *n)
  */
 static enum fa_rc run_once(struct fa_engine *eng, const struct fa_face_opts *policy,
                            const uint8_t *bytes, size_t n, int *reduce, double t[N_STAGES],
-                           float emb[FA_EMBED_DIM], int *faces, struct fa_err *err)
+                           float emb[FA_N_MODELS][FA_MAX_EMBED_DIM], int *faces,
+                           struct fa_err *err)
 {
+    float *outs[FA_N_MODELS];
     struct fa_stage_times st = {0};
     struct fa_image *img = NULL;
     struct fa_face face[2];
@@ -165,8 +171,10 @@ static enum fa_rc run_once(struct fa_engine *eng, const struct fa_face_opts *pol
         fa_image_free(img);
         img = NULL;
     }
+    for (int m = 0; m < FA_N_MODELS; m++)
+        outs[m] = emb[m];
     if (rc == FA_OK)
-        rc = fa_embed(eng, img, &face[0], emb, err);
+        rc = fa_embed_models(eng, img, &face[0], fa_engine_loaded(eng) & FA_MODELS_ALL, outs, err);
     fa_engine_set_profile(eng, NULL);
     fa_image_free(img);
     t[1] = st.detect;
@@ -198,6 +206,21 @@ static void print_line(const struct opts *o, const char *image, struct series *s
     fflush(stdout);
 }
 
+/* The lowest cosine, over the engine's models, between two sets of embeddings. */
+static double min_cosine(const struct fa_engine *eng, float a[][FA_MAX_EMBED_DIM],
+                         float b[][FA_MAX_EMBED_DIM])
+{
+    double low = 1.0;
+    for (int m = 0; m < FA_N_MODELS; m++) {
+        if (!(fa_engine_loaded(eng) & FA_MODEL_BIT(m)))
+            continue;
+        double c = fa_cosine(a[m], b[m], fa_model_info((enum fa_model)m)->dim);
+        if (c < low)
+            low = c;
+    }
+    return low;
+}
+
 /* The reduction the server first decodes this image at. */
 static int first_reduction(const uint8_t *bytes, size_t n, int *w, int *h, struct fa_err *err)
 {
@@ -216,7 +239,7 @@ static int bench_image(const struct opts *o, struct fa_engine *eng,
 {
     struct fa_err err = {{0}};
     struct series mine = {0};
-    float emb[FA_EMBED_DIM], full[FA_EMBED_DIM];
+    static float emb[FA_N_MODELS][FA_MAX_EMBED_DIM], full[FA_N_MODELS][FA_MAX_EMBED_DIM];
     double t[N_STAGES];
     int w = 0, h = 0, faces = 0, first = -1, reduce = 1, ok = -1;
     size_t n = 0;
@@ -239,7 +262,7 @@ static int bench_image(const struct opts *o, struct fa_engine *eng,
         if (r >= o->warmup && (series_push(&mine, t) != 0 || series_push(all, t) != 0))
             goto out;
     }
-    double c = fa_cosine(emb, full, FA_EMBED_DIM);
+    double c = min_cosine(eng, emb, full);
     if (c < *min_cos)
         *min_cos = c;
     if (o->per_image)
@@ -321,7 +344,7 @@ int main(int argc, char **argv)
     struct fa_engine *eng = NULL;
     struct fa_err err = {{0}};
     struct fa_config cfg;
-    struct fa_face_opts policy = {0};
+    struct fa_face_opts policy;
     char **list = NULL;
     int n_list = 0, failed = 0;
     double min_cos = 1.0;
@@ -330,12 +353,12 @@ int main(int argc, char **argv)
                         "[--per-image] [--no-reduce] [--list FILE] [IMAGE...]\n");
         return 64;
     }
-    /* the server's face policy at its defaults decides when to decode in full */
+    /* The server at its defaults: its face policy decides when to decode in
+     * full, and its `models` are the embedding models every request runs. */
     fa_config_defaults(&cfg);
-    policy.second_face_ratio = cfg.second_face_ratio;
-    policy.min_eye_distance_enroll = cfg.min_eye_distance_enroll;
-    policy.min_eye_distance_auth = cfg.min_eye_distance_auth;
-    if (fa_engine_new(o.model_dir, &eng, &err) != FA_OK) {
+    fa_face_opts_from_config(&cfg, &policy);
+    unsigned models = (cfg.models & FA_MODELS_ALL) | FA_MODEL_BIT(FA_MODEL_ARCFACE);
+    if (fa_engine_new_models(o.model_dir, models, &eng, &err) != FA_OK) {
         fprintf(stderr, "bench_pipeline: %s\n", err.msg);
         return 1;
     }

@@ -115,10 +115,15 @@ def enroll_one(args, token, n):
                                          "url": data_uri(os.path.join(args.dir, "enroll-%02d.jpg" % n))},
                    token)
     if st != 200:
-        return False, "enroll %s: %d %s" % (user, st, json.dumps(out)[:160])
+        return False, "enroll %s: %d %s" % (user, st, message(out))
     probe = os.path.join(args.dir, "probe-%02d.jpg" % n)
     st, out = call(args.port, "authenticate", auth_body(cust, user, data_uri(probe)), token)
-    return st == 200, "authenticate %s: %d" % (user, st)
+    return st == 200, "authenticate %s: %d %s" % (user, st, message(out))
+
+
+def message(answer):
+    """The message of an answer, success or error shape."""
+    return str(answer.get("error", answer).get("message", ""))[:160]
 
 
 def enroll(args):
@@ -153,7 +158,7 @@ def main():
     c.add_argument("--models", required=True)
     c.add_argument("--assets", required=True)
     c.add_argument("--out", required=True)
-    c.add_argument("--users", type=int, default=20)
+    c.add_argument("--users", type=int, default=22)
     e = sub.add_parser("enroll")
     e.add_argument("--port", type=int, required=True)
     e.add_argument("--dir", required=True)

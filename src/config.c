@@ -16,7 +16,12 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_type { K_STR, K_INT, K_LONG, K_SIZE, K_DOUBLE, K_BOOL };
+/*
+ * K_LIST: struct fa_cfg_list, 1..FA_CFG_LIST_MAX numbers in [min, max].
+ * K_ZNORM: double[2], "mean,sd": mean in [min, max], sd in (0, max].
+ * K_MODELS: unsigned mask of FA_MODEL_BIT()s from model names.
+ */
+enum key_type { K_STR, K_INT, K_LONG, K_SIZE, K_DOUBLE, K_BOOL, K_LIST, K_ZNORM, K_MODELS };
 
 struct key_def {
     const char *name;
@@ -28,6 +33,10 @@ struct key_def {
 
 #define OFF(f) offsetof(struct fa_config, f)
 #define STR(f) K_STR, OFF(f), sizeof(((struct fa_config *)0)->f), 0, 0
+#define GATE(key, f, lo, hi) {key, K_DOUBLE, OFF(f), 0, lo, hi}
+
+/* The znorm_<name> keys below follow the model table of vision.h. */
+_Static_assert(FA_N_MODELS == 3, "add a znorm_ key for the new model");
 
 static const struct key_def keys[] = {
     {"listen", STR(listen)},
@@ -45,17 +54,59 @@ static const struct key_def keys[] = {
     {"max_redirects", K_INT, OFF(max_redirects), 0, 0, 20},
     {"allow_private_urls", K_BOOL, OFF(allow_private_urls), 0, 0, 1},
     {"max_pixels", K_LONG, OFF(max_pixels), 0, 10000, 1e9},
-    {"threshold_high", K_DOUBLE, OFF(threshold_high), 0, -1, 1},
-    {"threshold_low", K_DOUBLE, OFF(threshold_low), 0, -1, 1},
+    {"models", K_MODELS, OFF(models), 0, 0, 0},
+    {"znorm_fr_feature", K_ZNORM, OFF(znorm[FA_MODEL_ARCFACE]), 0, -1, 1},
+    {"znorm_mobilefacenet", K_ZNORM, OFF(znorm[FA_MODEL_MFN]), 0, -1, 1},
+    {"znorm_dlib", K_ZNORM, OFF(znorm[FA_MODEL_DLIB]), 0, -1, 1},
+    {"threshold_high", K_LIST, OFF(threshold_high), 0, -100, 100},
+    {"threshold_low", K_LIST, OFF(threshold_low), 0, -100, 100},
     {"second_face_ratio", K_DOUBLE, OFF(second_face_ratio), 0, 0, 1},
     {"min_eye_distance_enroll", K_DOUBLE, OFF(min_eye_distance_enroll), 0, 0, 10000},
     {"min_eye_distance_auth", K_DOUBLE, OFF(min_eye_distance_auth), 0, 0, 10000},
+    GATE("min_sharpness_enroll", min_sharpness_enroll, 0, 1e6),
+    GATE("min_sharpness_auth", min_sharpness_auth, 0, 1e6),
+    GATE("min_brightness_enroll", min_brightness_enroll, 0, 255),
+    GATE("min_brightness_auth", min_brightness_auth, 0, 255),
+    GATE("max_brightness_enroll", max_brightness_enroll, 0, 255),
+    GATE("max_brightness_auth", max_brightness_auth, 0, 255),
+    GATE("max_yaw_enroll", max_yaw_enroll, 0, 180),
+    GATE("max_yaw_auth", max_yaw_auth, 0, 180),
+    GATE("max_pitch_enroll", max_pitch_enroll, 0, 180),
+    GATE("max_pitch_auth", max_pitch_auth, 0, 180),
+    GATE("max_roll_enroll", max_roll_enroll, 0, 180),
+    GATE("max_roll_auth", max_roll_auth, 0, 180),
+    {"liveness_min", K_DOUBLE, OFF(liveness_min), 0, 0, 1},
     {"token_ttl_s", K_LONG, OFF(token_ttl_s), 0, 1, 1e9},
     {"link_ttl_s", K_LONG, OFF(link_ttl_s), 0, 1, 1e9},
     {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
     {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
-    {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 1},
+    {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
 };
+
+/*
+ * Precision thresholds in fused z units, by the user's photo count k.
+ * PLACEHOLDERS until the lfw-dev calibration lands: k = 1 is the fused
+ * score at FMR 1e-4 (high) and 1e-3 (low); for k > 1 the threshold at
+ * FMR / k of the single-comparison distribution, whose tail falls about
+ * one decade per 0.8 z here, so + 0.8 log10(k). 15 = 5 enrolled + 10
+ * learned photos, the most a user can have at the default settings.
+ */
+static const double DEFAULT_HIGH[] = {3.90, 4.14, 4.28, 4.38, 4.46, 4.52, 4.58, 4.62,
+                                      4.66, 4.70, 4.73, 4.76, 4.79, 4.82, 4.84};
+static const double DEFAULT_LOW[] = {3.10, 3.34, 3.48, 3.58, 3.66, 3.72, 3.78, 3.82,
+                                     3.86, 3.90, 3.93, 3.96, 3.99, 4.02, 4.04};
+
+static void set_list(struct fa_cfg_list *l, const double *v, size_t n)
+{
+    l->n = (int)n;
+    memcpy(l->v, v, n * sizeof *v);
+}
+
+static void set_znorm(struct fa_config *cfg, enum fa_model m, double mean, double sd)
+{
+    cfg->znorm[m][0] = mean;
+    cfg->znorm[m][1] = sd;
+}
 
 void fa_config_defaults(struct fa_config *cfg)
 {
@@ -71,16 +122,33 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->fetch_timeout_ms = 10000;
     cfg->max_redirects = 3;
     cfg->max_pixels = 40000000;
-    cfg->threshold_high = 0.42;
-    cfg->threshold_low = 0.34;
+    cfg->models = FA_MODELS_ALL;
+    set_znorm(cfg, FA_MODEL_ARCFACE, 0.0078, 0.097);
+    set_znorm(cfg, FA_MODEL_MFN, 0.0098, 0.145);
+    set_znorm(cfg, FA_MODEL_DLIB, 0.835, 0.035);
+    set_list(&cfg->threshold_high, DEFAULT_HIGH, sizeof DEFAULT_HIGH / sizeof DEFAULT_HIGH[0]);
+    set_list(&cfg->threshold_low, DEFAULT_LOW, sizeof DEFAULT_LOW / sizeof DEFAULT_LOW[0]);
     cfg->second_face_ratio = 0.8;
     cfg->min_eye_distance_enroll = 20;
     cfg->min_eye_distance_auth = 15;
+    cfg->min_sharpness_enroll = 25;
+    cfg->min_sharpness_auth = 15;
+    cfg->min_brightness_enroll = 50;
+    cfg->min_brightness_auth = 35;
+    cfg->max_brightness_enroll = 210;
+    cfg->max_brightness_auth = 220;
+    cfg->max_yaw_enroll = 45;
+    cfg->max_yaw_auth = 50;
+    cfg->max_pitch_enroll = 40;
+    cfg->max_pitch_auth = 45;
+    cfg->max_roll_enroll = 30;
+    cfg->max_roll_auth = 50;
+    cfg->liveness_min = 0.05;
     cfg->token_ttl_s = 86400;
     cfg->link_ttl_s = 86400;
     cfg->thumbnail_size = 192;
     cfg->max_learned_templates = 10;
-    cfg->learn_margin = 0.05;
+    cfg->learn_margin = 1.0;
 }
 
 static const struct key_def *find_key(const char *name)
@@ -134,6 +202,99 @@ static enum fa_rc store_number(struct fa_config *cfg, const struct key_def *k, c
     return FA_OK;
 }
 
+/*
+ * Split a comma-separated list of numbers into v[0..*n), at most cap of
+ * them, each in [k->min, k->max]. Spaces around the commas are fine; an
+ * empty item is not. Nothing is written to the config here.
+ */
+static enum fa_rc parse_list(const struct key_def *k, const char *value, double *v, int cap,
+                             int *n, struct fa_err *err)
+{
+    char buf[512];
+    char *item, *save = NULL;
+    size_t len = strlen(value);
+    *n = 0;
+    if (len >= sizeof buf)
+        return fa_err_set(err, FA_EINVAL, "%s: value longer than %zu characters", k->name,
+                          sizeof buf - 1);
+    memcpy(buf, value, len + 1);
+    if (len == 0 || buf[0] == ',' || buf[len - 1] == ',' || strstr(buf, ",,") != NULL)
+        return fa_err_set(err, FA_EINVAL, "%s: '%s' is not a list of numbers like 3.9,4.1",
+                          k->name, value);
+    for (item = strtok_r(buf, ",", &save); item != NULL; item = strtok_r(NULL, ",", &save)) {
+        char *text = item;
+        char *end = text + strlen(text);
+        while (isspace((unsigned char)*text))
+            text++;
+        while (end > text && isspace((unsigned char)end[-1]))
+            *--end = '\0';
+        if (*n == cap)
+            return fa_err_set(err, FA_EINVAL, "%s: more than %d values", k->name, cap);
+        if (!parse_number(text, &v[*n]) || v[*n] < k->min || v[*n] > k->max)
+            return fa_err_set(err, FA_EINVAL, "%s: '%s' is not a number in %g..%g", k->name,
+                              text, k->min, k->max);
+        (*n)++;
+    }
+    return FA_OK;
+}
+
+static enum fa_rc store_list(struct fa_config *cfg, const struct key_def *k, const char *value,
+                             struct fa_err *err)
+{
+    struct fa_cfg_list l;
+    enum fa_rc rc = parse_list(k, value, l.v, FA_CFG_LIST_MAX, &l.n, err);
+    if (rc == FA_OK)
+        *(struct fa_cfg_list *)((char *)cfg + k->offset) = l;
+    return rc;
+}
+
+/* "mean,sd" of a model's impostor cosines: a z-score divides by sd. */
+static enum fa_rc store_znorm(struct fa_config *cfg, const struct key_def *k, const char *value,
+                              struct fa_err *err)
+{
+    double v[3];
+    int n = 0;
+    enum fa_rc rc = parse_list(k, value, v, 3, &n, err);
+    if (rc == FA_OK && (n != 2 || !(v[1] > 0)))
+        rc = fa_err_set(err, FA_EINVAL, "%s: '%s' must be mean,sd with sd > 0", k->name, value);
+    if (rc == FA_OK)
+        memcpy((char *)cfg + k->offset, v, 2 * sizeof *v);
+    return rc;
+}
+
+/* "fr_feature,mobilefacenet,dlib": any non-empty subset, each name once. */
+static enum fa_rc store_models(struct fa_config *cfg, const struct key_def *k, const char *value,
+                               struct fa_err *err)
+{
+    char buf[256];
+    char *item, *save = NULL;
+    unsigned mask = 0;
+    if (strlen(value) >= sizeof buf)
+        return fa_err_set(err, FA_EINVAL, "%s: value too long", k->name);
+    snprintf(buf, sizeof buf, "%s", value);
+    for (item = strtok_r(buf, ", \t", &save); item != NULL; item = strtok_r(NULL, ", \t", &save)) {
+        enum fa_model m;
+        struct fa_err inner = {{0}};
+        if (fa_model_from_name(item, &m, &inner) != FA_OK)
+            return fa_err_set(err, FA_EINVAL, "%s: %s", k->name, inner.msg);
+        if (mask & FA_MODEL_BIT(m))
+            return fa_err_set(err, FA_EINVAL, "%s: '%s' is named twice", k->name, item);
+        mask |= FA_MODEL_BIT(m);
+    }
+    if (mask == 0)
+        return fa_err_set(err, FA_EINVAL, "%s: name at least one model", k->name);
+    cfg->models = mask;
+    return FA_OK;
+}
+
+double fa_cfg_list_at(const struct fa_cfg_list *list, int k)
+{
+    int i = k < 1 ? 0 : k - 1;
+    if (list->n < 1)
+        return NAN; /* never after fa_config_defaults; no threshold passes */
+    return list->v[i < list->n ? i : list->n - 1];
+}
+
 enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *value,
                          struct fa_err *err)
 {
@@ -142,6 +303,12 @@ enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *val
     if (k == NULL)
         return fa_err_set(err, FA_EINVAL, "unknown config key '%s'", key);
     field = (char *)cfg + k->offset;
+    if (k->type == K_LIST)
+        return store_list(cfg, k, value, err);
+    if (k->type == K_ZNORM)
+        return store_znorm(cfg, k, value, err);
+    if (k->type == K_MODELS)
+        return store_models(cfg, k, value, err);
     if (k->type == K_STR) {
         if (strlen(value) >= k->size)
             return fa_err_set(err, FA_EINVAL, "%s: value longer than %zu characters", key,

@@ -1,12 +1,13 @@
 /*
  * cli.h — the benchmark subcommands of the faceauth binary (src/cli/).
  *
- * main.c dispatches `faceauth compare|embed|score-pairs ...` here. Each
+ * main.c dispatches `faceauth compare|embed|score-pairs|quality ...` here. Each
  * function takes the subcommand's own argv (argv[0] is the subcommand name,
  * flags removed), the folder holding the ONNX models and the value of
  * --model, writes results to stdout and messages to stderr, and returns the
- * process exit status. They use only the public vision API; embed and
- * score-pairs run one engine per online CPU.
+ * process exit status. compare, embed and score-pairs use only the public
+ * vision API and run one engine per online CPU; quality runs the server's
+ * face service.
  *
  * `model` is a model's name or id (vision.h: fr_feature, mobilefacenet,
  * dlib), "all" for the three in model order, or NULL for fr_feature. An
@@ -57,6 +58,27 @@ int fa_cli_embed(int argc, char **argv, const char *model_dir, const char *model
  * line, missing models or a write error.
  */
 int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char *model);
+
+/*
+ * `quality FILE...` or `quality -` (paths from stdin): the server's own
+ * face choice and quality gates (fa_face_inspect, with the limits of the
+ * config: --config, FACEAUTH_* variables) for both purposes, one line per
+ * path in input order:
+ *   path<TAB>AUTH<TAB>ENROLL<TAB>eye=E<TAB>sharp=S<TAB>bright=B<TAB>yaw=Y<TAB>pitch=P
+ *       <TAB>roll=R<TAB>live=L
+ * AUTH and ENROLL are `pass` or the first gate that refused the face for
+ * authentication and for enrollment: noface, several, small, dark, bright,
+ * pose, blurry (fa_face_gate_name). The measures are those of the chosen
+ * face (eye distance in pixels of the original image, sharpness = variance
+ * of the Laplacian of the aligned chip, brightness 0..255, angles in
+ * degrees, live = fr_liveness probability of "live", which the gates do
+ * not use); NA when no face was chosen. An unreadable or undecodable file
+ * is `path<TAB>error:<reason>`. Runs `engines` engines in parallel
+ * (default: one per CPU). Exit 0 when every line was written; 1 on usage
+ * errors, missing models or a write error.
+ */
+struct fa_config;
+int fa_cli_quality(int argc, char **argv, const struct fa_config *cfg);
 
 #ifdef __cplusplus
 }

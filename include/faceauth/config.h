@@ -11,8 +11,20 @@
 #include <stddef.h>
 
 #include "faceauth/common.h"
+#include "faceauth/vision.h" /* FA_N_MODELS: one z-normalisation per model */
 
 #define FA_CFG_PATH_MAX 512
+#define FA_CFG_LIST_MAX 16 /* numbers in one list setting */
+
+/*
+ * A setting that is a comma-separated list of numbers. The precision
+ * thresholds use it: value i applies to a user with i + 1 enrolled photos
+ * (templates per model), the last value to every larger count.
+ */
+struct fa_cfg_list {
+    int n;                     /* 1..FA_CFG_LIST_MAX */
+    double v[FA_CFG_LIST_MAX];
+};
 
 struct fa_config {
     char listen[64];                  /* listen address */
@@ -30,16 +42,31 @@ struct fa_config {
     int max_redirects;
     int allow_private_urls;           /* 1 = image URLs may point at loopback/private hosts */
     long max_pixels;                  /* decoded image size cap (width x height) */
-    double threshold_high;            /* cosine threshold, precision=high */
-    double threshold_low;             /* cosine threshold, precision=low */
+    unsigned models;                  /* FA_MODEL_BIT()s whose scores authenticate fuses */
+    double znorm[FA_N_MODELS][2];     /* per model: impostor cosine mean and sd (fusion) */
+    struct fa_cfg_list threshold_high; /* fused z, precision=high, by photo count */
+    struct fa_cfg_list threshold_low;  /* fused z, precision=low, by photo count */
     double second_face_ratio;         /* refuse when the 2nd face is >= this x the largest */
     double min_eye_distance_enroll;   /* pixels between eye centres, enrollment */
     double min_eye_distance_auth;     /* same, authentication */
+    double min_sharpness_enroll;      /* variance of the Laplacian of the aligned chip */
+    double min_sharpness_auth;
+    double min_brightness_enroll;     /* mean gray level of the aligned chip, 0..255 */
+    double min_brightness_auth;
+    double max_brightness_enroll;
+    double max_brightness_auth;
+    double max_yaw_enroll;            /* degrees, |yaw| (fa_face_pose) */
+    double max_yaw_auth;
+    double max_pitch_enroll;          /* degrees, |pitch| */
+    double max_pitch_auth;
+    double max_roll_enroll;           /* degrees, |roll| */
+    double max_roll_auth;
+    double liveness_min;              /* live probability below this is refused (checkLiveliness) */
     long token_ttl_s;                 /* access token lifetime */
     long link_ttl_s;                  /* signed image link lifetime */
     int thumbnail_size;               /* pixels, square */
     int max_learned_templates;        /* learned samples kept per user */
-    double learn_margin;              /* learn only when score >= threshold + margin */
+    double learn_margin;              /* learn only when fused score >= threshold + margin (z) */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */
@@ -61,5 +88,11 @@ enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *val
 
 /* Fill the 0 = automatic values (threads) from the number of cores. */
 void fa_config_finish(struct fa_config *cfg);
+
+/*
+ * The value of a list setting for count k (1-based): v[k - 1], the last
+ * value for k beyond the list, the first for k < 1. Pure; any thread.
+ */
+double fa_cfg_list_at(const struct fa_cfg_list *list, int k);
 
 #endif

@@ -8,7 +8,9 @@
  * for an engine gets FA_EBUSY (503) instead of piling up.
  *
  * Policy lives here, not in the API: which face counts when there are
- * several, how small a face may be, and how scores are compared.
+ * several, the quality gates (size, light, pose, blur) and the liveness
+ * screen with their refusal messages, and how the models' scores are fused
+ * (fusion.c). Thresholds are the config's (fa_cfg_list_at by photo count).
  */
 #ifndef FACEAUTH_FACE_H
 #define FACEAUTH_FACE_H
@@ -17,7 +19,22 @@
 #include <stdint.h>
 
 #include "faceauth/common.h"
+#include "faceauth/config.h"
 #include "faceauth/vision.h"
+
+/*
+ * Quality limits of one purpose (enrollment is stricter than authentication:
+ * a reference face is used for years, a probe only once). Measured on the
+ * chosen face; fa_face_check_gates applies them in the order listed.
+ */
+struct fa_face_limits {
+    double min_sharpness;  /* variance of the Laplacian of the aligned 112x112 gray chip */
+    double min_brightness; /* mean gray level of that chip, 0..255 */
+    double max_brightness;
+    double max_yaw;        /* degrees, absolute (fa_face_pose) */
+    double max_pitch;
+    double max_roll;
+};
 
 struct fa_face_opts {
     const char *model_dir;
@@ -28,38 +45,119 @@ struct fa_face_opts {
     double min_eye_distance_enroll; /* pixels */
     double min_eye_distance_auth;
     int thumbnail_size;
+    /* A limit of 0 turns its gate off, and models 0 means the first model
+     * only: callers that set only the fields above keep their behaviour. */
+    struct fa_face_limits enroll;   /* blur, light and pose limits per purpose */
+    struct fa_face_limits auth;
+    unsigned models;                /* FA_MODEL_BIT()s to embed with; FA_MODEL_ARCFACE is
+                                       always added (the search index uses it) */
+    double liveness_min;            /* refuse a liveness-checked face whose live
+                                       probability is below this */
 };
 
 enum fa_face_purpose { FA_FACE_ENROLL, FA_FACE_AUTH };
 
+/* What was measured on the chosen face (the inputs of the gates). */
+struct fa_face_measures {
+    float eye_distance; /* pixels between the eye centres, in the original image */
+    float sharpness;    /* variance of the Laplacian of the aligned 112x112 gray chip */
+    float brightness;   /* mean gray level of that chip */
+    float yaw, pitch, roll; /* degrees (fa_face_pose) */
+};
+
 /* The one face an image was reduced to. */
 struct fa_face_probe {
-    float embedding[FA_EMBED_DIM];
-    float sharpness;          /* variance of the Laplacian of the aligned chip */
-    float eye_distance;
+    unsigned models;                           /* FA_MODEL_BIT()s embedded into emb[] */
+    float emb[FA_N_MODELS][FA_MAX_EMBED_DIM];  /* emb[m]: model m's L2-normalised embedding
+                                                  (fa_model_info(m)->dim floats) */
+    struct fa_face_measures q;
+    int liveness_checked;     /* 1 when liveness ran (then live is set, even on refusal) */
+    float live;               /* probability that the face is live, 0..1 */
     enum fa_image_kind kind;  /* of the original bytes */
     int n_faces;              /* faces detected in the image */
     uint8_t *thumbnail;       /* JPEG, malloc'ed; fa_face_probe_cleanup frees it */
     size_t n_thumbnail;
 };
 
+/* Why a face was refused; FA_GATE_PASS when it was not. */
+enum fa_face_gate {
+    FA_GATE_PASS = 0,
+    FA_GATE_NOFACE,  /* no face found */
+    FA_GATE_SEVERAL, /* the second face is nearly as large as the first */
+    FA_GATE_SMALL,   /* eye distance below the minimum */
+    FA_GATE_DARK,
+    FA_GATE_BRIGHT,
+    FA_GATE_POSE,    /* |yaw|, |pitch| or |roll| over its limit */
+    FA_GATE_BLURRY,
+    FA_GATE_SPOOF,   /* liveness below liveness_min */
+};
+
+/* "pass", "noface", "several", "small", "dark", "bright", "pose", "blurry",
+ * "spoof": short names for tools and logs. Never NULL. */
+const char *fa_face_gate_name(enum fa_face_gate gate);
+
 struct fa_face_service;
 
-/* Load `engines` engines from model_dir. */
+/* Load `engines` engines from model_dir: the detector, the landmark net,
+ * the embedding models of opts->models (and always fr_feature) and
+ * fr_liveness.onnx (2 MB, so that any request may ask for liveness). */
 enum fa_rc fa_face_service_new(const struct fa_face_opts *opts, struct fa_face_service **out,
                                struct fa_err *err);
 void fa_face_service_free(struct fa_face_service *svc); /* NULL is fine */
 
+/* The options of the config's face policy (gates, models, liveness) for
+ * cfg->model_dir and cfg->engines engines: what `serve` and `quality`
+ * both use, so the CLI applies exactly the server's gates. cfg must
+ * outlive *out (model_dir is borrowed). */
+void fa_face_opts_from_config(const struct fa_config *cfg, struct fa_face_opts *out);
+
+/* Flags of fa_face_analyze. */
+#define FA_FACE_LIVENESS 1u /* run liveness and refuse a face below liveness_min */
+
 /*
- * Decode, detect, choose the face, check it, embed it and make its thumbnail.
+ * Decode, detect, choose the face, apply the quality gates of `purpose`,
+ * run liveness when flags has FA_FACE_LIVENESS (and the engines hold the
+ * net), embed with every model of the service and make the thumbnail.
  * Errors: FA_EIMAGE / FA_ETOOBIG for images that cannot or may not be
- * decoded; FA_ENOFACE with a message for "no face", "several faces" and
- * "face too small"; FA_EBUSY when no engine frees up in time.
+ * decoded; FA_ENOFACE with a message naming the problem and the measured
+ * value for every refusal (no face, several faces, a gate, liveness), and
+ * *gate (may be NULL) says which; FA_EBUSY when no engine frees up in time.
+ * out->q and out->live keep what was measured even on a refusal.
  */
 enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, size_t n,
-                           enum fa_face_purpose purpose, struct fa_face_probe *out,
+                           enum fa_face_purpose purpose, unsigned flags,
+                           struct fa_face_probe *out, enum fa_face_gate *gate,
                            struct fa_err *err);
 void fa_face_probe_cleanup(struct fa_face_probe *probe);
+
+/*
+ * The gates of fa_face_analyze without embedding (for `faceauth quality`):
+ * the same decode, detection, face choice and gates of `purpose`, and the
+ * live probability into *live (may be NULL; -1 when the engines have no
+ * liveness net). FA_OK whenever the image could be analysed: *gate holds
+ * the verdict and err the refusal message; *q what was measured (zeros
+ * when no face was chosen). Image errors as fa_face_analyze.
+ */
+enum fa_rc fa_face_inspect(struct fa_face_service *svc, const uint8_t *bytes, size_t n,
+                           enum fa_face_purpose purpose, struct fa_face_measures *q,
+                           float *live, enum fa_face_gate *gate, struct fa_err *err);
+
+/*
+ * The quality gates of one purpose on measured values, in this order:
+ * face too small, too dark, too bright, extreme pose, too blurry (darkness
+ * first: a dark chip also has little contrast, which would read as blur).
+ * FA_GATE_PASS, or the first gate failed with a message in err that names
+ * the problem and the measured value. Pure; any thread.
+ */
+enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
+                                      enum fa_face_purpose purpose,
+                                      const struct fa_face_measures *q, struct fa_err *err);
+
+/* fa_face_check_gates with the service's own limits; authenticate asks it,
+ * with FA_FACE_ENROLL, before it learns a probe. Any thread. */
+enum fa_face_gate fa_face_service_gates(const struct fa_face_service *svc,
+                                        enum fa_face_purpose purpose,
+                                        const struct fa_face_measures *q, struct fa_err *err);
 
 /*
  * The reduction rule of fa_face_analyze (see face.c), exposed so that
@@ -76,7 +174,36 @@ int fa_face_decode_reduction(const struct fa_image_info *info);
 int fa_face_refine_reduction(const struct fa_face_opts *opts, enum fa_face_purpose purpose,
                              int reduce, const struct fa_face *faces, int n_found);
 
-/* The best cosine of probe against n templates stored back to back (-1 when n is 0). */
-float fa_face_best_score(const float *templates, int n, const float *probe);
+/* ---- fusion of the models' scores (src/face/fusion.c) ---- */
+
+/* Which models fuse, and each model's impostor cosine statistics. */
+struct fa_fusion {
+    unsigned models;          /* FA_MODEL_BIT()s */
+    float mean[FA_N_MODELS];  /* impostor cosine mean of model m */
+    float sd[FA_N_MODELS];    /* and its standard deviation (> 0) */
+};
+
+/*
+ * The fused score of two faces, each given as one vector per model
+ * (a[m], b[m]: model m's L2-normalised embedding, or NULL when that face
+ * has none): the mean over the models of f that both faces have of
+ * z_m = (cos_m - mean_m) / sd_m. NAN when they share no model. Only equal
+ * models are compared, never one model's vector with another's. Pure.
+ */
+float fa_face_fuse(const struct fa_fusion *f, const float *const a[FA_N_MODELS],
+                   const float *const b[FA_N_MODELS]);
+
+/*
+ * The best fused score of probe over n samples (photos), sample i's vectors
+ * at samples[i * FA_N_MODELS + m] (NULL where it lacks model m); samples
+ * sharing no model with the probe are skipped. *counted (may be NULL) gets
+ * the number of samples scored. NAN when none was. Pure.
+ */
+float fa_face_best_fused(const struct fa_fusion *f, const float *const probe[FA_N_MODELS],
+                         const float *const *samples, int n, int *counted);
+
+/* The probe's vectors as fa_face_fuse takes them: out[m] = probe->emb[m]
+ * for the models it holds, NULL for the others. */
+void fa_face_probe_vectors(const struct fa_face_probe *probe, const float *out[FA_N_MODELS]);
 
 #endif

@@ -119,11 +119,68 @@ enum fa_rc fa_store_user_by_token(struct fa_store *st, int64_t customer_id,
                                   const char *enroll_token, struct fa_user *out,
                                   struct fa_err *err);
 
+/* ---- templates: a user's photos (samples), each embedded by several models ---- */
+
+#define FA_STORE_SAMPLES_MAX 16   /* samples one record may add */
+#define FA_STORE_MODELS_MAX 8     /* templates (models) per sample */
+#define FA_STORE_MODEL_ID_MAX 64  /* bytes of a model id */
+
+/* One model's embedding of one photo. */
+struct fa_store_template {
+    const char *model_id; /* with its version, e.g. "mobilefacenet-1"; never compared across ids */
+    int dim;
+    const float *vec;     /* dim floats; borrowed */
+};
+
+/* One photo: the templates of every model that embedded it. A sample is
+ * enrolled, learned and evicted as a whole. */
+struct fa_store_sample {
+    const struct fa_store_template *templates;
+    int n_templates;      /* 1..FA_STORE_MODELS_MAX, each model id once */
+    const char *source;   /* "enroll" or "learned" */
+    float quality;        /* kept beside every template (the chip's sharpness) */
+};
+
+/* A model a caller wants vectors of. */
+struct fa_store_model {
+    const char *id;
+    int dim;
+};
+
+/* A user's samples as fa_store_samples_load returns them. */
+struct fa_store_samples {
+    int n;              /* samples that hold at least one of the asked models */
+    int n_models;       /* as asked */
+    int n_learned;      /* the last n_learned samples are learned ones */
+    const float **vec;  /* vec[i * n_models + j]: model j's vector of sample i, NULL when the
+                           photo has no template of that model */
+    float *data;        /* storage of the vectors (owned) */
+};
+
+/*
+ * The user's samples, grouped: enrolled first, then learned, each group
+ * oldest first; for each, the vector of every asked model it has (models
+ * are matched by exact id, so another version of a model is "absent").
+ * Templates of models not asked for are ignored, and a sample holding none
+ * of them is left out. FA_EDB when a stored template of an asked model has
+ * another dim. *out is freed with fa_store_samples_free; n may be 0.
+ * n_models is 1..FA_STORE_MODELS_MAX.
+ */
+enum fa_rc fa_store_samples_load(struct fa_store *st, int64_t user_id,
+                                 const struct fa_store_model *models, int n_models,
+                                 struct fa_store_samples **out, struct fa_err *err);
+void fa_store_samples_free(struct fa_store_samples *s); /* NULL is fine */
+
+/* How many enrolled and learned samples (photos) the user has, whatever
+ * their models. */
+enum fa_rc fa_store_samples_count(struct fa_store *st, int64_t user_id, int *enrolled,
+                                  int *learned, struct fa_err *err);
+
 /*
  * The user's templates of one model as a malloc'ed array of n*dim floats
- * (*vecs; free()), enrolled first then learned, oldest first. *n may be 0
- * (then *vecs is NULL). FA_EDB when a stored template of that model has
- * another dim.
+ * (*vecs; free()), one per sample, in fa_store_samples_load's order. *n may
+ * be 0 (then *vecs is NULL). FA_EDB when a stored template of that model
+ * has another dim. (The search index holds one model's vectors.)
  */
 enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const char *model_id,
                                    int dim, float **vecs, int *n, struct fa_err *err);
@@ -149,12 +206,10 @@ struct fa_store_record {
     int set_state;                /* 1: set the user's state to new_state */
     enum fa_user_state new_state;
     int replace_templates;        /* 1: delete all the user's templates first (update) */
-    const float *template_vec;    /* NULL: no template to add */
-    int template_dim;
-    const char *template_model;   /* model id, e.g. FA_MODEL_ID */
-    const char *template_source;  /* "enroll" or "learned" */
-    float template_quality;
-    int max_learned;              /* after adding a learned template, keep only this many (oldest go) */
+    const struct fa_store_sample *samples; /* photos to add, in order; NULL when none */
+    int n_samples;                /* 0..FA_STORE_SAMPLES_MAX */
+    int max_learned;              /* after adding a learned sample, keep only this many
+                                     learned samples (oldest go, all their models at once) */
     int require_state;            /* 1: fail with FA_EFAIL unless the user's state is still expected_state */
     enum fa_user_state expected_state;
 };
@@ -170,8 +225,11 @@ struct fa_store_record {
  * customer_id (e.g. deleted meanwhile); FA_EINVAL for an inconsistent record
  * (state or template change without a user, negative max_learned, an image
  * path that is absolute or contains ".."); FA_EDB for any SQLite failure.
- * Learned eviction counts the user's learned templates of template_model;
- * max_learned 0 keeps none (the new sample is dropped at once).
+ * Each added sample gets the user's next sample number (one more than the
+ * largest stored), so samples sort in insertion order. Learned eviction
+ * counts the user's learned samples, whatever their models; max_learned 0
+ * keeps none (the new sample is dropped at once). Enrolled samples are
+ * never evicted.
  */
 enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_record *rec,
                                   struct fa_err *err);
@@ -258,7 +316,7 @@ enum fa_rc fa_store_user_by_id(struct fa_store *st, int64_t customer_id, int64_t
 /*
  * Every template of one model of every user of every customer, for loading
  * the search index at start: each(arg, customer_id, user_id, vec, dim) once per
- * template, grouped by user (all templates of a user in a row). A non-zero
+ * template (one per sample), grouped by user (all templates of a user in a row). A non-zero
  * return from each stops the walk with FA_EINTERNAL.
  */
 typedef int (*fa_store_template_fn)(void *arg, int64_t customer_id, int64_t user_id,

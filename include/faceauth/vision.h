@@ -101,6 +101,28 @@ enum fa_rc fa_image_encode(const struct fa_image *img, enum fa_image_kind kind, 
 enum fa_rc fa_image_adjust(const struct fa_image *img, double scale, int brightness_shift,
                            struct fa_image **out, struct fa_err *err);
 
+/*
+ * How fa_image_edit changes an image, applied in this order; a field at 0
+ * changes nothing. For making test and benchmark copies (cropped, rotated,
+ * blurred, darkened photos), not for the request path.
+ */
+struct fa_image_edit {
+    int crop_x, crop_y, crop_w, crop_h; /* keep this rectangle, clamped to the image
+                                           (crop_w or crop_h 0: the whole image) */
+    double rotate_deg;                  /* counter-clockwise about the centre; same size,
+                                           black where the corners come in */
+    double blur_sigma;                  /* Gaussian blur, in pixels (<= 50) */
+    double gain;                        /* multiply every channel, saturating (0: keep) */
+};
+
+/*
+ * A new image: img changed as e says. FA_EINVAL for a negative or too
+ * large value or a crop that leaves no pixel. The caller frees *out with
+ * fa_image_free. Any thread.
+ */
+enum fa_rc fa_image_edit(const struct fa_image *img, const struct fa_image_edit *e,
+                         struct fa_image **out, struct fa_err *err);
+
 /* One detected face in image coordinates. */
 struct fa_face {
     float x1, y1, x2, y2;     /* box, clamped to the image */

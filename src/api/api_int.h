@@ -127,12 +127,38 @@ struct api_saved {
 };
 
 /*
- * Run the face service on fetched bytes. Image refusals keep their code
- * except FA_ETOOBIG (pixels over the cap), which becomes FA_EINVAL: a bad
- * image named by a field, not an oversized request body (413).
+ * Run the face service on fetched bytes (flags: FA_FACE_LIVENESS). Image
+ * refusals keep their code except FA_ETOOBIG (pixels over the cap), which
+ * becomes FA_EINVAL: a bad image named by a field, not an oversized request
+ * body (413). field names the image in messages ("url", "urls[2]").
  */
-enum fa_rc api_analyze(struct fa_call *c, const uint8_t *bytes, size_t n,
-                       enum fa_face_purpose purpose, struct fa_face_probe *probe);
+enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *bytes, size_t n,
+                       enum fa_face_purpose purpose, unsigned flags,
+                       struct fa_face_probe *probe);
+
+/* api_fetch for an image named by another field than url ("urls[2]"). */
+enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url,
+                           uint8_t **bytes, size_t *n);
+
+/* ---- scores (facework.c) ---- */
+
+/* The fusion the config asks for: its models and their z-normalisation. */
+void api_fusion(const struct fa_call *c, struct fa_fusion *f);
+
+/*
+ * The user's samples with every model's vector (vec laid out as
+ * fa_face_best_fused reads it: sample i, model m at i * FA_N_MODELS + m).
+ * Free with fa_store_samples_free.
+ */
+enum fa_rc api_user_samples(struct fa_call *c, int64_t user_id, struct fa_store_samples **out);
+
+/*
+ * A probe as a sample to store: one template per model it was embedded
+ * with, written into tpl[] (FA_N_MODELS slots, borrowed from probe), and
+ * the sample into *out (which points at tpl).
+ */
+void api_probe_sample(const struct fa_face_probe *probe, const char *source,
+                      struct fa_store_template tpl[FA_N_MODELS], struct fa_store_sample *out);
 
 /*
  * Write the original bytes and, when probe has one, its thumbnail as files

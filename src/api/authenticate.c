@@ -5,9 +5,22 @@
  * returned on success only: on failure it would tell an attacker how close
  * a forged photo came, which helps them climb towards a match.
  *
- * useSampleForLearning adds the probe as a learned template only after a
- * success with a margin above the threshold and a face big enough for
- * enrollment, so a borderline impostor cannot drag the templates their way.
+ * The score is the fusion of every configured model (face.h, fa_face_fuse),
+ * the best over the user's photos, and it must reach the threshold of the
+ * requested precision for the number of photos compared: a best-of-k score
+ * matches impostors more often than one comparison, so the threshold rises
+ * with k (config threshold_high/low lists) and each precision level keeps
+ * its false-match rate whatever the number of photos a user has.
+ *
+ * useSampleForLearning adds the probe as a learned photo only after a
+ * success at least learn_margin above the threshold with a face that also
+ * passes the enrollment gates, so a borderline impostor cannot drag the
+ * templates their way: each learned impostor photo would make the next
+ * impostor attempt easier, and the margin keeps the first one out.
+ *
+ * When the customer's checkLiveliness is yes, the face must pass the
+ * liveness screen (fa_face_analyze refuses it otherwise) and livenessScore
+ * is in the answer.
  */
 #include "api_int.h"
 
@@ -35,16 +48,25 @@ static enum fa_rc parse_request(struct fa_call *c, struct auth_request *r)
     return rc;
 }
 
+/* What an answer reports beyond the seed's fields. */
+struct auth_outcome {
+    int success;
+    float score;          /* fused; reported on success only */
+    const struct fa_face_probe *probe; /* livenessScore when it ran; may be NULL */
+};
+
 static void reply_result(struct fa_call *c, const struct fa_user *u, const struct api_saved *saved,
-                         int success, float score, const char *msg)
+                         const struct auth_outcome *o, const char *msg)
 {
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "userName", u->user_name);
     if (saved != NULL)
         api_add_saved_links(c, out, saved);
-    cJSON_AddStringToObject(out, "authenticationStatus", success ? "success" : "failure");
-    if (success) {
-        cJSON_AddNumberToObject(out, "matchScore", round((double)score * 1e4) / 1e4);
+    cJSON_AddStringToObject(out, "authenticationStatus", o->success ? "success" : "failure");
+    if (o->probe != NULL && o->probe->liveness_checked)
+        cJSON_AddNumberToObject(out, "livenessScore", round((double)o->probe->live * 1e4) / 1e4);
+    if (o->success) {
+        cJSON_AddNumberToObject(out, "matchScore", round((double)o->score * 1e4) / 1e4);
         api_reply_ok(c, out, msg);
     } else {
         fa_http_reply_failure(c->reply, out, msg);
@@ -56,6 +78,7 @@ static enum fa_rc refuse_early(struct fa_call *c, const struct fa_user *u, const
 {
     struct fa_store_record rec = {0};
     struct api_saved none = {0};
+    struct auth_outcome o = {0, 0, NULL};
     enum fa_rc rc;
     rec.user_id = u->id;
     rec.user_name = u->user_name;
@@ -63,72 +86,96 @@ static enum fa_rc refuse_early(struct fa_call *c, const struct fa_user *u, const
     rec.score = NAN;
     rc = api_commit(c, &rec, &none);
     if (rc == FA_OK)
-        reply_result(c, u, NULL, 0, 0, msg);
+        reply_result(c, u, NULL, &o, msg);
     return rc;
 }
 
-static float threshold_for(const struct fa_call *c, const struct auth_request *r)
+static const struct fa_cfg_list *thresholds(const struct fa_call *c, const struct auth_request *r)
 {
-    return (float)(r->precision_low ? c->app->cfg->threshold_low : c->app->cfg->threshold_high);
+    return r->precision_low ? &c->app->cfg->threshold_low : &c->app->cfg->threshold_high;
 }
 
-/* Score the probe against the user's templates; 1 when it matches. */
+/* The best fused score of the probe over the user's photos and how many
+ * photos it was compared with (0, and a NAN score, when none shares a
+ * model with the probe). */
 static enum fa_rc score_probe(struct fa_call *c, const struct fa_user *u,
-                              const struct fa_face_probe *probe, float *score)
+                              const struct fa_face_probe *probe, float *score, int *k)
 {
-    float *templates = NULL;
-    int n = 0;
-    enum fa_rc rc = fa_store_templates_load(c->app->store, u->id, FA_MODEL_ID, FA_EMBED_DIM,
-                                            &templates, &n, &c->err);
+    struct fa_store_samples *samples = NULL;
+    const float *vecs[FA_N_MODELS];
+    struct fa_fusion f;
+    enum fa_rc rc = api_user_samples(c, u->id, &samples);
     if (rc != FA_OK)
         return rc;
-    *score = fa_face_best_score(templates, n, probe->embedding);
-    free(templates);
+    api_fusion(c, &f);
+    fa_face_probe_vectors(probe, vecs);
+    *score = fa_face_best_fused(&f, vecs, samples->vec, samples->n, k);
+    fa_store_samples_free(samples);
     return FA_OK;
+}
+
+/* Learn the probe? Only a clear success (margin in z units above the
+ * threshold) with a face good enough to enroll. */
+static int learnable(const struct fa_call *c, const struct auth_request *r,
+                     const struct fa_face_probe *probe, float score, double threshold)
+{
+    return r->learn && score >= threshold + c->app->cfg->learn_margin &&
+           fa_face_service_gates(c->app->faces, FA_FACE_ENROLL, &probe->q, NULL) == FA_GATE_PASS;
+}
+
+static const char *decision_message(int success, int k)
+{
+    if (success)
+        return "User is successfully authenticated";
+    if (k == 0) /* templates of other models (or model versions) only */
+        return "User is not authenticated: the enrolled face was stored by other face models; "
+               "update it";
+    return "User is not authenticated";
 }
 
 static enum fa_rc decide(struct fa_call *c, const struct auth_request *r, const struct fa_user *u,
                          const uint8_t *bytes, size_t n, const struct fa_face_probe *probe)
 {
-    const struct fa_config *cfg = c->app->cfg;
     struct fa_store_record rec = {0};
+    struct fa_store_template tpl[FA_N_MODELS];
+    struct fa_store_sample sample;
     struct api_saved saved;
-    float score = -1;
-    float threshold = threshold_for(c, r);
-    enum fa_rc rc = score_probe(c, u, probe, &score);
+    struct auth_outcome o = {0, NAN, probe};
+    int k = 0;
+    double threshold;
+    enum fa_rc rc = score_probe(c, u, probe, &o.score, &k);
     if (rc == FA_OK)
         rc = api_save_images(c, bytes, n, probe, &saved);
     if (rc != FA_OK)
         return rc;
+    threshold = fa_cfg_list_at(thresholds(c, r), k);
+    o.success = k > 0 && o.score >= threshold;
     rec.user_id = u->id;
     rec.user_name = u->user_name;
     rec.request_type = "authenticate";
-    rec.success = score >= threshold;
-    rec.score = score;
-    if (rec.success && r->learn && score >= threshold + (float)cfg->learn_margin &&
-        probe->eye_distance >= cfg->min_eye_distance_enroll) {
-        rec.template_vec = probe->embedding;
-        rec.template_dim = FA_EMBED_DIM;
-        rec.template_model = FA_MODEL_ID;
-        rec.template_source = "learned";
-        rec.template_quality = probe->sharpness;
-        rec.max_learned = cfg->max_learned_templates;
+    rec.success = o.success;
+    rec.score = o.score;
+    if (o.success && learnable(c, r, probe, o.score, threshold)) {
+        api_probe_sample(probe, "learned", tpl, &sample);
+        rec.samples = &sample;
+        rec.n_samples = 1;
+        rec.max_learned = c->app->cfg->max_learned_templates;
     }
     rc = api_commit(c, &rec, &saved);
-    if (rc == FA_OK && rec.template_vec != NULL)
+    if (rc == FA_OK && rec.n_samples > 0)
         api_index_sync(c, u->id);
     if (rc == FA_OK)
-        reply_result(c, u, &saved, rec.success, score,
-                     rec.success ? "User is successfully authenticated" : "User is not authenticated");
+        reply_result(c, u, &saved, &o, decision_message(o.success, k));
     return rc;
 }
 
 /* No usable face in the probe: a failed authentication, logged with the original. */
 static enum fa_rc refuse_probe(struct fa_call *c, const struct fa_user *u, const uint8_t *bytes,
-                               size_t n)
+                               size_t n, const struct fa_face_probe *probe)
 {
     struct fa_store_record rec = {0};
     struct api_saved saved;
+    struct auth_outcome o = {0, 0, probe};
     char reason[FA_ERR_MAX + 32];
     enum fa_rc rc = api_save_images(c, bytes, n, NULL, &saved);
     snprintf(reason, sizeof reason, "User is not authenticated: %s", c->err.msg);
@@ -140,7 +187,28 @@ static enum fa_rc refuse_probe(struct fa_call *c, const struct fa_user *u, const
     rec.score = NAN;
     rc = api_commit(c, &rec, &saved);
     if (rc == FA_OK)
-        reply_result(c, u, &saved, 0, 0, reason);
+        reply_result(c, u, &saved, &o, reason);
+    return rc;
+}
+
+/* Fetch, analyse (liveness when the customer asks for it), decide. */
+static enum fa_rc judge_photo(struct fa_call *c, const struct auth_request *r,
+                              const struct fa_user *u, struct fa_face_probe *probe)
+{
+    struct fa_settings settings;
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    enum fa_rc rc = fa_store_settings_get(c->app->store, c->customer_id, &settings, &c->err);
+    if (rc == FA_OK)
+        rc = api_fetch(c, r->url, &bytes, &n);
+    if (rc == FA_OK)
+        rc = api_analyze(c, "url", bytes, n, FA_FACE_AUTH,
+                         settings.check_liveliness ? FA_FACE_LIVENESS : 0, probe);
+    if (rc == FA_OK)
+        rc = decide(c, r, u, bytes, n, probe);
+    else if (rc == FA_ENOFACE)
+        rc = refuse_probe(c, u, bytes, n, probe);
+    free(bytes);
     return rc;
 }
 
@@ -148,10 +216,8 @@ static enum fa_rc authenticate(struct fa_call *c)
 {
     struct auth_request r;
     struct fa_user u;
-    struct fa_face_probe probe = {0};
+    struct fa_face_probe *probe = NULL;
     char msg[160];
-    uint8_t *bytes = NULL;
-    size_t n = 0;
     enum fa_rc rc = parse_request(c, &r);
     if (rc == FA_OK)
         rc = api_user(c, r.user_name, &u);
@@ -167,15 +233,12 @@ static enum fa_rc authenticate(struct fa_call *c)
                  u.user_name);
         return refuse_early(c, &u, msg);
     }
-    rc = api_fetch(c, r.url, &bytes, &n);
-    if (rc == FA_OK)
-        rc = api_analyze(c, bytes, n, FA_FACE_AUTH, &probe);
-    if (rc == FA_OK)
-        rc = decide(c, &r, &u, bytes, n, &probe);
-    else if (rc == FA_ENOFACE)
-        rc = refuse_probe(c, &u, bytes, n);
-    fa_face_probe_cleanup(&probe);
-    free(bytes);
+    probe = calloc(1, sizeof *probe); /* 6 kB of embeddings: not on a worker's stack */
+    if (probe == NULL)
+        return fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+    rc = judge_photo(c, &r, &u, probe);
+    fa_face_probe_cleanup(probe);
+    free(probe);
     return rc;
 }
 

@@ -349,19 +349,30 @@ void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message)
     fa_http_reply_json(c->reply, 200, fields);
 }
 
-enum fa_rc api_fetch(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n)
+enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url,
+                           uint8_t **bytes, size_t *n)
 {
     enum fa_rc rc = fa_fetch_image(url, &c->app->fetch, bytes, n, &c->err);
+    size_t len = strlen(field);
     /* An oversized image named by URL is a bad field, not an oversized
      * request body: 413 stays reserved for the body cap. */
     if (rc == FA_ETOOBIG)
         rc = FA_EINVAL;
-    if (rc != FA_OK && strncmp(c->err.msg, "url", 3) != 0) {
+    if (rc != FA_OK && (strncmp(c->err.msg, field, len) != 0 || c->err.msg[len] != ':')) {
         char inner[FA_ERR_MAX];
         snprintf(inner, sizeof inner, "%s", c->err.msg);
-        fa_err_set(&c->err, rc, "url: %s", inner);
+        /* fetch names the field "url"; say which photo of a list it was */
+        if (strncmp(inner, "url:", 4) == 0)
+            fa_err_set(&c->err, rc, "%s:%s", field, inner + 4);
+        else
+            fa_err_set(&c->err, rc, "%s: %s", field, inner);
     }
     return rc;
+}
+
+enum fa_rc api_fetch(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n)
+{
+    return api_fetch_field(c, "url", url, bytes, n);
 }
 
 const char *api_image_ext(enum fa_image_kind kind)

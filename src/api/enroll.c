@@ -1,12 +1,24 @@
 /*
- * enroll.c — enroll and update: a user's reference face from an image URL.
+ * enroll.c — enroll and update: a user's reference face from one image URL
+ * (`url`) or from several photos of the same person (`urls`, up to 5).
  *
  * The user is named by enrolledUrl (the enrollmentUrl user/create handed
  * out; only its token is used) or by userName. enroll refuses a user already
  * enrolled ("already registered"); update replaces the reference face of any
- * user. An image that arrives but holds no usable face marks a not yet
- * enrolled user `failure` and is logged (an enrolled user keeps the face it
- * has); a bad URL or a broken image is a bad request and changes nothing.
+ * user (every template, learned ones too). An image that arrives but holds
+ * no usable face marks a not yet enrolled user `failure` and is logged (an
+ * enrolled user keeps the face it has); a bad URL or a broken image is a
+ * bad request and changes nothing.
+ *
+ * Several photos: each must pass the enrollment gates, and every pair must
+ * match at the low precision threshold of a one-photo user, so a set that
+ * mixes two people is refused as a whole, naming the photo that does not
+ * fit. Each accepted photo becomes one enrolled sample (every model's
+ * template of it). Authenticate takes the best score over a user's photos
+ * with a threshold raised for their number (config threshold_high/low), so
+ * more photos cut false rejects without raising false matches. The first
+ * photo is the user's faceOriginal/faceThumbnail; the others' files are not
+ * kept (less biometric data at rest; their templates are).
  */
 #include "api_int.h"
 
@@ -110,16 +122,154 @@ static enum fa_rc record_refused(struct fa_call *c, const struct enroll_mode *mo
     return rc;
 }
 
-static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *mode,
-                                  const struct fa_user *u, const uint8_t *bytes, size_t n,
-                                  const struct fa_face_probe *probe)
+#define ENROLL_MAX_PHOTOS 5
+
+/* The photos of one enroll or update. */
+struct enroll_photos {
+    int n;
+    int listed; /* 1: they came as urls, so messages say urls[i] */
+    const char *url[ENROLL_MAX_PHOTOS];
+    char field[ENROLL_MAX_PHOTOS][16];
+    uint8_t *bytes[ENROLL_MAX_PHOTOS];
+    size_t len[ENROLL_MAX_PHOTOS];
+    struct fa_face_probe *probe; /* n of them (6 kB each: on the heap) */
+};
+
+static void photos_cleanup(struct enroll_photos *ph)
 {
-    struct fa_store_record rec = {0};
-    struct api_saved saved;
-    cJSON *out;
-    enum fa_rc rc = api_save_images(c, bytes, n, probe, &saved);
+    for (int i = 0; i < ph->n; i++) {
+        free(ph->bytes[i]);
+        if (ph->probe != NULL)
+            fa_face_probe_cleanup(&ph->probe[i]);
+    }
+    free(ph->probe);
+}
+
+/* urls: a list of 1..5 non-empty strings. */
+static enum fa_rc parse_urls(struct fa_call *c, const cJSON *list, struct enroll_photos *ph)
+{
+    const cJSON *item;
+    if (!cJSON_IsArray(list))
+        return fa_err_set(&c->err, FA_EINVAL, "urls must be a list of image URLs");
+    if (cJSON_GetArraySize(list) < 1 || cJSON_GetArraySize(list) > ENROLL_MAX_PHOTOS)
+        return fa_err_set(&c->err, FA_EINVAL, "urls must hold 1 to %d images, not %d",
+                          ENROLL_MAX_PHOTOS, cJSON_GetArraySize(list));
+    cJSON_ArrayForEach(item, list) {
+        if (!cJSON_IsString(item) || item->valuestring[0] == '\0')
+            return fa_err_set(&c->err, FA_EINVAL, "urls[%d] must be a non-empty string", ph->n);
+        snprintf(ph->field[ph->n], sizeof ph->field[ph->n], "urls[%d]", ph->n);
+        ph->url[ph->n++] = item->valuestring;
+    }
+    ph->listed = 1;
+    return FA_OK;
+}
+
+/* url or urls, exactly one of them. */
+static enum fa_rc parse_photos(struct fa_call *c, struct enroll_photos *ph)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(c->body, "urls");
+    const char *url;
+    enum fa_rc rc = api_string(c, "url", 0, &url);
     if (rc != FA_OK)
         return rc;
+    if (list != NULL && !cJSON_IsNull(list) && url != NULL)
+        return fa_err_set(&c->err, FA_EINVAL, "give url or urls, not both");
+    if (list != NULL && !cJSON_IsNull(list))
+        rc = parse_urls(c, list, ph);
+    else if (url == NULL || url[0] == '\0')
+        rc = fa_err_set(&c->err, FA_EINVAL,
+                        "url is required (or urls, a list of up to %d photos of the person)",
+                        ENROLL_MAX_PHOTOS);
+    else {
+        ph->url[0] = url;
+        snprintf(ph->field[0], sizeof ph->field[0], "url");
+        ph->n = 1;
+    }
+    if (rc == FA_OK)
+        ph->probe = calloc((size_t)ph->n, sizeof *ph->probe);
+    if (rc == FA_OK && ph->probe == NULL)
+        rc = fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* Prefix the refusal in c->err with the photo's field when photos came as a list. */
+static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i)
+{
+    char inner[FA_ERR_MAX];
+    if (!ph->listed)
+        return;
+    snprintf(inner, sizeof inner, "%s", c->err.msg);
+    fa_err_set(&c->err, FA_ENOFACE, "%s: %s", ph->field[i], inner);
+}
+
+/* Fetch every photo, then analyse each; *bad is the photo a refusal
+ * (FA_ENOFACE) is about. Bad URLs and images are bad requests. */
+static enum fa_rc analyze_photos(struct fa_call *c, struct enroll_photos *ph, int *bad)
+{
+    enum fa_rc rc = FA_OK;
+    for (int i = 0; rc == FA_OK && i < ph->n; i++)
+        rc = api_fetch_field(c, ph->field[i], ph->url[i], &ph->bytes[i], &ph->len[i]);
+    for (int i = 0; rc == FA_OK && i < ph->n; i++) {
+        rc = api_analyze(c, ph->field[i], ph->bytes[i], ph->len[i], FA_FACE_ENROLL, 0,
+                         &ph->probe[i]);
+        if (rc == FA_ENOFACE) {
+            *bad = i;
+            name_photo(c, ph, i);
+        }
+    }
+    return rc;
+}
+
+/*
+ * Every pair of photos must match at the low threshold of a one-photo user.
+ * The photo that fails the most pairs is blamed (the later one on a tie:
+ * with two photos, the second does not match the first).
+ */
+static enum fa_rc cross_match(struct fa_call *c, const struct enroll_photos *ph, int *bad)
+{
+    const float *v[ENROLL_MAX_PHOTOS][FA_N_MODELS];
+    int misses[ENROLL_MAX_PHOTOS] = {0}, partner[ENROLL_MAX_PHOTOS] = {0};
+    double threshold = fa_cfg_list_at(&c->app->cfg->threshold_low, 1);
+    struct fa_fusion f;
+    api_fusion(c, &f);
+    *bad = -1;
+    for (int i = 0; i < ph->n; i++)
+        fa_face_probe_vectors(&ph->probe[i], v[i]);
+    for (int i = 0; i < ph->n; i++) {
+        for (int j = i + 1; j < ph->n; j++) {
+            float score = fa_face_fuse(&f, v[i], v[j]);
+            if (score >= threshold)
+                continue;
+            if (++misses[i] == 1)
+                partner[i] = j;
+            if (++misses[j] == 1)
+                partner[j] = i;
+        }
+    }
+    for (int i = 0; i < ph->n; i++)
+        if (misses[i] > 0 && (*bad < 0 || misses[i] >= misses[*bad]))
+            *bad = i;
+    if (*bad < 0)
+        return FA_OK;
+    return fa_err_set(&c->err, FA_ENOFACE,
+                      "%s does not look like the same person as %s: every photo must show "
+                      "the same person",
+                      ph->field[*bad], ph->field[partner[*bad]]);
+}
+
+static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *mode,
+                                  const struct fa_user *u, const struct enroll_photos *ph)
+{
+    struct fa_store_record rec = {0};
+    struct fa_store_template tpl[ENROLL_MAX_PHOTOS][FA_N_MODELS];
+    struct fa_store_sample samples[ENROLL_MAX_PHOTOS];
+    struct api_saved saved;
+    cJSON *out;
+    enum fa_rc rc = api_save_images(c, ph->bytes[0], ph->len[0], &ph->probe[0], &saved);
+    if (rc != FA_OK)
+        return rc;
+    for (int i = 0; i < ph->n; i++)
+        api_probe_sample(&ph->probe[i], "enroll", tpl[i], &samples[i]);
     rec.user_id = u->id;
     rec.user_name = u->user_name;
     rec.request_type = mode->request_type;
@@ -130,11 +280,8 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     rec.require_state = !mode->replace; /* two enrolls at once: exactly one wins */
     rec.expected_state = u->state;
     rec.replace_templates = mode->replace;
-    rec.template_vec = probe->embedding;
-    rec.template_dim = FA_EMBED_DIM;
-    rec.template_model = FA_MODEL_ID;
-    rec.template_source = "enroll";
-    rec.template_quality = probe->sharpness;
+    rec.samples = samples;
+    rec.n_samples = ph->n;
     rc = api_commit(c, &rec, &saved);
     if (rc == FA_EFAIL) {
         reply_already_registered(c, u);
@@ -147,36 +294,37 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     cJSON_AddStringToObject(out, "userName", u->user_name);
     api_add_saved_links(c, out, &saved);
     cJSON_AddStringToObject(out, "enrollmentStatus", "success");
-    api_reply_ok(c, out, mode->replace ? "Face updated successfully" : "Face enrolled successfully");
+    cJSON_AddNumberToObject(out, "templateCount", ph->n);
+    api_reply_ok(c, out,
+                 mode->replace ? "Face updated successfully" : "Face enrolled successfully");
     return FA_OK;
 }
 
 static enum fa_rc enroll(struct fa_call *c, const struct enroll_mode *mode)
 {
     struct fa_user u;
-    struct fa_face_probe probe = {0};
-    const char *url;
-    uint8_t *bytes = NULL;
-    size_t n = 0;
-    enum fa_rc rc = api_string(c, "url", 1, &url);
+    struct enroll_photos ph;
+    int bad = 0;
+    enum fa_rc rc;
+    memset(&ph, 0, sizeof ph);
+    rc = parse_photos(c, &ph);
     if (rc == FA_OK)
         rc = enroll_target(c, &u);
     if (rc != FA_OK)
-        return rc;
+        goto out;
     if (u.state == FA_USER_SUCCESS && !mode->replace) {
         reply_already_registered(c, &u);
-        return FA_OK;
+        goto out;
     }
-    rc = api_fetch(c, url, &bytes, &n);
-    if (rc != FA_OK)
-        return rc;
-    rc = api_analyze(c, bytes, n, FA_FACE_ENROLL, &probe);
+    rc = analyze_photos(c, &ph, &bad);
+    if (rc == FA_OK)
+        rc = cross_match(c, &ph, &bad);
     if (rc == FA_ENOFACE)
-        rc = record_refused(c, mode, &u, bytes, n);
+        rc = record_refused(c, mode, &u, ph.bytes[bad], ph.len[bad]);
     else if (rc == FA_OK)
-        rc = record_enrolled(c, mode, &u, bytes, n, &probe);
-    fa_face_probe_cleanup(&probe);
-    free(bytes);
+        rc = record_enrolled(c, mode, &u, &ph);
+out:
+    photos_cleanup(&ph);
     return rc;
 }
 

@@ -12,17 +12,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum fa_rc api_analyze(struct fa_call *c, const uint8_t *bytes, size_t n,
-                       enum fa_face_purpose purpose, struct fa_face_probe *probe)
+enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *bytes, size_t n,
+                       enum fa_face_purpose purpose, unsigned flags,
+                       struct fa_face_probe *probe)
 {
-    enum fa_rc rc = fa_face_analyze(c->app->faces, bytes, n, purpose, probe, &c->err);
+    enum fa_rc rc =
+        fa_face_analyze(c->app->faces, bytes, n, purpose, flags, probe, NULL, &c->err);
     if (rc == FA_EIMAGE || rc == FA_ETOOBIG) {
         char inner[FA_ERR_MAX];
         snprintf(inner, sizeof inner, "%s", c->err.msg);
-        fa_err_set(&c->err, FA_EINVAL, "url: the image cannot be decoded: %s", inner);
+        fa_err_set(&c->err, FA_EINVAL, "%s: the image cannot be decoded: %s", field, inner);
         return FA_EINVAL;
     }
     return rc;
+}
+
+void api_fusion(const struct fa_call *c, struct fa_fusion *f)
+{
+    const struct fa_config *cfg = c->app->cfg;
+    f->models = cfg->models;
+    for (int m = 0; m < FA_N_MODELS; m++) {
+        f->mean[m] = (float)cfg->znorm[m][0];
+        f->sd[m] = (float)cfg->znorm[m][1];
+    }
+}
+
+enum fa_rc api_user_samples(struct fa_call *c, int64_t user_id, struct fa_store_samples **out)
+{
+    struct fa_store_model models[FA_N_MODELS];
+    for (int m = 0; m < FA_N_MODELS; m++) {
+        models[m].id = fa_model_info((enum fa_model)m)->id;
+        models[m].dim = fa_model_info((enum fa_model)m)->dim;
+    }
+    return fa_store_samples_load(c->app->store, user_id, models, FA_N_MODELS, out, &c->err);
+}
+
+void api_probe_sample(const struct fa_face_probe *probe, const char *source,
+                      struct fa_store_template tpl[FA_N_MODELS], struct fa_store_sample *out)
+{
+    int n = 0;
+    for (int m = 0; m < FA_N_MODELS; m++) {
+        if (!(probe->models & FA_MODEL_BIT(m)))
+            continue;
+        tpl[n].model_id = fa_model_info((enum fa_model)m)->id;
+        tpl[n].dim = fa_model_info((enum fa_model)m)->dim;
+        tpl[n].vec = probe->emb[m];
+        n++;
+    }
+    out->templates = tpl;
+    out->n_templates = n;
+    out->source = source;
+    out->quality = probe->q.sharpness;
 }
 
 enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,

@@ -93,7 +93,8 @@ static enum fa_rc run_search(struct fa_call *c, const struct search_request *r,
     *n = 0;
     if (r->limited && r->n_allowed == 0)
         return FA_OK;
-    return fa_index_search(c->app->index, c->customer_id, probe->embedding, (float)r->threshold,
+    return fa_index_search(c->app->index, c->customer_id, probe->emb[FA_MODEL_ARCFACE],
+                           (float)r->threshold,
                            r->limited ? r->allowed : NULL, r->n_allowed, SEARCH_MAX_HITS, hits, n,
                            &c->err);
 }
@@ -133,7 +134,7 @@ static enum fa_rc answer(struct fa_call *c, const struct api_saved *saved,
 static enum fa_rc refuse(struct fa_call *c, const uint8_t *bytes, size_t n_bytes)
 {
     struct api_saved saved;
-    struct fa_face_probe none = {0};
+    static const struct fa_face_probe none; /* no thumbnail: 6 kB, so not on the stack */
     char reason[FA_ERR_MAX];
     cJSON *fields;
     enum fa_rc rc;
@@ -161,7 +162,7 @@ static enum fa_rc search(struct fa_call *c)
     if (rc == FA_OK)
         rc = api_fetch(c, r.url, &bytes, &n_bytes);
     if (rc == FA_OK)
-        rc = api_analyze(c, bytes, n_bytes, FA_FACE_AUTH, &probe);
+        rc = api_analyze(c, "url", bytes, n_bytes, FA_FACE_AUTH, 0, &probe);
     if (rc == FA_OK)
         rc = run_search(c, &r, &probe, &hits, &n);
     if (rc == FA_OK)

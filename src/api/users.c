@@ -64,10 +64,13 @@ static enum fa_rc user_details(struct fa_call *c)
     struct fa_user u;
     const char *name;
     char url[512];
+    int enrolled = 0, learned = 0;
     cJSON *out;
     enum fa_rc rc = api_user_name(c, 1, &name);
     if (rc == FA_OK)
         rc = api_user(c, name, &u);
+    if (rc == FA_OK)
+        rc = fa_store_samples_count(c->app->store, u.id, &enrolled, &learned, &c->err);
     if (rc != FA_OK)
         return rc;
     api_enrollment_url(c, u.enroll_token, url, sizeof url);
@@ -82,6 +85,9 @@ static enum fa_rc user_details(struct fa_call *c)
     cJSON_AddStringToObject(out, "blacklistState", u.blacklisted ? "yes" : "no");
     api_add_image_link(c, out, "faceOriginal", u.face_original);
     api_add_image_link(c, out, "faceThumbnail", u.face_thumbnail);
+    /* Extra fields: photos held (enrolled + learned) and how many were learned. */
+    cJSON_AddNumberToObject(out, "templateCount", enrolled + learned);
+    cJSON_AddNumberToObject(out, "learnedTemplateCount", learned);
     api_reply_ok(c, out, "User details");
     return FA_OK;
 }

@@ -16,11 +16,20 @@
  * bench/pipeline.c's cos_full). Otherwise the image is decoded again at the
  * reduction that keeps that face large enough (often 1) and analysed from
  * scratch: a small face in a large photo costs one extra small decode and
- * detection, never accuracy. Boxes and landmarks also move by a few percent
- * between decode sizes, so a policy decision that falls within a margin of
- * its threshold at 1/r (second-face ratio, eye distance) is taken again on
- * the full image: reduction never changes which photos are accepted. Eye
- * distances leave this file in pixels of the original image.
+ * detection, never accuracy. Boxes, landmarks and chip measures also move a
+ * little between decode sizes, so every refusal, and every decision within
+ * a margin of its threshold (second-face ratio, eye distance, brightness,
+ * pose), found at 1/r is taken again on the full image: reduction does not
+ * change which photos are accepted. (Sharpness needs no margin: a reduced
+ * decode is smoother, so a pass there is a pass in full.) Eye distances
+ * leave this file in pixels of the original image.
+ *
+ * One request's walk (analyze_image): decode and detect, choose the face,
+ * measure it (chip sharpness and brightness, pose from the landmarks) and
+ * apply the gates of the purpose (gates.c), then liveness when the request
+ * asks for it, and only then the embeddings: a refused face costs no
+ * embedding. Every model embeds once; the two 112x112 models share one
+ * warp (fa_embed_models).
  */
 #include "faceauth/face.h"
 
@@ -36,9 +45,12 @@
 #define FACE_CHIP_MIN_EYES 36.0f /* the ArcFace chip puts the eyes 35.2 px apart */
 #define FACE_RECHECK_RATIO 0.05  /* second-face ratio this close to its limit: decide in full */
 #define FACE_RECHECK_EYES 0.15   /* eye distance within 15% of its minimum: the same */
+#define FACE_RECHECK_LEVELS 4.0  /* brightness this close to a gate's limit: the same */
+#define FACE_RECHECK_DEGREES 3.0 /* a pose angle this close to its limit: the same */
 
 struct fa_face_service {
     struct fa_face_opts opts;
+    unsigned models;         /* FA_MODEL_BIT()s every engine embeds with */
     pthread_mutex_t lock;
     pthread_cond_t freed;
     struct fa_engine **all;  /* every engine, for free() */
@@ -62,8 +74,10 @@ enum fa_rc fa_face_service_new(const struct fa_face_opts *opts, struct fa_face_s
     svc->idle = calloc((size_t)n, sizeof *svc->idle);
     if (svc->all == NULL || svc->idle == NULL)
         rc = fa_err_set(err, FA_ENOMEM, "out of memory");
+    svc->models = (opts->models & FA_MODELS_ALL) | FA_MODEL_BIT(FA_MODEL_ARCFACE);
     for (int i = 0; rc == FA_OK && i < n; i++) {
-        rc = fa_engine_new(opts->model_dir, &svc->all[i], err);
+        rc = fa_engine_new_models(opts->model_dir, svc->models | FA_LOAD_LIVENESS, &svc->all[i],
+                                  err);
         if (rc == FA_OK)
             svc->idle[svc->n_all++] = svc->all[i];
     }
@@ -129,27 +143,26 @@ static float box_area(const struct fa_face *f)
 /*
  * The several-faces policy: faces come largest first; the largest is the
  * subject unless the runner-up is nearly as large, in which case we cannot
- * tell who is meant and refuse rather than guess.
+ * tell who is meant and refuse rather than guess. (The face's size is a
+ * quality gate, checked with the others once it is measured.)
  */
-static enum fa_rc choose_face(const struct fa_face_service *svc, const struct fa_face *faces,
-                              int n_found, int reduce, enum fa_face_purpose purpose,
-                              struct fa_err *err)
+static enum fa_face_gate choose_face(const struct fa_face_service *svc,
+                                     const struct fa_face *faces, int n_found,
+                                     struct fa_err *err)
 {
-    double min_eye = purpose == FA_FACE_ENROLL ? svc->opts.min_eye_distance_enroll
-                                               : svc->opts.min_eye_distance_auth;
-    double eye = (double)faces[0].eye_distance * reduce; /* in original pixels */
-    if (n_found == 0)
-        return fa_err_set(err, FA_ENOFACE, "no face found in the image");
-    if (n_found > 1 && box_area(&faces[1]) >= svc->opts.second_face_ratio * box_area(&faces[0]))
-        return fa_err_set(err, FA_ENOFACE,
-                          "several faces of similar size in the image (%d found); send a photo "
-                          "of one person",
-                          n_found);
-    if (eye < min_eye)
-        return fa_err_set(err, FA_ENOFACE,
-                          "face too small: %.0f pixels between the eyes, at least %.0f needed",
-                          eye, min_eye);
-    return FA_OK;
+    if (n_found == 0) {
+        fa_err_set(err, FA_ENOFACE, "no face found in the image");
+        return FA_GATE_NOFACE;
+    }
+    if (n_found > 1 &&
+        box_area(&faces[1]) >= svc->opts.second_face_ratio * box_area(&faces[0])) {
+        fa_err_set(err, FA_ENOFACE,
+                   "several faces of similar size in the image (%d found); send a photo of one "
+                   "person",
+                   n_found);
+        return FA_GATE_SEVERAL;
+    }
+    return FA_GATE_PASS;
 }
 
 /* 1 when a choose_face decision on faces found at 1/reduce lies too close to
@@ -195,53 +208,207 @@ static enum fa_rc decode_detect(struct fa_face_service *svc, struct fa_engine *e
     }
 }
 
+/* What the gates read, measured on the chosen face of an image decoded at
+ * 1/reduce (eye distances leave in original pixels; angles and the chip
+ * measures do not depend on the scale). */
+static enum fa_rc measure(const struct fa_image *img, const struct fa_face *face, int reduce,
+                          struct fa_face_measures *q, struct fa_err *err)
+{
+    enum fa_rc rc = fa_face_quality(img, face, &q->sharpness, &q->brightness, err);
+    if (rc == FA_OK)
+        rc = fa_face_pose(face, &q->yaw, &q->pitch, &q->roll, err);
+    q->eye_distance = face->eye_distance * (float)reduce;
+    return rc;
+}
+
+/* 1 when a face that passed the gates at 1/reduce has a measure so close to
+ * a limit that the full image might not pass: brightness and pose move a
+ * little with the decode size. Sharpness needs no margin: a reduced decode
+ * is smoother, so a chip that is sharp enough there is sharp enough in full. */
+static int near_limits(const struct fa_face_opts *opts, enum fa_face_purpose purpose,
+                       const struct fa_face_measures *q)
+{
+    const struct fa_face_limits *l = purpose == FA_FACE_ENROLL ? &opts->enroll : &opts->auth;
+    const double angle[] = {q->yaw, q->pitch, q->roll};
+    const double limit[] = {l->max_yaw, l->max_pitch, l->max_roll};
+    if (l->min_brightness > 0 && q->brightness < l->min_brightness + FACE_RECHECK_LEVELS)
+        return 1;
+    if (l->max_brightness > 0 && q->brightness > l->max_brightness - FACE_RECHECK_LEVELS)
+        return 1;
+    for (int i = 0; i < 3; i++)
+        if (limit[i] > 0 && fabs(angle[i]) > limit[i] - FACE_RECHECK_DEGREES)
+            return 1;
+    return 0;
+}
+
+/* One attempt of pick_face, decoding at the reduction *reduce (which
+ * decode_detect may lower). */
+static enum fa_rc pick_face_at(struct fa_face_service *svc, struct fa_engine *eng,
+                               const uint8_t *bytes, size_t n, int *reduce,
+                               enum fa_face_purpose purpose, struct fa_face_probe *out,
+                               struct fa_image **img, struct fa_face *face,
+                               enum fa_face_gate *gate, struct fa_err *err)
+{
+    struct fa_face faces[2];
+    enum fa_rc rc =
+        decode_detect(svc, eng, bytes, n, purpose, reduce, img, faces, &out->n_faces, err);
+    if (rc != FA_OK)
+        return rc;
+    *gate = choose_face(svc, faces, out->n_faces, err);
+    if (*gate != FA_GATE_PASS)
+        return FA_ENOFACE;
+    *face = faces[0];
+    rc = measure(*img, face, *reduce, &out->q, err);
+    if (rc != FA_OK)
+        return rc;
+    *gate = fa_face_check_gates(&svc->opts, purpose, &out->q, err);
+    return *gate == FA_GATE_PASS ? FA_OK : FA_ENOFACE;
+}
+
+/*
+ * Decode, detect, choose the face, measure it and apply the gates of
+ * purpose. FA_OK with *gate == FA_GATE_PASS, *img and *face set (the
+ * caller frees *img) when the face may be used; FA_ENOFACE with *gate and
+ * a message for a refusal (*img is then still set when a face was chosen,
+ * for liveness statistics); any other code for an image or engine failure.
+ * A refusal, or a pass near a gate's limit, found on a reduced decode is
+ * decided again on the full image (see the top of the file).
+ */
+static enum fa_rc pick_face(struct fa_face_service *svc, struct fa_engine *eng,
+                            const uint8_t *bytes, size_t n, int reduce,
+                            enum fa_face_purpose purpose, struct fa_face_probe *out,
+                            struct fa_image **img, struct fa_face *face, enum fa_face_gate *gate,
+                            struct fa_err *err)
+{
+    enum fa_rc rc =
+        pick_face_at(svc, eng, bytes, n, &reduce, purpose, out, img, face, gate, err);
+    int in_full = reduce > 1 && (rc == FA_ENOFACE ||
+                                 (rc == FA_OK && near_limits(&svc->opts, purpose, &out->q)));
+    if (!in_full)
+        return rc;
+    fa_image_free(*img);
+    *img = NULL;
+    memset(&out->q, 0, sizeof out->q);
+    *gate = FA_GATE_PASS;
+    reduce = 1;
+    return pick_face_at(svc, eng, bytes, n, &reduce, purpose, out, img, face, gate, err);
+}
+
+/* Liveness screen: a face below liveness_min looks like a print or a screen. */
+static enum fa_rc check_live(struct fa_face_service *svc, struct fa_engine *eng,
+                             const struct fa_image *img, const struct fa_face *face,
+                             struct fa_face_probe *out, enum fa_face_gate *gate, struct fa_err *err)
+{
+    enum fa_rc rc = fa_liveness(eng, img, face, &out->live, NULL, err);
+    if (rc != FA_OK)
+        return rc;
+    out->liveness_checked = 1;
+    if (out->live >= svc->opts.liveness_min)
+        return FA_OK;
+    *gate = FA_GATE_SPOOF;
+    return fa_err_set(err, FA_ENOFACE,
+                      "face looks like a photo or a screen (liveness %.3g < %.3g); show your "
+                      "own face to the camera",
+                      out->live, svc->opts.liveness_min);
+}
+
 /* Everything that needs an engine, on the bytes of one image. */
 static enum fa_rc analyze_image(struct fa_face_service *svc, struct fa_engine *eng,
                                 const uint8_t *bytes, size_t n, int reduce,
-                                enum fa_face_purpose purpose, struct fa_face_probe *out,
+                                enum fa_face_purpose purpose, unsigned flags,
+                                struct fa_face_probe *out, enum fa_face_gate *gate,
                                 struct fa_err *err)
 {
     struct fa_image *img = NULL;
-    struct fa_face faces[2];
-    float brightness = 0;
-    enum fa_rc rc =
-        decode_detect(svc, eng, bytes, n, purpose, &reduce, &img, faces, &out->n_faces, err);
+    struct fa_face face;
+    float *outs[FA_N_MODELS];
+    enum fa_rc rc = pick_face(svc, eng, bytes, n, reduce, purpose, out, &img, &face, gate, err);
+    if (rc == FA_OK && (flags & FA_FACE_LIVENESS))
+        rc = check_live(svc, eng, img, &face, out, gate, err);
+    for (int m = 0; m < FA_N_MODELS; m++)
+        outs[m] = out->emb[m];
     if (rc == FA_OK)
-        rc = choose_face(svc, faces, out->n_faces, reduce, purpose, err);
+        rc = fa_embed_models(eng, img, &face, svc->models, outs, err);
     if (rc == FA_OK)
-        rc = fa_embed(eng, img, &faces[0], out->embedding, err);
+        out->models = svc->models;
     if (rc == FA_OK)
-        rc = fa_face_quality(img, &faces[0], &out->sharpness, &brightness, err);
-    if (rc == FA_OK)
-        rc = fa_thumbnail_jpeg(img, &faces[0], svc->opts.thumbnail_size, &out->thumbnail,
+        rc = fa_thumbnail_jpeg(img, &face, svc->opts.thumbnail_size, &out->thumbnail,
                                &out->n_thumbnail, err);
-    out->eye_distance = rc == FA_OK ? faces[0].eye_distance * (float)reduce : 0;
     fa_image_free(img);
     return rc;
 }
 
 enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, size_t n,
-                           enum fa_face_purpose purpose, struct fa_face_probe *out,
+                           enum fa_face_purpose purpose, unsigned flags,
+                           struct fa_face_probe *out, enum fa_face_gate *gate,
                            struct fa_err *err)
 {
     struct fa_engine *eng = NULL;
     struct fa_image_info info;
+    enum fa_face_gate verdict = FA_GATE_PASS;
     enum fa_rc rc;
     memset(out, 0, sizeof *out);
     rc = fa_image_probe(bytes, n, &info, err);
-    if (rc != FA_OK)
-        return rc;
-    out->kind = info.kind;
-    /* Decoding is the costliest step for large photos: it waits for an
-     * engine too, so CPU work stays bounded by the pool size. */
-    rc = engine_acquire(svc, &eng, err);
-    if (rc != FA_OK)
-        return rc;
-    rc = analyze_image(svc, eng, bytes, n, fa_face_decode_reduction(&info), purpose, out, err);
-    engine_release(svc, eng);
-    if (rc != FA_OK)
+    if (rc == FA_OK) {
+        out->kind = info.kind;
+        /* Decoding is the costliest step for large photos: it waits for
+         * an engine too, so CPU work stays bounded by the pool size. */
+        rc = engine_acquire(svc, &eng, err);
+    }
+    if (rc == FA_OK) {
+        rc = analyze_image(svc, eng, bytes, n, fa_face_decode_reduction(&info), purpose, flags,
+                           out, &verdict, err);
+        engine_release(svc, eng);
+    }
+    if (rc != FA_OK) {
+        out->models = 0;
         fa_face_probe_cleanup(out);
+    }
+    if (gate != NULL)
+        *gate = verdict;
     return rc;
+}
+
+enum fa_rc fa_face_inspect(struct fa_face_service *svc, const uint8_t *bytes, size_t n,
+                           enum fa_face_purpose purpose, struct fa_face_measures *q,
+                           float *live, enum fa_face_gate *gate, struct fa_err *err)
+{
+    struct fa_engine *eng = NULL;
+    struct fa_image_info info;
+    struct fa_image *img = NULL;
+    struct fa_face face;
+    struct fa_face_probe *probe = calloc(1, sizeof *probe); /* 6 kB: not on the stack */
+    enum fa_rc rc = probe == NULL ? fa_err_set(err, FA_ENOMEM, "out of memory") : FA_OK;
+    *gate = FA_GATE_PASS;
+    if (rc == FA_OK)
+        rc = fa_image_probe(bytes, n, &info, err);
+    if (rc == FA_OK)
+        rc = engine_acquire(svc, &eng, err);
+    if (rc != FA_OK) {
+        free(probe);
+        return rc;
+    }
+    rc = pick_face(svc, eng, bytes, n, fa_face_decode_reduction(&info), purpose, probe, &img,
+                   &face, gate, err);
+    if (live != NULL)
+        *live = -1;
+    /* Liveness is measured on every chosen face, refused or not, so that
+     * tools can report its distribution; it decides nothing here. */
+    if (live != NULL && img != NULL && (*gate == FA_GATE_PASS || *gate > FA_GATE_SEVERAL) &&
+        fa_liveness(eng, img, &face, live, NULL, NULL) != FA_OK)
+        *live = -1;
+    engine_release(svc, eng);
+    fa_image_free(img);
+    *q = probe->q;
+    free(probe);
+    return rc == FA_ENOFACE ? FA_OK : rc;
+}
+
+enum fa_face_gate fa_face_service_gates(const struct fa_face_service *svc,
+                                        enum fa_face_purpose purpose,
+                                        const struct fa_face_measures *q, struct fa_err *err)
+{
+    return fa_face_check_gates(&svc->opts, purpose, q, err);
 }
 
 void fa_face_probe_cleanup(struct fa_face_probe *probe)
@@ -278,13 +445,3 @@ int fa_face_refine_reduction(const struct fa_face_opts *opts, enum fa_face_purpo
     return better;
 }
 
-float fa_face_best_score(const float *templates, int n, const float *probe)
-{
-    float best = -1.0f;
-    for (int i = 0; i < n; i++) {
-        float s = fa_cosine(templates + (size_t)i * FA_EMBED_DIM, probe, FA_EMBED_DIM);
-        if (s > best)
-            best = s;
-    }
-    return best;
-}

@@ -1,23 +1,23 @@
 /*
- * store_record.c — the write of one face operation (fa_store_record_commit),
- * loading a user's templates, walking every template (search index load),
- * and finding a stored image.
+ * store_record.c — the write of one face operation (fa_store_record_commit)
+ * and finding a stored image. Reading templates is store_template.c.
  *
  * A record is written in one BEGIN IMMEDIATE transaction, in this order:
  *   1. the user is re-read inside the transaction (it must belong to the
  *      record's customer; with require_state its state must still be the
  *      expected one — this is what makes two concurrent enrolls safe);
- *   2. templates: optional delete-all (update), optional insert, and for a
- *      learned template eviction of the oldest learned beyond max_learned;
+ *   2. templates: optional delete-all (update), the new samples (each photo
+ *      with every model's template under one new sample number), and after
+ *      a learned sample eviction of the oldest learned samples beyond
+ *      max_learned;
  *   3. the image rows;
  *   4. the optional state change (on success, with the user's face images);
  *   5. exactly one transactions (log) row.
  * Any failure rolls everything back, so a record is all there or not at all.
  *
- * "Oldest" means inserted first. Ids are rowids without AUTOINCREMENT, and a
- * new rowid is always larger than every live one, so ordering by id is
- * insertion order even when the clock steps back (created could tie or
- * invert; id cannot).
+ * "Oldest" means inserted first: samples are numbered per user, each new
+ * one above every stored one, so ordering by sample is insertion order even
+ * when the clock steps back (created could tie or invert; sample cannot).
  */
 #include "store_int.h"
 
@@ -27,7 +27,6 @@
 #include <string.h>
 
 #define MIME_MAX 32 /* the mime[] buffer of fa_store_image_get */
-#define MODEL_ID_MAX 64
 
 static int is_one_of(const char *s, const char *const *list)
 {
@@ -69,24 +68,56 @@ static enum fa_rc image_validate(const char *what, const struct fa_store_image *
     return FA_OK;
 }
 
-static enum fa_rc template_validate(const struct fa_store_record *r, struct fa_err *err)
+static enum fa_rc template_validate(const struct fa_store_template *t, int i, int j,
+                                    struct fa_err *err)
 {
-    if (r->template_vec == NULL)
-        return FA_OK;
-    if (r->template_dim <= 0 || r->template_dim > FA_STORE_DIM_MAX)
-        return fa_err_set(err, FA_EINVAL, "template dim must be 1-%d", FA_STORE_DIM_MAX);
-    if (r->template_model == NULL || r->template_model[0] == '\0' ||
-        strnlen(r->template_model, MODEL_ID_MAX + 1) > MODEL_ID_MAX)
-        return fa_err_set(err, FA_EINVAL, "template model id must be 1-%d bytes", MODEL_ID_MAX);
-    if (!is_one_of(r->template_source, TEMPLATE_SOURCES))
-        return fa_err_set(err, FA_EINVAL, "template source must be enroll or learned");
-    if (!isfinite(r->template_quality))
-        return fa_err_set(err, FA_EINVAL, "template quality is not a number");
-    /* 0 is allowed: the new learned template is evicted at once, with any
-     * older ones (learning configured off). */
-    if (strcmp(r->template_source, "learned") == 0 && r->max_learned < 0)
-        return fa_err_set(err, FA_EINVAL, "max_learned is negative");
+    if (t->vec == NULL || t->dim <= 0 || t->dim > FA_STORE_DIM_MAX)
+        return fa_err_set(err, FA_EINVAL, "sample %d template %d: dim must be 1-%d with a vector",
+                          i, j, FA_STORE_DIM_MAX);
+    if (t->model_id == NULL || t->model_id[0] == '\0' ||
+        strnlen(t->model_id, FA_STORE_MODEL_ID_MAX + 1) > FA_STORE_MODEL_ID_MAX)
+        return fa_err_set(err, FA_EINVAL, "sample %d template %d: model id must be 1-%d bytes",
+                          i, j, FA_STORE_MODEL_ID_MAX);
+    for (int k = 0; k < (int)t->dim; k++)
+        if (!isfinite(t->vec[k]))
+            return fa_err_set(err, FA_EINVAL, "sample %d template %d: value %d is not finite",
+                              i, j, k);
     return FA_OK;
+}
+
+static enum fa_rc sample_validate(const struct fa_store_sample *smp, int i, struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+    if (smp->templates == NULL || smp->n_templates < 1 || smp->n_templates > FA_STORE_MODELS_MAX)
+        return fa_err_set(err, FA_EINVAL, "sample %d must hold 1-%d templates", i,
+                          FA_STORE_MODELS_MAX);
+    if (!is_one_of(smp->source, TEMPLATE_SOURCES))
+        return fa_err_set(err, FA_EINVAL, "sample %d: source must be enroll or learned", i);
+    if (!isfinite(smp->quality))
+        return fa_err_set(err, FA_EINVAL, "sample %d: quality is not a number", i);
+    for (int j = 0; rc == FA_OK && j < smp->n_templates; j++) {
+        rc = template_validate(&smp->templates[j], i, j, err);
+        for (int k = 0; rc == FA_OK && k < j; k++)
+            if (strcmp(smp->templates[k].model_id, smp->templates[j].model_id) == 0)
+                rc = fa_err_set(err, FA_EINVAL, "sample %d holds model %s twice", i,
+                                smp->templates[j].model_id);
+    }
+    return rc;
+}
+
+static enum fa_rc samples_validate(const struct fa_store_record *r, struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+    if (r->n_samples < 0 || r->n_samples > FA_STORE_SAMPLES_MAX ||
+        (r->n_samples > 0 && r->samples == NULL))
+        return fa_err_set(err, FA_EINVAL, "record must add 0-%d samples", FA_STORE_SAMPLES_MAX);
+    /* 0 is allowed: the new learned sample is evicted at once, with any
+     * older ones (learning configured off). */
+    if (r->max_learned < 0)
+        return fa_err_set(err, FA_EINVAL, "max_learned is negative");
+    for (int i = 0; rc == FA_OK && i < r->n_samples; i++)
+        rc = sample_validate(&r->samples[i], i, err);
+    return rc;
 }
 
 /* The record is built by our own code, so a failure here is a caller bug;
@@ -95,7 +126,7 @@ static enum fa_rc record_validate(const struct fa_store_record *r, struct fa_err
 {
     enum fa_rc rc;
     int needs_user = r->set_state || r->require_state || r->replace_templates ||
-                     r->template_vec != NULL;
+                     r->n_samples > 0;
 
     if (r->customer_id <= 0)
         return fa_err_set(err, FA_EINVAL, "record customer id is invalid");
@@ -112,7 +143,7 @@ static enum fa_rc record_validate(const struct fa_store_record *r, struct fa_err
     if (rc == FA_OK)
         rc = image_validate("thumbnail", r->thumbnail, err);
     if (rc == FA_OK)
-        rc = template_validate(r, err);
+        rc = samples_validate(r, err);
     return rc;
 }
 
@@ -150,14 +181,17 @@ static enum fa_rc rec_user_check(struct fa_conn *c, const struct fa_store_record
 }
 
 static const char SQL_REC_TPL_CLEAR[] = "DELETE FROM templates WHERE user_id = ?1";
+static const char SQL_REC_TPL_NEXT[] =
+    "SELECT COALESCE(MAX(sample), 0) + 1 FROM templates WHERE user_id = ?1";
 static const char SQL_REC_TPL_ADD[] =
-    "INSERT INTO templates(user_id, model_id, source, quality, dim, embedding, created)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-/* LIMIT -1 OFFSET n: every learned template after the n newest. */
+    "INSERT INTO templates(user_id, sample, model_id, source, quality, dim, embedding, created)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/* LIMIT -1 OFFSET n: every learned sample after the n newest, each with
+ * all its models' templates. */
 static const char SQL_REC_TPL_EVICT[] =
-    "DELETE FROM templates WHERE id IN (SELECT id FROM templates"
-    " WHERE user_id = ?1 AND model_id = ?2 AND source = 'learned'"
-    " ORDER BY id DESC LIMIT -1 OFFSET ?3)";
+    "DELETE FROM templates WHERE user_id = ?1 AND source = 'learned' AND sample IN"
+    " (SELECT DISTINCT sample FROM templates WHERE user_id = ?1 AND source = 'learned'"
+    " ORDER BY sample DESC LIMIT -1 OFFSET ?2)";
 
 static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record *r,
                                 struct fa_err *err)
@@ -171,25 +205,43 @@ static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record 
     return fa_store_run(c, s, sqlite3_bind_int64(s, 1, r->user_id), "template replace", err);
 }
 
-static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
+/* The number the user's next sample gets (inside the write transaction,
+ * so no other writer can take it meanwhile). */
+static enum fa_rc rec_tpl_next(struct fa_conn *c, int64_t user_id, int64_t *next,
+                               struct fa_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    long n = 0;
+    enum fa_rc rc = fa_store_stmt(c, SQL_REC_TPL_NEXT, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_count(c, s, sqlite3_bind_int64(s, 1, user_id), &n, "template sample", err);
+    *next = n;
+    return rc;
+}
+
+static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r,
+                              const struct fa_store_sample *smp,
+                              const struct fa_store_template *t, int64_t sample, int64_t now,
                               struct fa_err *err)
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b;
+    int b = SQLITE_OK;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_ADD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b = fa_store_bind_id_text(s, r->user_id, r->template_model);
-    b |= sqlite3_bind_text(s, 3, r->template_source, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_double(s, 4, r->template_quality);
-    b |= sqlite3_bind_int(s, 5, r->template_dim);
+    b |= sqlite3_bind_int64(s, 1, r->user_id);
+    b |= sqlite3_bind_int64(s, 2, sample);
+    b |= sqlite3_bind_text(s, 3, t->model_id, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_text(s, 4, smp->source, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_double(s, 5, smp->quality);
+    b |= sqlite3_bind_int(s, 6, t->dim);
     /* STATIC: the vector outlives this function and the binding is cleared
      * before it returns, so the copy TRANSIENT would make is not needed. */
-    b |= sqlite3_bind_blob(s, 6, r->template_vec, r->template_dim * (int)sizeof(float),
-                           SQLITE_STATIC);
-    b |= sqlite3_bind_int64(s, 7, now);
+    b |= sqlite3_bind_blob(s, 7, t->vec, t->dim * (int)sizeof(float), SQLITE_STATIC);
+    b |= sqlite3_bind_int64(s, 8, now);
     return fa_store_run(c, s, b, "template add", err);
 }
 
@@ -198,13 +250,13 @@ static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record 
 {
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
-    int b;
+    int b = SQLITE_OK;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_EVICT, &s, err);
     if (rc != FA_OK)
         return rc;
-    b = fa_store_bind_id_text(s, r->user_id, r->template_model);
-    b |= sqlite3_bind_int(s, 3, r->max_learned);
+    b |= sqlite3_bind_int64(s, 1, r->user_id);
+    b |= sqlite3_bind_int(s, 2, r->max_learned);
     return fa_store_run(c, s, b, "template evict", err);
 }
 
@@ -212,13 +264,21 @@ static enum fa_rc rec_templates(struct fa_conn *c, const struct fa_store_record 
                                 struct fa_err *err)
 {
     enum fa_rc rc = FA_OK;
+    int64_t sample = 0;
+    int learned = 0;
 
     if (r->replace_templates)
         rc = rec_tpl_clear(c, r, err);
-    if (rc != FA_OK || r->template_vec == NULL)
+    if (rc != FA_OK || r->n_samples == 0)
         return rc;
-    rc = rec_tpl_add(c, r, now, err);
-    if (rc == FA_OK && strcmp(r->template_source, "learned") == 0)
+    rc = rec_tpl_next(c, r->user_id, &sample, err);
+    for (int i = 0; rc == FA_OK && i < r->n_samples; i++, sample++) {
+        const struct fa_store_sample *smp = &r->samples[i];
+        learned |= strcmp(smp->source, "learned") == 0;
+        for (int j = 0; rc == FA_OK && j < smp->n_templates; j++)
+            rc = rec_tpl_add(c, r, smp, &smp->templates[j], sample, now, err);
+    }
+    if (rc == FA_OK && learned)
         rc = rec_tpl_evict(c, r, err);
     return rc;
 }
@@ -355,148 +415,6 @@ enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_rec
         rc = fa_store_tx_commit(c, err);
     else
         fa_store_tx_rollback(c);
-    return rc;
-}
-
-/* ---- templates ---- */
-
-static const char SQL_TPL_LOAD[] =
-    "SELECT dim, embedding FROM templates WHERE user_id = ?1 AND model_id = ?2"
-    " ORDER BY source = 'learned', id";
-
-/* Append the current row's embedding to *vecs (capacity *cap vectors). */
-static enum fa_rc tpl_append(sqlite3_stmt *s, int dim, float **vecs, int *n, int *cap,
-                             struct fa_err *err)
-{
-    size_t bytes = (size_t)dim * sizeof(float);
-    float *grown;
-
-    if (sqlite3_column_int(s, 0) != dim || (size_t)sqlite3_column_bytes(s, 1) != bytes)
-        return fa_err_set(err, FA_EDB, "database error: a template has dim %d, expected %d",
-                          sqlite3_column_int(s, 0), dim);
-    if (*n == *cap) {
-        int ncap = *cap == 0 ? 8 : *cap * 2;
-        /* Bounded by the user's templates (a few enrolled + max_learned);
-         * the check only guards the multiplication. */
-        if (ncap <= *cap || (size_t)ncap > SIZE_MAX / bytes)
-            return fa_err_set(err, FA_ETOOBIG, "too many templates");
-        grown = realloc(*vecs, (size_t)ncap * bytes);
-        if (grown == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
-        *vecs = grown;
-        *cap = ncap;
-    }
-    memcpy(*vecs + (size_t)*n * (size_t)dim, sqlite3_column_blob(s, 1), bytes);
-    (*n)++;
-    return FA_OK;
-}
-
-enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const char *model_id,
-                                   int dim, float **vecs, int *n, struct fa_err *err)
-{
-    struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
-    float *v = NULL;
-    int count = 0, cap = 0, r;
-    enum fa_rc rc;
-
-    *vecs = NULL;
-    *n = 0;
-    if (dim <= 0 || dim > FA_STORE_DIM_MAX || model_id == NULL)
-        return fa_err_set(err, FA_EINVAL, "template dim or model id is invalid");
-    rc = fa_store_conn(st, &c, err);
-    if (rc != FA_OK)
-        return rc;
-    rc = fa_store_stmt(c, SQL_TPL_LOAD, &s, err);
-    if (rc != FA_OK)
-        return rc;
-    r = fa_store_bind_id_text(s, user_id, model_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (r == SQLITE_ROW && rc == FA_OK) {
-        rc = tpl_append(s, dim, &v, &count, &cap, err);
-        if (rc == FA_OK)
-            r = sqlite3_step(s);
-    }
-    if (rc == FA_OK && r != SQLITE_DONE)
-        rc = fa_store_dberr(c, "template load", err);
-    fa_store_stmt_done(s);
-    if (rc != FA_OK) {
-        free(v);
-        return rc;
-    }
-    *vecs = v;
-    *n = count;
-    return FA_OK;
-}
-
-/* ---- every template, for the search index ---- */
-
-/* The user's customer comes from the join, so the index files each
- * template under the right tenant. */
-static const char SQL_TPL_EACH[] =
-    "SELECT u.customer_id, t.user_id, t.dim, t.embedding FROM templates t"
-    " JOIN users u ON u.id = t.user_id WHERE t.model_id = ?1"
-    " ORDER BY u.customer_id, t.user_id, t.id";
-
-/*
- * Hand the current row to each. The blob is passed in place when it is
- * aligned for float, which is the common case; SQLite promises no alignment
- * for blob memory, so otherwise it is copied into scratch (dim floats,
- * allocated on first need and kept for the walk).
- */
-static enum fa_rc tpl_each_row(sqlite3_stmt *s, fa_store_template_fn each, void *arg,
-                               float **scratch, struct fa_err *err)
-{
-    int dim = sqlite3_column_int(s, 2);
-    const void *blob = sqlite3_column_blob(s, 3);
-    const float *vec = blob;
-
-    if (dim <= 0 || dim > FA_STORE_DIM_MAX || blob == NULL ||
-        (size_t)sqlite3_column_bytes(s, 3) != (size_t)dim * sizeof(float))
-        return fa_err_set(err, FA_EDB, "database error: template of user %lld is malformed",
-                          (long long)sqlite3_column_int64(s, 1));
-    if ((uintptr_t)blob % _Alignof(float) != 0) {
-        if (*scratch == NULL)
-            *scratch = malloc((size_t)FA_STORE_DIM_MAX * sizeof(float));
-        if (*scratch == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
-        memcpy(*scratch, blob, (size_t)dim * sizeof(float));
-        vec = *scratch;
-    }
-    if (each(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), vec, dim) != 0)
-        return fa_err_set(err, FA_EINTERNAL, "template walk stopped by the caller");
-    return FA_OK;
-}
-
-enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
-                                   fa_store_template_fn each, void *arg, struct fa_err *err)
-{
-    struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
-    float *scratch = NULL;
-    enum fa_rc rc;
-    int r;
-
-    if (model_id == NULL || model_id[0] == '\0' || each == NULL)
-        return fa_err_set(err, FA_EINVAL, "template model id or callback is missing");
-    rc = fa_store_conn(st, &c, err);
-    if (rc != FA_OK)
-        return rc;
-    rc = fa_store_stmt(c, SQL_TPL_EACH, &s, err);
-    if (rc != FA_OK)
-        return rc;
-    r = sqlite3_bind_text(s, 1, model_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                              : SQLITE_ERROR;
-    while (r == SQLITE_ROW) {
-        rc = tpl_each_row(s, each, arg, &scratch, err);
-        if (rc != FA_OK)
-            goto out;
-        r = sqlite3_step(s);
-    }
-    if (r != SQLITE_DONE)
-        rc = fa_store_dberr(c, "template walk", err);
-out:
-    fa_store_stmt_done(s);
-    free(scratch);
     return rc;
 }
 

@@ -78,16 +78,22 @@ static const char *const migration_1[] = {
     "CREATE INDEX users_face_thumbnail ON users(face_thumbnail)",
 
     /* embedding: dim float32 values in host byte order (every supported
-     * host is little-endian); the length CHECK refuses a truncated blob. */
+     * host is little-endian); the length CHECK refuses a truncated blob.
+     * sample: the photo a template was computed from, numbered per user in
+     * insertion order (1, 2, ...); every model's template of one photo
+     * shares it, and a photo is enrolled, learned and evicted as a whole.
+     * One template per model and photo (the UNIQUE index). */
     "CREATE TABLE templates("
     " id INTEGER PRIMARY KEY,"
     " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " sample INTEGER NOT NULL CHECK(sample > 0),"
     " model_id TEXT NOT NULL,"
     " source TEXT NOT NULL CHECK(source IN ('enroll','learned')),"
     " quality REAL NOT NULL DEFAULT 0,"
     " dim INTEGER NOT NULL CHECK(dim > 0),"
     " embedding BLOB NOT NULL CHECK(length(embedding) = 4 * dim),"
     " created INTEGER NOT NULL)",
+    "CREATE UNIQUE INDEX templates_user_sample ON templates(user_id, sample, model_id)",
     "CREATE INDEX templates_user ON templates(user_id, model_id)",
 
     /* user_id is NULL for search probes, which belong to no user. */

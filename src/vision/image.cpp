@@ -235,3 +235,54 @@ extern "C" enum fa_rc fa_image_adjust(const struct fa_image *img, double scale, 
         return fa_vision_caught(err, "fa_image_adjust");
     }
 }
+
+static enum fa_rc edit_check(const struct fa_image_edit *e, struct fa_err *err)
+{
+    if (!(e->blur_sigma >= 0 && e->blur_sigma <= 50))
+        return fa_err_set(err, FA_EINVAL, "blur sigma %g is not within 0..50", e->blur_sigma);
+    if (!(e->gain >= 0 && e->gain <= 100))
+        return fa_err_set(err, FA_EINVAL, "gain %g is not within 0..100", e->gain);
+    if (!(e->rotate_deg >= -360 && e->rotate_deg <= 360))
+        return fa_err_set(err, FA_EINVAL, "rotation %g is not within -360..360", e->rotate_deg);
+    if (e->crop_x < 0 || e->crop_y < 0 || e->crop_w < 0 || e->crop_h < 0)
+        return fa_err_set(err, FA_EINVAL, "crop rectangle has a negative field");
+    return FA_OK;
+}
+
+extern "C" enum fa_rc fa_image_edit(const struct fa_image *img, const struct fa_image_edit *e,
+                                    struct fa_image **out, struct fa_err *err)
+{
+    try {
+        if (out == NULL || img == NULL || e == NULL)
+            return fa_err_set(err, FA_EINVAL, "fa_image_edit: bad arguments");
+        *out = NULL;
+        enum fa_rc rc = edit_check(e, err);
+        if (rc != FA_OK)
+            return rc;
+        cv::Mat m = img->bgr;
+        if (e->crop_w > 0 && e->crop_h > 0) {
+            cv::Rect r = cv::Rect(e->crop_x, e->crop_y, e->crop_w, e->crop_h) &
+                         cv::Rect(0, 0, m.cols, m.rows);
+            if (r.width < 1 || r.height < 1)
+                return fa_err_set(err, FA_EINVAL, "crop leaves no pixel of a %dx%d image", m.cols,
+                                  m.rows);
+            m = m(r);
+        }
+        cv::Mat work = m.clone();
+        if (e->rotate_deg != 0) {
+            cv::Mat rot = cv::getRotationMatrix2D(cv::Point2f(work.cols / 2.0f, work.rows / 2.0f),
+                                                  e->rotate_deg, 1.0);
+            cv::Mat turned;
+            cv::warpAffine(work, turned, rot, work.size(), cv::INTER_LINEAR, cv::BORDER_CONSTANT);
+            work = turned;
+        }
+        if (e->blur_sigma > 0)
+            cv::GaussianBlur(work, work, cv::Size(0, 0), e->blur_sigma);
+        if (e->gain > 0)
+            work.convertTo(work, -1, e->gain, 0); /* saturates at 0 and 255 */
+        *out = new fa_image{std::move(work)};
+        return FA_OK;
+    } catch (...) {
+        return fa_vision_caught(err, "fa_image_edit");
+    }
+}

@@ -27,9 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 # Seven people, each (demo picture, face index by size). Their faces score
-# below 0.35 against each other's augmented photos, their own above 0.9.
+# below 0.35 (fr_feature cosine, what search uses) and below 2.4 (fused z,
+# what authenticate uses) against each other's augmented photos, their own
+# above 0.9 and 7. (sample2's largest face is a profile, which the pose
+# gate refuses to enroll: alice is its second face.)
 PEOPLE = {
-    "alice": ("sample2.jpg", 0),
+    "alice": ("sample2.jpg", 1),
     "bob": ("sample4.jpg", 0),
     "carol": ("sample6.jpg", 0),
     "dave": ("sample5.jpg", 0),
@@ -650,7 +653,9 @@ def test_logs(t, acme, photos, ctx):
          "all four request types are logged", {r.get("requestType") for r in rows})
     scored = [r for r in rows if r.get("result") == "success" and
               r.get("requestType") in ("authenticate", "search")]
-    t.ok(scored and all(isinstance(r.get("matchScore"), float) and -1 <= r["matchScore"] <= 1 and
+    # search scores are cosines (-1..1); authenticate's are fused z-scores.
+    t.ok(scored and all(isinstance(r.get("matchScore"), float) and
+                        (r["requestType"] == "authenticate" or -1 <= r["matchScore"] <= 1) and
                         has_link(r, "faceThumbnail") and has_link(r, "faceOriginal")
                         for r in scored),
          "successful authenticate/search rows carry matchScore and both image links", scored[:3])

@@ -3,11 +3,14 @@
 the built binary, with and without --model (include/faceauth/cli.h): output
 formats, one field per model in model order for `all`, the same numbers
 whichever way a model is asked for, NA lines, exit codes, and no sanitizer
-report (a non-zero exit under ASan)."""
+report (a non-zero exit under ASan). Also `quality`: the server's gates per
+file, for authentication and enrollment, with the config's limits."""
 import math
 import os
 import subprocess
 import sys
+
+import cv2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
@@ -86,6 +89,34 @@ def test_score_pairs(t, args, root):
          "score-pairs without --model: fr_feature, the first column of `all`", out2)
 
 
+def test_quality(t, args, root):
+    face = os.path.join(root, "face.jpg")
+    blurry = os.path.join(root, "blurry.jpg")
+    img = cv2.imread(os.path.join(args.assets, "sample3.jpg"))
+    cv2.imwrite(face, img[0:700, 200:1000])
+    cv2.imwrite(blurry, cv2.GaussianBlur(img[0:700, 200:1000], (0, 0), 10))
+    code, out, err = run(args, "quality", face, blurry, os.path.join(root, "sample1.jpg"),
+                         "/no/such.jpg")
+    rows = [line.split("\t") for line in out.splitlines()]
+    keys = ["eye", "sharp", "bright", "yaw", "pitch", "roll", "live"]
+    t.ok(code == 0 and len(rows) == 4 and rows[0][:3] == [face, "pass", "pass"] and
+         [f.split("=")[0] for f in rows[0][3:]] == keys and
+         all(float(f.split("=")[1]) == float(f.split("=")[1]) for f in rows[0][3:]),
+         "quality: path, auth verdict, enrollment verdict, 7 measures", (code, out, err))
+    t.ok(len(rows) > 1 and rows[1][1:3] == ["blurry", "blurry"],
+         "quality: a blurred copy is refused by the blur gate", rows[1:2])
+    t.ok(len(rows) > 2 and rows[2][1:4] == ["several", "several", "eye=NA"],
+         "quality: a group photo is refused as several faces, no measures", rows[2:3])
+    t.ok(len(rows) > 3 and rows[3][0] == "/no/such.jpg" and rows[3][1].startswith("error:"),
+         "quality: a missing file is an error line", rows[3:])
+    conf = os.path.join(root, "strict.conf")
+    with open(conf, "w") as f:
+        f.write("min_sharpness_auth = 100000\nmin_sharpness_enroll = 100000\n")
+    code, out, err = run(args, "quality", "--config", conf, face)
+    t.ok(code == 0 and out.split("\t")[1:3] == ["blurry", "blurry"],
+         "quality applies the limits of --config", (code, out, err))
+
+
 def main():
     args = h.parse_args()
     t = h.Tap()
@@ -98,6 +129,7 @@ def main():
         test_embed(t, args, photos)
         test_compare(t, args, photos)
         test_score_pairs(t, args, work)
+        test_quality(t, args, work)
     finally:
         h.cleanup(work)
     return t.done()

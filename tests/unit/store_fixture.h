@@ -77,20 +77,32 @@ static struct fa_store_record rec_init(int64_t customer_id, const struct fa_user
     return r;
 }
 
-/* Point r at template vec (tagged with tag in element 0) of model and source. */
-static void rec_template_set(struct fa_store_record *r, float vec[DIM], float tag,
+/* One photo with one model's template, as a record adds it. */
+struct test_sample {
+    float vec[DIM];
+    struct fa_store_template tpl;
+    struct fa_store_sample smp;
+};
+
+/* Point r at one sample x: a template of model (tagged with tag in element
+ * 0) from source. */
+static void rec_template_set(struct fa_store_record *r, struct test_sample *x, float tag,
                              const char *model, const char *source)
 {
     int i;
 
     for (i = 0; i < DIM; i++)
-        vec[i] = (float)i * 0.01f;
-    vec[0] = tag;
-    r->template_vec = vec;
-    r->template_dim = DIM;
-    r->template_model = model;
-    r->template_source = source;
-    r->template_quality = 0.9f;
+        x->vec[i] = (float)i * 0.01f;
+    x->vec[0] = tag;
+    x->tpl.model_id = model;
+    x->tpl.dim = DIM;
+    x->tpl.vec = x->vec;
+    x->smp.templates = &x->tpl;
+    x->smp.n_templates = 1;
+    x->smp.source = source;
+    x->smp.quality = 0.9f;
+    r->samples = &x->smp;
+    r->n_samples = 1;
     r->max_learned = 3;
 }
 

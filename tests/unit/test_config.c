@@ -42,11 +42,28 @@ static const char *const all_keys[] = {
     "max_redirects",
     "allow_private_urls",
     "max_pixels",
+    "models",
+    "znorm_fr_feature",
+    "znorm_mobilefacenet",
+    "znorm_dlib",
     "threshold_high",
     "threshold_low",
     "second_face_ratio",
     "min_eye_distance_enroll",
     "min_eye_distance_auth",
+    "min_sharpness_enroll",
+    "min_sharpness_auth",
+    "min_brightness_enroll",
+    "min_brightness_auth",
+    "max_brightness_enroll",
+    "max_brightness_auth",
+    "max_yaw_enroll",
+    "max_yaw_auth",
+    "max_pitch_enroll",
+    "max_pitch_auth",
+    "max_roll_enroll",
+    "max_roll_auth",
+    "liveness_min",
     "token_ttl_s",
     "link_ttl_s",
     "thumbnail_size",
@@ -80,8 +97,10 @@ static void poison(struct fa_config *c)
     snprintf(c->model_dir, sizeof c->model_dir, "poison");
     snprintf(c->public_url, sizeof c->public_url, "poison");
     c->allow_private_urls = 7;
-    c->threshold_high = c->threshold_low = c->second_face_ratio = -42.5;
+    c->second_face_ratio = -42.5;
     c->min_eye_distance_enroll = c->min_eye_distance_auth = c->learn_margin = -42.5;
+    c->threshold_high.n = c->threshold_low.n = 0;
+    c->models = 0;
 }
 
 #define SAME_STR(f)                                                                                \
@@ -90,6 +109,9 @@ static void poison(struct fa_config *c)
 #define SAME_NUM(f)                                                                                \
     tap_ok(a->f == b->f, "shipped file states the default " #f " (%g vs %g)", (double)a->f,        \
            (double)b->f)
+#define SAME_LIST(f)                                                                               \
+    tap_ok(a->f.n == b->f.n && memcmp(a->f.v, b->f.v, (size_t)a->f.n * sizeof a->f.v[0]) == 0,     \
+           "shipped file states the default " #f " (%d vs %d values)", a->f.n, b->f.n)
 
 static void compare_all(const struct fa_config *a, const struct fa_config *b)
 {
@@ -108,11 +130,27 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(max_redirects);
     SAME_NUM(allow_private_urls);
     SAME_NUM(max_pixels);
-    SAME_NUM(threshold_high);
-    SAME_NUM(threshold_low);
+    SAME_NUM(models);
+    tap_ok(memcmp(a->znorm, b->znorm, sizeof a->znorm) == 0,
+           "shipped file states the default znorm_* of every model");
+    SAME_LIST(threshold_high);
+    SAME_LIST(threshold_low);
     SAME_NUM(second_face_ratio);
     SAME_NUM(min_eye_distance_enroll);
     SAME_NUM(min_eye_distance_auth);
+    SAME_NUM(min_sharpness_enroll);
+    SAME_NUM(min_sharpness_auth);
+    SAME_NUM(min_brightness_enroll);
+    SAME_NUM(min_brightness_auth);
+    SAME_NUM(max_brightness_enroll);
+    SAME_NUM(max_brightness_auth);
+    SAME_NUM(max_yaw_enroll);
+    SAME_NUM(max_yaw_auth);
+    SAME_NUM(max_pitch_enroll);
+    SAME_NUM(max_pitch_auth);
+    SAME_NUM(max_roll_enroll);
+    SAME_NUM(max_roll_auth);
+    SAME_NUM(liveness_min);
     SAME_NUM(token_ttl_s);
     SAME_NUM(link_ttl_s);
     SAME_NUM(thumbnail_size);
@@ -214,8 +252,8 @@ static void test_errors(void)
     rc = load_text(&c, &err, "max_body_bytes = 1000\n");
     tap_ok(rc == FA_EINVAL && has(&err, "max_body_bytes"), "max_body_bytes below 1024: %s",
            err.msg);
-    rc = load_text(&c, &err, "threshold_high = 1.5\n");
-    tap_ok(rc == FA_EINVAL && has(&err, "threshold_high"), "threshold above 1: %s", err.msg);
+    rc = load_text(&c, &err, "threshold_high = 150\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "threshold_high"), "threshold above 100: %s", err.msg);
     rc = load_text(&c, &err, "threshold_low = nan\n");
     tap_ok(rc == FA_EINVAL, "NaN refused: %s", err.msg);
     rc = load_text(&c, &err, "max_pixels = inf\n");
@@ -266,9 +304,10 @@ static void test_values(void)
     tap_ok(strcmp(c.data_dir, "/var/lib/face auth") == 0, "inner spaces stay: '%s'", c.data_dir);
     tap_ok(strcmp(c.public_url, "http://x.example/a=b") == 0,
            "the value is everything after the first '=': '%s'", c.public_url);
-    TAP_OK(c.threshold_high == 0.5 && c.max_body_bytes == 2048 && c.fetch_timeout_ms == 1000);
+    TAP_OK(c.threshold_high.n == 1 && c.threshold_high.v[0] == 0.5 && c.max_body_bytes == 2048 &&
+           c.fetch_timeout_ms == 1000);
     TAP_OK(c.allow_private_urls == 1);
-    tap_ok(c.threshold_low == 0.34 && c.thumbnail_size == 192,
+    tap_ok(c.threshold_low.n == 15 && c.threshold_low.v[0] == 3.1 && c.thumbnail_size == 192,
            "keys not in the file keep defaults");
 
     static const char *const yes[] = {"1", "yes", "True", "ON"};
@@ -286,7 +325,8 @@ static void test_values(void)
     /* Bounds are inclusive. */
     TAP_OK(fa_config_set(&c, "port", "65535", NULL) == FA_OK && c.port == 65535);
     TAP_OK(fa_config_set(&c, "port", "0", NULL) == FA_OK && c.port == 0);
-    TAP_OK(fa_config_set(&c, "threshold_low", "-1", NULL) == FA_OK && c.threshold_low == -1);
+    TAP_OK(fa_config_set(&c, "threshold_low", "-100", NULL) == FA_OK && c.threshold_low.n == 1 &&
+           c.threshold_low.v[0] == -100);
     TAP_OK(fa_config_set(&c, "max_body_bytes", "1024", NULL) == FA_OK && c.max_body_bytes == 1024);
     TAP_OK(fa_config_set(&c, "max_body_bytes", "1000000001", NULL) == FA_EINVAL);
 }
@@ -400,6 +440,78 @@ static void test_finish(void)
     tap_ok(c.engines == 3 && c.http_threads == 5, "explicit values are kept");
 }
 
+/* List settings: the precision thresholds by photo count, the fused
+ * models and each model's z-normalisation. */
+static void test_lists(void)
+{
+    struct fa_config c;
+    struct fa_err err;
+    enum fa_rc rc;
+
+    rc = load_text(&c, &err, "threshold_high = 4.0, 4.2 ,4.5\n");
+    tap_ok(rc == FA_OK && c.threshold_high.n == 3 && c.threshold_high.v[0] == 4.0 &&
+               c.threshold_high.v[1] == 4.2 && c.threshold_high.v[2] == 4.5,
+           "a list of three, spaces around commas: %s", err.msg);
+    TAP_OK(fa_cfg_list_at(&c.threshold_high, 1) == 4.0);
+    TAP_OK(fa_cfg_list_at(&c.threshold_high, 2) == 4.2);
+    TAP_OK(fa_cfg_list_at(&c.threshold_high, 3) == 4.5);
+    tap_ok(fa_cfg_list_at(&c.threshold_high, 4) == 4.5 &&
+               fa_cfg_list_at(&c.threshold_high, 15) == 4.5,
+           "counts beyond the list take its last value");
+    tap_ok(fa_cfg_list_at(&c.threshold_high, 0) == 4.0, "count 0 takes the first value");
+    rc = load_text(&c, &err, "threshold_low = 3.25\n");
+    tap_ok(rc == FA_OK && c.threshold_low.n == 1 && fa_cfg_list_at(&c.threshold_low, 7) == 3.25,
+           "a single value still works, for every count");
+
+    static const char *const bad[] = {"", "3.1,", ",3.1", "3.1,,3.2", "3.1,abc", "3.1 3.2",
+                                      "3.1,200"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "threshold_low = %s\n", bad[i]);
+        rc = load_text(&c, &err, line);
+        tap_ok(rc == FA_EINVAL && has(&err, "threshold_low") && c.threshold_low.n == 15,
+               "threshold_low = '%s' refused, default kept: %s", bad[i], err.msg);
+    }
+    rc = load_text(&c, &err,
+                   "threshold_high = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16\n");
+    tap_ok(rc == FA_OK && c.threshold_high.n == FA_CFG_LIST_MAX, "16 values fit: %s", err.msg);
+    rc = load_text(&c, &err,
+                   "threshold_high = 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "more than"), "17 values refused: %s", err.msg);
+
+    rc = load_text(&c, &err, "models = dlib, fr_feature\n");
+    tap_ok(rc == FA_OK && c.models == (FA_MODEL_BIT(FA_MODEL_DLIB) |
+                                       FA_MODEL_BIT(FA_MODEL_ARCFACE)),
+           "models: a subset, any order: %s", err.msg);
+    rc = load_text(&c, &err, "models = mobilefacenet-1\n");
+    tap_ok(rc == FA_OK && c.models == FA_MODEL_BIT(FA_MODEL_MFN), "models by id: %s", err.msg);
+    rc = load_text(&c, &err, "models = dlib,facenet\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "models") && has(&err, "facenet") &&
+               c.models == FA_MODELS_ALL,
+           "an unknown model is refused, naming it: %s", err.msg);
+    rc = load_text(&c, &err, "models = dlib,dlib\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "twice"), "a model named twice: %s", err.msg);
+    rc = load_text(&c, &err, "models = ,\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "at least one"), "no model: %s", err.msg);
+
+    rc = load_text(&c, &err, "znorm_dlib = 0.8,0.04\n");
+    tap_ok(rc == FA_OK && c.znorm[FA_MODEL_DLIB][0] == 0.8 && c.znorm[FA_MODEL_DLIB][1] == 0.04 &&
+               c.znorm[FA_MODEL_ARCFACE][0] == 0.0078,
+           "znorm_dlib = mean,sd sets that model only: %s", err.msg);
+    rc = load_text(&c, &err, "znorm_fr_feature = 0.01,0\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "sd > 0"), "sd 0 refused: %s", err.msg);
+    rc = load_text(&c, &err, "znorm_fr_feature = 0.01\n");
+    tap_ok(rc == FA_EINVAL && has(&err, "znorm_fr_feature"), "one number refused: %s", err.msg);
+    rc = load_text(&c, &err, "znorm_fr_feature = 0.01,0.1,0.2\n");
+    tap_ok(rc == FA_EINVAL, "three numbers refused: %s", err.msg);
+    setenv("FACEAUTH_THRESHOLD_HIGH", "5,6", 1);
+    fa_config_defaults(&c);
+    rc = fa_config_load_env(&c, &err);
+    unsetenv("FACEAUTH_THRESHOLD_HIGH");
+    tap_ok(rc == FA_OK && c.threshold_high.n == 2 && fa_cfg_list_at(&c.threshold_high, 9) == 6,
+           "a list from the environment");
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/fa_config_XXXXXX");
@@ -411,6 +523,7 @@ int main(void)
     test_errors();
     test_values();
     test_strings();
+    test_lists();
     test_long_lines();
     test_env();
     test_finish();

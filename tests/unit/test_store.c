@@ -12,6 +12,7 @@
 #include "faceauth/store.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -56,7 +57,8 @@ static int counts_equal(struct counts a, struct counts b)
 }
 
 /* Point r at template vec (tagged with tag in element 0) of the given source. */
-static void rec_template(struct fa_store_record *r, float vec[DIM], float tag, const char *source)
+static void rec_template(struct fa_store_record *r, struct test_sample *vec, float tag,
+                         const char *source)
 {
     rec_template_set(r, vec, tag, "test-model", source);
 }
@@ -334,11 +336,11 @@ static void test_record_enroll(struct fa_store *st, int64_t acme, struct fa_user
     struct fa_err err = {{0}};
     struct fa_user got;
     struct counts before;
-    float vec[DIM];
+    struct test_sample vec;
     char path[FA_PATH_MAX], mime[32];
     int64_t owner = 0;
 
-    rec_template(&r, vec, 1.0f, "enroll");
+    rec_template(&r, &vec, 1.0f, "enroll");
     r.original = img_new(&o, "o");
     r.thumbnail = img_new(&t, "t");
     r.success = 1;
@@ -404,17 +406,18 @@ static void test_learning(struct fa_store *st, int64_t acme, const struct fa_use
 {
     struct fa_store_record r;
     struct fa_err err = {{0}};
-    float vec[DIM], *vecs = NULL;
+    struct test_sample vec;
+    float *vecs = NULL;
     int i, n = 0, ok = 1;
 
     for (i = 1; i <= 5; i++) {
         r = rec_init(acme, u, "authenticate");
-        rec_template(&r, vec, 100.0f + (float)i, "learned");
+        rec_template(&r, &vec, 100.0f + (float)i, "learned");
         ok &= fa_store_record_commit(st, &r, &err) == FA_OK;
     }
     tap_ok(ok, "5 learned templates committed");
     r = rec_init(acme, u, "enroll");
-    rec_template(&r, vec, 2.0f, "enroll");
+    rec_template(&r, &vec, 2.0f, "enroll");
     TAP_OK(fa_store_record_commit(st, &r, &err) == FA_OK);
     TAP_OK(fa_store_templates_load(st, u->id, "test-model", DIM, &vecs, &n, &err) == FA_OK);
     if (tap_ok(n == 5, "2 enrolled + 3 learned, got %d", n)) {
@@ -426,7 +429,7 @@ static void test_learning(struct fa_store *st, int64_t acme, const struct fa_use
 
     /* max_learned 1 evicts learned only: both enrolled stay. */
     r = rec_init(acme, u, "authenticate");
-    rec_template(&r, vec, 106.0f, "learned");
+    rec_template(&r, &vec, 106.0f, "learned");
     r.max_learned = 1;
     TAP_OK(fa_store_record_commit(st, &r, &err) == FA_OK);
     TAP_OK(q_int("SELECT count(*) FROM templates WHERE user_id = %lld AND source = 'enroll'",
@@ -445,7 +448,7 @@ static void test_learning(struct fa_store *st, int64_t acme, const struct fa_use
 
     /* update: replace_templates leaves only the new enrolled one. */
     r = rec_init(acme, u, "faceUpdate");
-    rec_template(&r, vec, 3.0f, "enroll");
+    rec_template(&r, &vec, 3.0f, "enroll");
     r.replace_templates = 1;
     TAP_OK(fa_store_record_commit(st, &r, &err) == FA_OK);
     TAP_OK(fa_store_templates_load(st, u->id, "test-model", DIM, &vecs, &n, &err) == FA_OK);
@@ -463,11 +466,11 @@ static void test_record_midway(struct fa_store *st, int64_t acme, const struct f
     struct test_image o, t;
     struct counts before = counts_now();
     struct fa_user got;
-    float vec[DIM];
+    struct test_sample vec;
     sqlite3_stmt *s = NULL;
 
     r = rec_init(acme, u, "faceUpdate");
-    rec_template(&r, vec, 9.0f, "enroll");
+    rec_template(&r, &vec, 9.0f, "enroll");
     r.replace_templates = 1;
     r.original = img_new(&o, "o");
     r.thumbnail = img_new(&t, "t");
@@ -530,7 +533,8 @@ static int worker_one(struct worker *w, int i)
     struct fa_err err = {{0}};
     struct fa_user u;
     struct fa_store_record r;
-    float vec[DIM], *vecs = NULL;
+    struct test_sample vec;
+    float *vecs = NULL;
     char name[32];
     int n = 0;
 
@@ -539,7 +543,7 @@ static int worker_one(struct worker *w, int i)
     if (fa_store_user_create(w->st, &u, &err) != FA_OK)
         goto fail;
     r = rec_init(w->customer_id, &u, "enroll");
-    rec_template(&r, vec, (float)i, "enroll");
+    rec_template(&r, &vec, (float)i, "enroll");
     r.set_state = 1;
     r.new_state = FA_USER_SUCCESS;
     r.require_state = 1;
@@ -659,6 +663,144 @@ static void test_cascade(int64_t acme, int64_t globex, const struct fa_user *ali
 
 /* ---- set-up ---- */
 
+/* ---- samples: several models per photo ---- */
+
+#define DIM2 4 /* a second, smaller model */
+
+struct two_model_sample {
+    float a[DIM], b[DIM2];
+    struct fa_store_template tpl[2];
+    struct fa_store_sample smp;
+};
+
+/* A photo with model m1 (tag in element 0) and, when with_m2, model m2. */
+static void two_model_init(struct two_model_sample *x, float tag, int with_m2,
+                           const char *source)
+{
+    for (int i = 0; i < DIM; i++)
+        x->a[i] = (float)i * 0.01f;
+    for (int i = 0; i < DIM2; i++)
+        x->b[i] = tag + (float)i;
+    x->a[0] = tag;
+    x->tpl[0] = (struct fa_store_template){"m1", DIM, x->a};
+    x->tpl[1] = (struct fa_store_template){"m2", DIM2, x->b};
+    x->smp = (struct fa_store_sample){x->tpl, with_m2 ? 2 : 1, source, 1.5f};
+}
+
+static void test_samples_refused(struct fa_store *st, int64_t acme, const struct fa_user *u)
+{
+    struct fa_store_record r = rec_init(acme, u, "enroll");
+    struct two_model_sample x;
+    struct fa_store_sample many[FA_STORE_SAMPLES_MAX + 1];
+    struct fa_err err = {{0}};
+    struct counts before = counts_now();
+
+    two_model_init(&x, 1.0f, 1, "enroll");
+    x.tpl[1].model_id = "m1";
+    r.samples = &x.smp;
+    r.n_samples = 1;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EINVAL);
+    tap_ok(strstr(err.msg, "twice") != NULL, "one model twice in a photo: %s", err.msg);
+    two_model_init(&x, 1.0f, 1, "enroll");
+    x.a[3] = NAN;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EINVAL);
+    tap_ok(strstr(err.msg, "finite") != NULL, "a NaN in a template: %s", err.msg);
+    two_model_init(&x, 1.0f, 1, "enroll");
+    x.smp.n_templates = 0;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EINVAL);
+    x.smp.n_templates = 2;
+    x.smp.source = "guessed";
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EINVAL);
+    two_model_init(&x, 1.0f, 1, "enroll");
+    for (int i = 0; i <= FA_STORE_SAMPLES_MAX; i++)
+        many[i] = x.smp;
+    r.samples = many;
+    r.n_samples = FA_STORE_SAMPLES_MAX + 1;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EINVAL);
+    r.samples = NULL;
+    r.n_samples = 1;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EINVAL);
+    tap_ok(counts_equal(before, counts_now()), "refused records write nothing");
+}
+
+/* Two enrolled photos (A with m1 and m2, B with m1 only), then four learned
+ * ones with both models and max_learned 2. */
+static void test_samples(struct fa_store *st, int64_t acme)
+{
+    static const struct fa_store_model both[] = {{"m1", DIM}, {"m2", DIM2}};
+    static const struct fa_store_model only_m2[] = {{"m2", DIM2}};
+    static const struct fa_store_model wrong[] = {{"m2", DIM2 + 1}};
+    struct fa_store_record r;
+    struct two_model_sample x[2];
+    struct fa_store_sample pair[2];
+    struct fa_store_samples *s = NULL;
+    struct fa_err err = {{0}};
+    struct fa_user u;
+    int enrolled = -1, learned = -1, ok = 1;
+
+    user_init(&u, acme, "sam");
+    if (!TAP_OK(fa_store_user_create(st, &u, &err) == FA_OK))
+        return;
+    test_samples_refused(st, acme, &u);
+    r = rec_init(acme, &u, "enroll");
+    two_model_init(&x[0], 1.0f, 1, "enroll");
+    two_model_init(&x[1], 2.0f, 0, "enroll");
+    pair[0] = x[0].smp;
+    pair[1] = x[1].smp;
+    r.samples = pair;
+    r.n_samples = 2;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_OK);
+    TAP_OK(q_int("SELECT count(*) FROM templates WHERE user_id = %lld", (long long)u.id) == 3);
+    TAP_OK(q_int("SELECT count(DISTINCT sample) FROM templates WHERE user_id = %lld",
+                 (long long)u.id) == 2);
+
+    TAP_OK(fa_store_samples_load(st, u.id, both, 2, &s, &err) == FA_OK);
+    tap_ok(s != NULL && s->n == 2 && s->n_models == 2 && s->n_learned == 0 &&
+               s->vec[0][0] == 1.0f && s->vec[1] != NULL && s->vec[1][3] == 4.0f && s->vec[2][0] == 2.0f &&
+               s->vec[3] == NULL,
+           "two photos grouped, the model photo B lacks is NULL");
+    fa_store_samples_free(s);
+    TAP_OK(fa_store_samples_load(st, u.id, only_m2, 1, &s, &err) == FA_OK);
+    tap_ok(s != NULL && s->n == 1 && s->vec[0][0] == 1.0f,
+           "a photo without any asked model is left out");
+    fa_store_samples_free(s);
+    TAP_OK(fa_store_samples_load(st, u.id, wrong, 1, &s, &err) == FA_EDB && s == NULL);
+    TAP_OK(fa_store_samples_load(st, u.id, both, 0, &s, &err) == FA_EINVAL);
+
+    for (int i = 0; i < 4; i++) {
+        r = rec_init(acme, &u, "authenticate");
+        two_model_init(&x[0], 10.0f + (float)i, 1, "learned");
+        r.samples = &x[0].smp;
+        r.n_samples = 1;
+        r.max_learned = 2;
+        ok &= fa_store_record_commit(st, &r, &err) == FA_OK;
+    }
+    tap_ok(ok, "four learned photos committed");
+    TAP_OK(fa_store_samples_count(st, u.id, &enrolled, &learned, &err) == FA_OK);
+    tap_ok(enrolled == 2 && learned == 2, "2 enrolled + 2 learned photos kept (%d, %d)", enrolled,
+           learned);
+    TAP_OK(q_int("SELECT count(*) FROM templates WHERE user_id = %lld AND source = 'learned'",
+                 (long long)u.id) == 4);
+    TAP_OK(fa_store_samples_load(st, u.id, both, 2, &s, &err) == FA_OK);
+    tap_ok(s != NULL && s->n == 4 && s->n_learned == 2 && s->vec[0][0] == 1.0f &&
+               s->vec[2][0] == 2.0f && s->vec[4][0] == 12.0f && s->vec[5][0] == 12.0f &&
+               s->vec[6][0] == 13.0f,
+           "enrolled first, then the two newest learned, each with both models");
+    fa_store_samples_free(s);
+    TAP_OK(q_int("SELECT max(sample) FROM templates WHERE user_id = %lld", (long long)u.id) == 6);
+
+    r = rec_init(acme, &u, "faceUpdate");
+    two_model_init(&x[0], 20.0f, 1, "enroll");
+    r.samples = &x[0].smp;
+    r.n_samples = 1;
+    r.replace_templates = 1;
+    TAP_OK(fa_store_record_commit(st, &r, &err) == FA_OK);
+    TAP_OK(fa_store_samples_count(st, u.id, &enrolled, &learned, &err) == FA_OK &&
+           enrolled == 1 && learned == 0);
+    TAP_OK(q_int("SELECT max(sample) FROM templates WHERE user_id = %lld", (long long)u.id) == 1);
+    fa_store_samples_free(NULL);
+}
+
 int main(void)
 {
     struct fa_store *st = NULL;
@@ -690,6 +832,7 @@ int main(void)
     test_record_enroll(st, acme, &alice);
     test_record_score_null(st, acme, &alice);
     test_learning(st, acme, &alice);
+    test_samples(st, acme);
     test_record_midway(st, acme, &alice);
     test_record_refused(st, acme, globex, &alice);
     test_threads(st, globex);

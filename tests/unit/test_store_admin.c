@@ -64,7 +64,8 @@ static void user_new(struct fa_store *st, int64_t customer_id, const char *name,
 }
 
 /* Point r at an enrolled template of model, tagged with tag in element 0. */
-static void rec_template(struct fa_store_record *r, float vec[DIM], float tag, const char *model)
+static void rec_template(struct fa_store_record *r, struct test_sample *vec, float tag,
+                         const char *model)
 {
     rec_template_set(r, vec, tag, model, "enroll");
 }
@@ -75,10 +76,10 @@ static enum fa_rc enroll(struct fa_store *st, const struct fa_user *u, float tag
 {
     struct fa_store_record r = rec_init(u->customer_id, u, "enroll");
     struct fa_err err = {{0}};
-    float vec[DIM];
+    struct test_sample vec;
     enum fa_rc rc;
 
-    rec_template(&r, vec, tag, "test-model");
+    rec_template(&r, &vec, tag, "test-model");
     r.original = img_new(o, "o");
     r.thumbnail = img_new(t, "t");
     r.success = 1;
@@ -1056,9 +1057,9 @@ static int seen_add(void *arg, int64_t customer_id, int64_t user_id, const float
 static void tpl_add(struct fa_store *st, const struct fa_user *u, float tag)
 {
     struct fa_store_record r = rec_init(u->customer_id, u, "authenticate");
-    float vec[DIM];
+    struct test_sample vec;
 
-    rec_template(&r, vec, tag, "each-model");
+    rec_template(&r, &vec, tag, "each-model");
     fa_store_record_commit(st, &r, NULL);
 }
 
@@ -1100,8 +1101,8 @@ static void test_templates_each(struct fa_store *st, int64_t acme, int64_t globe
 
     /* A blob whose length is not 4 * dim (CHECK bypassed) is refused. */
     TAP_OK(exec("PRAGMA ignore_check_constraints = ON"));
-    TAP_OK(exec("INSERT INTO templates(user_id, model_id, source, dim, embedding, created)"
-                " VALUES(%lld, 'each-model', 'enroll', 8, x'00000000', 0)",
+    TAP_OK(exec("INSERT INTO templates(user_id, sample, model_id, source, dim, embedding,"
+                " created) VALUES(%lld, 99, 'each-model', 'enroll', 8, x'00000000', 0)",
                 (long long)a2.id));
     TAP_OK(exec("PRAGMA ignore_check_constraints = OFF"));
     memset(&s, 0, sizeof s);
