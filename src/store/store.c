@@ -327,6 +327,28 @@ out:
     return rc;
 }
 
+/* ---- growing arrays ---- */
+
+enum fa_rc fa_store_grow(void **p, size_t *cap, size_t need, size_t size,
+                         const struct fa_store_growth *g, struct fa_err *err)
+{
+    size_t ncap = *cap == 0 ? g->first : *cap;
+    void *grown;
+
+    if (need <= *cap)
+        return FA_OK;
+    while (ncap < need && ncap <= SIZE_MAX / 2)
+        ncap *= 2;
+    if (ncap < need || ncap > g->max || ncap > SIZE_MAX / size)
+        return fa_err_set(err, FA_ETOOBIG, "%s", g->toobig);
+    grown = realloc(*p, ncap * size);
+    if (grown == NULL)
+        return fa_err_set(err, FA_ENOMEM, "%s", g->nomem);
+    *p = grown;
+    *cap = ncap;
+    return FA_OK;
+}
+
 /* ---- open, free, health ---- */
 
 /* WAL is a property of the file: set once here, every later connection

@@ -17,6 +17,7 @@
  */
 #include "store_int.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,23 +233,20 @@ void fa_store_paths_free(char **paths, int n)
     free(paths);
 }
 
+static const struct fa_store_growth PATHS_GROWTH = {
+    8, INT_MAX, "too many image paths", "out of memory listing image paths"};
+
 /* Append a copy of path to *paths (*n of them, room for *cap). */
-static enum fa_rc paths_push(char ***paths, int *n, int *cap, const char *path,
+static enum fa_rc paths_push(char ***paths, int *n, size_t *cap, const char *path,
                              struct fa_err *err)
 {
-    char **grown;
+    void *p = *paths;
     char *copy;
+    enum fa_rc rc = fa_store_grow(&p, cap, (size_t)*n + 1, sizeof **paths, &PATHS_GROWTH, err);
 
-    if (*n == *cap) {
-        int ncap = *cap == 0 ? 8 : *cap * 2;
-        if (ncap <= *cap || (size_t)ncap > SIZE_MAX / sizeof **paths)
-            return fa_err_set(err, FA_ETOOBIG, "too many image paths");
-        grown = realloc(*paths, (size_t)ncap * sizeof **paths);
-        if (grown == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory listing image paths");
-        *paths = grown;
-        *cap = ncap;
-    }
+    *paths = p;
+    if (rc != FA_OK)
+        return rc;
     copy = strdup(path);
     if (copy == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory listing image paths");
@@ -263,7 +261,8 @@ static enum fa_rc paths_collect(struct fa_conn *c, sqlite3_stmt *s, char ***path
 {
     char **p = NULL;
     const unsigned char *text;
-    int count = 0, cap = 0, r;
+    int count = 0, r;
+    size_t cap = 0;
     enum fa_rc rc = FA_OK;
 
     r = sqlite3_step(s);

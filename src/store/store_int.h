@@ -24,6 +24,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "faceauth/store.h"
@@ -127,6 +128,24 @@ struct fa_store_page {
  * *rows = NULL, *n = 0 and *total = 0. */
 enum fa_rc fa_store_page_read(struct fa_conn *c, const struct fa_store_page *pg, void **rows,
                               int *n, long *total, struct fa_err *err);
+
+/* ---- growing arrays (store.c) ---- */
+
+/* How one array grows, for fa_store_grow: usually a static const beside
+ * the code that appends. */
+struct fa_store_growth {
+    size_t first; /* room of the first allocation, in elements */
+    size_t max; /* most elements ever: INT_MAX where the count is an int */
+    const char *toobig; /* the FA_ETOOBIG message */
+    const char *nomem; /* the FA_ENOMEM message */
+};
+
+/* Make *p, an array with room for *cap elements of size bytes, hold at least
+ * need: the room doubles (from g->first when it is 0) until it is enough.
+ * FA_ETOOBIG past g->max elements or SIZE_MAX bytes, FA_ENOMEM when realloc
+ * fails; on either, *p and *cap are unchanged and *p stays the caller's. */
+enum fa_rc fa_store_grow(void **p, size_t *cap, size_t need, size_t size,
+                         const struct fa_store_growth *g, struct fa_err *err);
 
 /* ---- user rows (store_user.c) ---- */
 

@@ -13,6 +13,7 @@
  */
 #include "store_int.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,8 +260,16 @@ static const char SQL_SPACE_LIST[] =
 /* The spaces built so far; ucap is the room in the last space's users. */
 struct space_acc {
     struct fa_space *sp;
-    int n, cap, ucap;
+    int n;
+    size_t cap, ucap;
 };
+
+static const struct fa_store_growth SPACES_GROWTH = {
+    4, INT_MAX, "too many search spaces", "out of memory listing search spaces"};
+static const struct fa_store_growth SPACE_USERS_GROWTH = {
+    8, INT_MAX, "too many users in a search space", "out of memory listing search spaces"};
+static const struct fa_store_growth IDS_GROWTH = {
+    16, INT_MAX, "too many users in search spaces", "out of memory reading search spaces"};
 
 void fa_store_spaces_free(struct fa_space *spaces, int n)
 {
@@ -275,18 +284,13 @@ void fa_store_spaces_free(struct fa_space *spaces, int n)
 
 static enum fa_rc acc_space(struct space_acc *a, const char *name, struct fa_err *err)
 {
-    struct fa_space *grown;
+    void *p = a->sp;
+    enum fa_rc rc = fa_store_grow(&p, &a->cap, (size_t)a->n + 1, sizeof *a->sp, &SPACES_GROWTH,
+                                  err);
 
-    if (a->n == a->cap) {
-        int ncap = a->cap == 0 ? 4 : a->cap * 2;
-        if (ncap <= a->cap || (size_t)ncap > SIZE_MAX / sizeof *a->sp)
-            return fa_err_set(err, FA_ETOOBIG, "too many search spaces");
-        grown = realloc(a->sp, (size_t)ncap * sizeof *a->sp);
-        if (grown == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory listing search spaces");
-        a->sp = grown;
-        a->cap = ncap;
-    }
+    a->sp = p;
+    if (rc != FA_OK)
+        return rc;
     memset(&a->sp[a->n], 0, sizeof a->sp[a->n]);
     snprintf(a->sp[a->n].name, sizeof a->sp[a->n].name, "%s", name);
     a->n++;
@@ -297,18 +301,13 @@ static enum fa_rc acc_space(struct space_acc *a, const char *name, struct fa_err
 static enum fa_rc acc_user(struct space_acc *a, const char *user_name, struct fa_err *err)
 {
     struct fa_space *sp = &a->sp[a->n - 1];
-    char(*grown)[FA_NAME_MAX + 1];
+    void *p = sp->users;
+    enum fa_rc rc = fa_store_grow(&p, &a->ucap, (size_t)sp->n_users + 1, sizeof *sp->users,
+                                  &SPACE_USERS_GROWTH, err);
 
-    if (sp->n_users == a->ucap) {
-        int ncap = a->ucap == 0 ? 8 : a->ucap * 2;
-        if (ncap <= a->ucap || (size_t)ncap > SIZE_MAX / sizeof *sp->users)
-            return fa_err_set(err, FA_ETOOBIG, "too many users in a search space");
-        grown = realloc(sp->users, (size_t)ncap * sizeof *sp->users);
-        if (grown == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory listing search spaces");
-        sp->users = grown;
-        a->ucap = ncap;
-    }
+    sp->users = p;
+    if (rc != FA_OK)
+        return rc;
     snprintf(sp->users[sp->n_users], sizeof sp->users[sp->n_users], "%s", user_name);
     sp->n_users++;
     return FA_OK;
@@ -392,23 +391,19 @@ static const char SQL_SPACE_MEMBERS[] =
 
 struct id_acc {
     int64_t *ids;
-    int n, cap;
+    int n;
+    size_t cap;
 };
 
 static enum fa_rc ids_push(struct id_acc *a, int64_t id, struct fa_err *err)
 {
-    int64_t *grown;
+    void *p = a->ids;
+    enum fa_rc rc = fa_store_grow(&p, &a->cap, (size_t)a->n + 1, sizeof *a->ids, &IDS_GROWTH,
+                                  err);
 
-    if (a->n == a->cap) {
-        int ncap = a->cap == 0 ? 16 : a->cap * 2;
-        if (ncap <= a->cap || (size_t)ncap > SIZE_MAX / sizeof *a->ids)
-            return fa_err_set(err, FA_ETOOBIG, "too many users in search spaces");
-        grown = realloc(a->ids, (size_t)ncap * sizeof *a->ids);
-        if (grown == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory reading search spaces");
-        a->ids = grown;
-        a->cap = ncap;
-    }
+    a->ids = p;
+    if (rc != FA_OK)
+        return rc;
     a->ids[a->n++] = id;
     return FA_OK;
 }

@@ -11,6 +11,7 @@
  */
 #include "store_int.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,30 +36,15 @@ struct smp_build {
     int64_t cur;           /* sample number of the last sample started; 0 = none */
 };
 
-/* Grow an array of *cap elements of size `size` to hold `need`. */
-static enum fa_rc smp_grow(void **p, size_t *cap, size_t need, size_t size, struct fa_err *err)
-{
-    size_t ncap = *cap == 0 ? 16 : *cap;
-    void *grown;
-    if (need <= *cap)
-        return FA_OK;
-    while (ncap < need && ncap <= SIZE_MAX / 2)
-        ncap *= 2;
-    if (ncap < need || ncap > SIZE_MAX / size)
-        return fa_err_set(err, FA_ETOOBIG, "too many templates");
-    grown = realloc(*p, ncap * size);
-    if (grown == NULL)
-        return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
-    *p = grown;
-    *cap = ncap;
-    return FA_OK;
-}
+static const struct fa_store_growth SAMPLES_GROWTH = {
+    16, SIZE_MAX, "too many templates", "out of memory loading templates"};
 
 static enum fa_rc smp_start(struct smp_build *b, int64_t sample, int learned, struct fa_err *err)
 {
     size_t per = (size_t)b->n_models;
     void *p = b->slot;
-    enum fa_rc rc = smp_grow(&p, &b->cap_slots, ((size_t)b->n + 1) * per, sizeof *b->slot, err);
+    enum fa_rc rc = fa_store_grow(&p, &b->cap_slots, ((size_t)b->n + 1) * per, sizeof *b->slot,
+                                  &SAMPLES_GROWTH, err);
     b->slot = p;
     if (rc != FA_OK)
         return rc;
@@ -91,7 +77,8 @@ static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *e
         rc = smp_start(b, sample, sqlite3_column_int(s, 1), err);
     p = b->data;
     if (rc == FA_OK)
-        rc = smp_grow(&p, &b->cap_data, b->n_data + (size_t)dim, sizeof(float), err);
+        rc = fa_store_grow(&p, &b->cap_data, b->n_data + (size_t)dim, sizeof(float),
+                           &SAMPLES_GROWTH, err);
     b->data = p;
     if (rc != FA_OK)
         return rc;
@@ -202,28 +189,26 @@ static const char SQL_TPL_LOAD[] =
     "SELECT dim, embedding FROM templates WHERE user_id = ?1 AND model_id = ?2"
     " ORDER BY source = 'learned', sample, id";
 
+/* Bounded by the user's templates (a few enrolled + max_learned); the
+ * limits only guard the arithmetic. */
+static const struct fa_store_growth TPL_GROWTH = {
+    8, INT_MAX, "too many templates", "out of memory loading templates"};
+
 /* Append the current row's embedding to *vecs (capacity *cap vectors). */
-static enum fa_rc tpl_append(sqlite3_stmt *s, int dim, float **vecs, int *n, int *cap,
+static enum fa_rc tpl_append(sqlite3_stmt *s, int dim, float **vecs, int *n, size_t *cap,
                              struct fa_err *err)
 {
     size_t bytes = (size_t)dim * sizeof(float);
-    float *grown;
+    void *p = *vecs;
+    enum fa_rc rc;
 
     if (sqlite3_column_int(s, 0) != dim || (size_t)sqlite3_column_bytes(s, 1) != bytes)
         return fa_err_set(err, FA_EDB, "database error: a template has dim %d, expected %d",
                           sqlite3_column_int(s, 0), dim);
-    if (*n == *cap) {
-        int ncap = *cap == 0 ? 8 : *cap * 2;
-        /* Bounded by the user's templates (a few enrolled + max_learned);
-         * the check only guards the multiplication. */
-        if (ncap <= *cap || (size_t)ncap > SIZE_MAX / bytes)
-            return fa_err_set(err, FA_ETOOBIG, "too many templates");
-        grown = realloc(*vecs, (size_t)ncap * bytes);
-        if (grown == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
-        *vecs = grown;
-        *cap = ncap;
-    }
+    rc = fa_store_grow(&p, cap, (size_t)*n + 1, bytes, &TPL_GROWTH, err);
+    *vecs = p;
+    if (rc != FA_OK)
+        return rc;
     memcpy(*vecs + (size_t)*n * (size_t)dim, sqlite3_column_blob(s, 1), bytes);
     (*n)++;
     return FA_OK;
@@ -235,7 +220,8 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
     struct fa_conn *c = NULL;
     sqlite3_stmt *s = NULL;
     float *v = NULL;
-    int count = 0, cap = 0, r;
+    int count = 0, r;
+    size_t cap = 0;
     enum fa_rc rc;
 
     *vecs = NULL;

@@ -4,7 +4,8 @@
  * restates it for our 68 landmarks).
  *
  * 33 landmarks (27-54: nose and eyes and upper mouth; 60-64: inner upper
- * lip) are fitted by a least-squares similarity onto dlib's mean face,
+ * lip) are fitted by a least-squares similarity (fa_vision_fit_similarity, the
+ * same fit as the 5-point alignment in embed.cpp) onto dlib's mean face,
  * scaled into the chip as ((0.25 + m) / 1.5) * 150, and the image is warped
  * with bilinear sampling and black borders. The fit goes from image points
  * to chip points: fitting chip -> image and inverting, which is what dlib's
@@ -35,35 +36,6 @@ static const float kMeanFace[kDlibPoints][3] = {
     {62, .490127f, .785343f}, {63, .552157f, .778746f}, {64, .689874f, .784792f},
 };
 
-/* Least-squares similarity (rotation, uniform scale, translation; never a
- * reflection) taking src[i] to dst[i], in closed form: with both sets
- * centred, [a -b; b a] has a = sum(s.d) / sum(|s|^2) and
- * b = sum(s x d) / sum(|s|^2). False when the source points coincide or a
- * value is not finite. */
-static bool fit_similarity(const double (*src)[2], const double (*dst)[2], int n, cv::Mat &m)
-{
-    double ms[2] = {0, 0}, md[2] = {0, 0};
-    for (int i = 0; i < n; i++)
-        for (int c = 0; c < 2; c++) {
-            ms[c] += src[i][c] / n;
-            md[c] += dst[i][c] / n;
-        }
-    double dot = 0, cross = 0, norm = 0;
-    for (int i = 0; i < n; i++) {
-        double sx = src[i][0] - ms[0], sy = src[i][1] - ms[1];
-        double dx = dst[i][0] - md[0], dy = dst[i][1] - md[1];
-        dot += sx * dx + sy * dy;
-        cross += sx * dy - sy * dx;
-        norm += sx * sx + sy * sy;
-    }
-    if (!(norm > 1e-6))
-        return false;
-    double a = dot / norm, b = cross / norm;
-    m = (cv::Mat_<double>(2, 3) << a, -b, md[0] - (a * ms[0] - b * ms[1]),
-         b, a, md[1] - (b * ms[0] + a * ms[1]));
-    return cv::checkRange(m);
-}
-
 enum fa_rc fa_vision_align_dlib(const cv::Mat &bgr, const struct fa_face *face, cv::Mat &chip,
                                 struct fa_err *err)
 {
@@ -76,7 +48,7 @@ enum fa_rc fa_vision_align_dlib(const cv::Mat &bgr, const struct fa_face *face, 
         dst[i][1] = (kPadding + kMeanFace[i][2]) / (1 + 2 * kPadding) * kDlibSide;
     }
     cv::Mat m;
-    if (!fit_similarity(src, dst, kDlibPoints, m))
+    if (!fa_vision_fit_similarity(src, dst, kDlibPoints, m))
         return fa_err_set(err, FA_EINVAL, "face landmarks are degenerate");
     cv::warpAffine(bgr, chip, m, cv::Size(kDlibSide, kDlibSide), cv::INTER_LINEAR,
                    cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0));

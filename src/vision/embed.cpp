@@ -40,22 +40,22 @@ static void five_points(const struct fa_face *f, double pts[5][2])
     }
 }
 
-/* Least-squares similarity src -> kTemplate: with both point sets centred,
- * the optimal [a -b; b a] is a = sum(s.d) / sum(|s|^2),
- * b = sum(s x d) / sum(|s|^2); the translation maps mean to mean.
- * Returns false when the source points all coincide or are not finite. */
-static bool fit_similarity(const double src[5][2], cv::Mat &m)
+/* The closed form in vision_int.hpp: with both point sets centred, the
+ * optimal [a -b; b a] is a = sum(s.d) / sum(|s|^2), b = sum(s x d) / sum(|s|^2),
+ * and the translation maps mean to mean. Shared by both alignments (this
+ * file's five points and dlib_align.cpp's 33), so they cannot drift apart. */
+bool fa_vision_fit_similarity(const double (*src)[2], const double (*dst)[2], int n, cv::Mat &m)
 {
     double ms[2] = {0, 0}, md[2] = {0, 0};
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < n; i++)
         for (int c = 0; c < 2; c++) {
-            ms[c] += src[i][c] / 5;
-            md[c] += kTemplate[i][c] / 5.0;
+            ms[c] += src[i][c] / n;
+            md[c] += dst[i][c] / n;
         }
     double dot = 0, cross = 0, norm = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < n; i++) {
         double sx = src[i][0] - ms[0], sy = src[i][1] - ms[1];
-        double dx = kTemplate[i][0] - md[0], dy = kTemplate[i][1] - md[1];
+        double dx = dst[i][0] - md[0], dy = dst[i][1] - md[1];
         dot += sx * dx + sy * dy;
         cross += sx * dy - sy * dx;
         norm += sx * sx + sy * sy;
@@ -71,10 +71,14 @@ static bool fit_similarity(const double src[5][2], cv::Mat &m)
 enum fa_rc fa_vision_align(const cv::Mat &bgr, const struct fa_face *face, cv::Mat &chip,
                            struct fa_err *err)
 {
-    double pts[5][2];
+    double pts[5][2], tpl[5][2];
     five_points(face, pts);
+    for (int i = 0; i < 5; i++) {
+        tpl[i][0] = kTemplate[i][0];
+        tpl[i][1] = kTemplate[i][1];
+    }
     cv::Mat m;
-    if (!fit_similarity(pts, m))
+    if (!fa_vision_fit_similarity(pts, tpl, 5, m))
         return fa_err_set(err, FA_EINVAL, "face landmarks are degenerate");
     /* bilinear, border 0: what the reference chips were made with */
     cv::warpAffine(bgr, chip, m, cv::Size(kChipSide, kChipSide), cv::INTER_LINEAR,

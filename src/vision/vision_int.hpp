@@ -76,6 +76,12 @@ class fa_stage_timer {
  * message that starts with `where`. Never throws. */
 enum fa_rc fa_vision_caught(struct fa_err *err, const char *where) noexcept;
 
+/* Least-squares similarity (rotation, uniform scale, translation; never a
+ * reflection) taking src[i] to dst[i] for i < n, in closed form, into the
+ * 2x3 matrix m for cv::warpAffine. False when the source points coincide or
+ * a value is not finite (m is then not to be used). Defined in embed.cpp. */
+bool fa_vision_fit_similarity(const double (*src)[2], const double (*dst)[2], int n, cv::Mat &m);
+
 /* Warp the face onto the 112x112 ArcFace template (see MODELS.md step 4).
  * FA_EINVAL when the landmarks are degenerate (all five points equal). */
 enum fa_rc fa_vision_align(const cv::Mat &bgr, const struct fa_face *face, cv::Mat &chip,

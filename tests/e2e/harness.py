@@ -211,6 +211,68 @@ def add_customer(binary, data, name, password):
         raise RuntimeError("customer add failed: " + r.stderr)
 
 
+def login(srv, customer, password):
+    """The customer's access token, or None when the login failed."""
+    st, _, body = srv.api("login", {"customerName": customer, "password": password})
+    return body.get("accessToken") if st == 200 and isinstance(body, dict) else None
+
+
+def stop_server(t, srv, name, tail=3000):
+    """SIGTERM srv and check it exits with 0 (a sanitizer report or a leak
+    makes it non-zero), showing the end of its stderr when not."""
+    code = srv.stop()
+    t.ok(code == 0, name, (code, srv.stderr_text()[-tail:]))
+
+
+# ------------------------------------------------------------- answers
+def err_of(body):
+    """The "error" object of an answer's body ({} when there is none)."""
+    e = body.get("error") if isinstance(body, dict) else None
+    return e if isinstance(e, dict) else {}
+
+
+def check_error(t, name, got, status, words):
+    """A refused request: HTTP status, error.status the same, and every word
+    (case-insensitive) in the message. got is what Server.request returns."""
+    code, _, body = got
+    msg = err_of(body).get("message", "")
+    good = code == status and err_of(body).get("status") == str(status) and \
+        all(w.lower() in msg.lower() for w in words)
+    t.ok(good, "%s -> %d naming %s" % (name, status, words), (code, body))
+
+
+def check_refused(t, name, got, words, **fields):
+    """A failed operation: HTTP 400, error.status "422", the words, the fields."""
+    code, _, body = got
+    err = err_of(body)
+    msg = err.get("message", "")
+    good = code == 400 and err.get("status") == "422" and \
+        all(w.lower() in msg.lower() for w in words) and \
+        all(err.get(k) == v for k, v in fields.items())
+    t.ok(good, "%s -> 400/422 naming %s" % (name, words), (code, body))
+
+
+# ------------------------------------------------------------- the set-up
+class World:
+    """A temporary folder with photos/ (made by make_photos(args, folder))
+    served by a static HTTP server at .photos, and data/ holding the given
+    customers, [(name, password)]. close() stops the server and removes it all."""
+
+    def __init__(self, args, make_photos, customers):
+        self.work = temp_dir()
+        self.photo_dir = os.path.join(self.work, "photos")
+        self.data = os.path.join(self.work, "data")
+        os.makedirs(self.photo_dir)
+        make_photos(args, self.photo_dir)
+        self.static, self.photos = start_static_server(self.photo_dir)
+        for name, password in customers:
+            add_customer(args.binary, self.data, name, password)
+
+    def close(self):
+        self.static.shutdown()
+        cleanup(self.work)
+
+
 # ------------------------------------------------------------- test photos
 class Detector:
     """fr_detect.onnx run as MODELS.md describes, for making test photos."""
@@ -243,6 +305,26 @@ def single_face(img, faces, i):
     x0, y0 = max(0, int(x - w)), max(0, int(y - h))
     x1, y1 = min(img.shape[1], int(x + 2 * w)), min(img.shape[0], int(y + 2 * h))
     return out[y0:y1, x0:x1]
+
+
+def cut_faces(args, root, people):
+    """Per person {name: (demo picture, face index by size)}: <name>.jpg, the
+    face cut out, and <name>-aug.jpg, the same face re-encoded. Returns the
+    faces by name."""
+    det = Detector(args.models)
+    faces = {}
+    for name, (sample, i) in people.items():
+        img = cv2.imread(os.path.join(args.assets, sample))
+        faces[name] = single_face(img, det.faces(img), i)
+        write_jpeg(os.path.join(root, name + ".jpg"), faces[name])
+        write_jpeg(os.path.join(root, name + "-aug.jpg"), augment(faces[name]))
+    return faces
+
+
+def write_noface(path):
+    """A grey gradient with no face in it."""
+    gradient = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (300, 1))
+    write_jpeg(path, cv2.merge([gradient] * 3))
 
 
 def augment(img):

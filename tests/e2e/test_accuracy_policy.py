@@ -53,13 +53,7 @@ def rotate(img, degrees):
 
 
 def make_photos(args, root):
-    det = h.Detector(args.models)
-    faces = {}
-    for name, (sample, i) in FACES.items():
-        img = cv2.imread(os.path.join(args.assets, sample))
-        faces[name] = h.single_face(img, det.faces(img), i)
-        h.write_jpeg(os.path.join(root, name + ".jpg"), faces[name])
-        h.write_jpeg(os.path.join(root, name + "-aug.jpg"), h.augment(faces[name]))
+    faces = h.cut_faces(args, root, FACES)
     jane, live = faces["jane"], faces["live"]
     h.write_jpeg(os.path.join(root, "jane-rot10.jpg"), rotate(jane, 10))
     h.write_jpeg(os.path.join(root, "jane-blur4.jpg"), cv2.GaussianBlur(jane, (0, 0), 4))
@@ -84,34 +78,11 @@ class Client:
 
 
 def login(srv):
-    st, _, body = srv.api("login", {"customerName": "acme", "password": "s3cret-acme"})
-    return body.get("accessToken") if isinstance(body, dict) else None
-
-
-def err_of(got):
-    e = got[2].get("error") if isinstance(got[2], dict) else None
-    return e if isinstance(e, dict) else {}
+    return h.login(srv, "acme", "s3cret-acme")
 
 
 def ok_body(got):
     return got[2] if got[0] == 200 and isinstance(got[2], dict) else {}
-
-
-def refused(t, name, got, words, **fields):
-    e = err_of(got)
-    msg = e.get("message", "")
-    good = got[0] == 400 and e.get("status") == "422" and \
-        all(w.lower() in msg.lower() for w in words) and \
-        all(e.get(k) == v for k, v in fields.items())
-    t.ok(good, "%s -> 422 naming %s" % (name, words), (got[0], got[2]))
-
-
-def bad_request(t, name, got, words):
-    e = err_of(got)
-    msg = e.get("message", "")
-    t.ok(got[0] == 400 and e.get("status") == "400" and
-         all(w.lower() in msg.lower() for w in words),
-         "%s -> 400 naming %s" % (name, words), (got[0], got[2]))
 
 
 def counts(api, user):
@@ -138,31 +109,31 @@ def test_urls(t, api, photos):
          "another photo of her passes the 3-photo threshold; matchScore is fused z", got[2])
     got = api("authenticate", {"userName": "jane", "url": photos + "/bob.jpg",
                                "precision": "low"})
-    refused(t, "someone else against 3 photos", got, ["not authenticated"],
-            authenticationStatus="failure")
+    h.check_refused(t, "someone else against 3 photos", got, ["not authenticated"],
+                    authenticationStatus="failure")
 
     got = api("enroll", {"userName": "mixed", "urls": [photos + "/jane.jpg",
                                                        photos + "/jane-aug.jpg",
                                                        photos + "/bob.jpg"]})
-    refused(t, "urls mixing two people", got, ["urls[2]", "same person", "urls[0]"],
-            enrollmentStatus="failure")
+    h.check_refused(t, "urls mixing two people", got, ["urls[2]", "same person", "urls[0]"],
+                    enrollmentStatus="failure")
     t.ok(counts(api, "mixed") == (0, 0), "nothing stored for the mixed set", counts(api, "mixed"))
     got = api("enroll", {"userName": "blurry", "urls": [photos + "/jane.jpg",
                                                         photos + "/jane-blur4.jpg"]})
-    refused(t, "urls with a blurry photo", got, ["urls[1]", "too blurry", "sharpness"],
-            enrollmentStatus="failure")
+    h.check_refused(t, "urls with a blurry photo", got, ["urls[1]", "too blurry", "sharpness"],
+                    enrollmentStatus="failure")
     got = api("enroll", {"userName": "six", "urls": [photos + "/jane.jpg"] * 6})
-    bad_request(t, "six photos", got, ["urls", "1 to 5"])
+    h.check_error(t, "six photos", got, 400, ["urls", "1 to 5"])
     got = api("enroll", {"userName": "both", "url": photos + "/jane.jpg",
                          "urls": [photos + "/jane.jpg"]})
-    bad_request(t, "url and urls together", got, ["url", "urls", "not both"])
+    h.check_error(t, "url and urls together", got, 400, ["url", "urls", "not both"])
     got = api("enroll", {"userName": "gone", "urls": [photos + "/jane.jpg",
                                                       photos + "/missing.jpg"]})
-    bad_request(t, "a photo that cannot be fetched", got, ["urls[1]", "404"])
+    h.check_error(t, "a photo that cannot be fetched", got, 400, ["urls[1]", "404"])
     got = api("enroll", {"userName": "gone", "urls": [photos + "/jane.jpg", 7]})
-    bad_request(t, "a photo that is not a string", got, ["urls[1]"])
+    h.check_error(t, "a photo that is not a string", got, 400, ["urls[1]"])
     got = api("enroll", {"userName": "gone", "urls": []})
-    bad_request(t, "an empty urls", got, ["urls"])
+    h.check_error(t, "an empty urls", got, 400, ["urls"])
     got = api("user/details", {"userName": "gone"})
     t.ok(ok_body(got).get("enrollmentStatus") == "draft",
          "bad requests leave the user a draft", got[2])
@@ -175,18 +146,18 @@ def test_urls(t, api, photos):
 def test_gates(t, api, photos):
     api("user/create", {"userName": "gated"})
     got = api("enroll", {"userName": "gated", "url": photos + "/live-rot35.jpg"})
-    refused(t, "enroll a head tilted 35 degrees", got, ["extreme pose", "roll"],
-            enrollmentStatus="failure")
+    h.check_refused(t, "enroll a head tilted 35 degrees", got, ["extreme pose", "roll"],
+                    enrollmentStatus="failure")
     got = api("enroll", {"userName": "gated", "url": photos + "/live-bright.jpg"})
-    refused(t, "enroll an overexposed face", got, ["too bright", "brightness"])
+    h.check_refused(t, "enroll an overexposed face", got, ["too bright", "brightness"])
     got = api("enroll", {"userName": "gated", "url": photos + "/live.jpg"})
     t.ok(ok_body(got).get("enrollmentStatus") == "success", "then a good photo enrolls", got[2])
     for photo, words in (("live-blur.jpg", ["too blurry", "sharpness"]),
                          ("live-dark.jpg", ["too dark", "brightness"]),
                          ("profile.jpg", ["extreme pose", "yaw"])):
         got = api("authenticate", {"userName": "gated", "url": photos + "/" + photo})
-        refused(t, "authenticate with " + photo, got, ["not authenticated"] + words,
-                authenticationStatus="failure")
+        h.check_refused(t, "authenticate with " + photo, got, ["not authenticated"] + words,
+                        authenticationStatus="failure")
     got = api("authenticate", {"userName": "gated", "url": photos + "/live-rot35.jpg"})
     t.ok(ok_body(got).get("authenticationStatus") == "success",
          "the 35-degree tilt is fine for authentication (the alignment undoes it)", got[2])
@@ -200,7 +171,7 @@ def test_poisoning(t, api, photos):
     for face in ("bob", "dave", "gina", "jane", "bob-aug", "dave-aug"):
         got = api("authenticate", {"userName": "victim", "url": photos + "/%s.jpg" % face,
                                    "useSampleForLearning": "yes"})
-        fails.append(err_of(got).get("authenticationStatus") == "failure" or got[2])
+        fails.append(h.err_of(got[2]).get("authenticationStatus") == "failure" or got[2])
     t.ok(all(f is True for f in fails), "six impostor attempts with learning on all fail", fails)
     t.ok(counts(api, "victim") == (1, 0), "... and add no template", counts(api, "victim"))
 
@@ -216,8 +187,8 @@ def test_poisoning(t, api, photos):
     for face in ("near", "near-aug", "bob", "gina"):
         got = api("authenticate", {"userName": "victim", "url": photos + "/%s.jpg" % face,
                                    "useSampleForLearning": "yes"})
-        refused(t, "later, %s at precision high" % face, got, ["not authenticated"],
-                authenticationStatus="failure")
+        h.check_refused(t, "later, %s at precision high" % face, got, ["not authenticated"],
+                        authenticationStatus="failure")
 
     got = api("authenticate", {"userName": "victim", "url": photos + "/victim-aug.jpg",
                                "useSampleForLearning": "yes"})
@@ -257,42 +228,33 @@ def test_liveness(t, api, photos, args, data):
     try:
         api2 = Client(srv, login(srv))
         got = api2("authenticate", {"userName": "lively", "url": photos + "/live-aug.jpg"})
-        e = err_of(got)
-        refused(t, "liveness_min 0.999 refuses the live face", got,
-                ["not authenticated", "looks like a photo or a screen", "< 0.999"],
-                authenticationStatus="failure")
+        e = h.err_of(got[2])
+        h.check_refused(t, "liveness_min 0.999 refuses the live face", got,
+                        ["not authenticated", "looks like a photo or a screen", "< 0.999"],
+                        authenticationStatus="failure")
         t.ok(isinstance(e.get("livenessScore"), float) and e["livenessScore"] < 0.999,
              "the refusal reports livenessScore", e)
     finally:
-        code = srv.stop()
-        t.ok(code == 0, "liveness server exits cleanly", (code, srv.stderr_text()[-2000:]))
+        h.stop_server(t, srv, "liveness server exits cleanly", tail=2000)
 
 
 def main():
     args = h.parse_args()
     t = h.Tap()
-    work = h.temp_dir()
-    photo_dir = os.path.join(work, "photos")
-    data = os.path.join(work, "data")
-    os.makedirs(photo_dir)
-    make_photos(args, photo_dir)
-    static, photos = h.start_static_server(photo_dir)
-    h.add_customer(args.binary, data, "acme", "s3cret-acme")
-    srv = h.Server(args.binary, args.models, data,
+    world = h.World(args, make_photos, [("acme", "s3cret-acme")])
+    photos = world.photos
+    srv = h.Server(args.binary, args.models, world.data,
                    ["allow_private_urls = yes", "engines = 2"] + PINNED).start()
     try:
         api = Client(srv, login(srv))
         test_urls(t, api, photos)
         test_gates(t, api, photos)
         test_poisoning(t, api, photos)
-        test_liveness(t, api, photos, args, data)
+        test_liveness(t, api, photos, args, world.data)
         t.ok(srv.alive(), "the server is still up")
     finally:
-        code = srv.stop()
-        t.ok(code == 0, "server exits cleanly on SIGTERM (no sanitizer report)",
-             (code, srv.stderr_text()[-3000:]))
-        static.shutdown()
-        h.cleanup(work)
+        h.stop_server(t, srv, "server exits cleanly on SIGTERM (no sanitizer report)")
+        world.close()
     return t.done()
 
 

@@ -20,9 +20,6 @@ import re
 import sys
 import urllib.parse
 
-import cv2
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
@@ -52,14 +49,8 @@ CALLBACKS = ["enrollmentAcceptedCallbackurl", "enrollmentRejectedCallbackurl",
 
 def make_photos(args, root):
     """<name>.jpg and <name>-aug.jpg (the same face re-encoded) per person, noface.jpg."""
-    det = h.Detector(args.models)
-    for name, (sample, i) in PEOPLE.items():
-        img = cv2.imread(os.path.join(args.assets, sample))
-        face = h.single_face(img, det.faces(img), i)
-        h.write_jpeg(os.path.join(root, name + ".jpg"), face)
-        h.write_jpeg(os.path.join(root, name + "-aug.jpg"), h.augment(face))
-    gradient = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (300, 1))
-    h.write_jpeg(os.path.join(root, "noface.jpg"), cv2.merge([gradient] * 3))
+    h.cut_faces(args, root, PEOPLE)
+    h.write_noface(os.path.join(root, "noface.jpg"))
 
 
 # ------------------------------------------------------------------ helpers
@@ -75,10 +66,8 @@ class Client:
         self.log = []
 
     def login(self):
-        st, _, body = self.srv.api("login", {"customerName": self.customer,
-                                             "password": self.password})
-        self.token = body.get("accessToken") if isinstance(body, dict) else None
-        return st == 200 and bool(self.token)
+        self.token = h.login(self.srv, self.customer, self.password)
+        return bool(self.token)
 
     def __call__(self, endpoint, body=None, token=None, customer=None):
         full = {"customerName": customer or self.customer}
@@ -93,11 +82,6 @@ class Client:
         got = self("search", dict(fields, url=url))
         self.logged("", "search", "success" if found(got) else "failure")
         return got
-
-
-def err_of(body):
-    e = body.get("error") if isinstance(body, dict) else None
-    return e if isinstance(e, dict) else {}
 
 
 def is_ok(got):
@@ -118,25 +102,6 @@ def found(got):
 
 def diag(got):
     return (got[0], got[2])
-
-
-def check_error(t, name, got, status, words):
-    code, _, body = got
-    msg = err_of(body).get("message", "")
-    good = code == status and err_of(body).get("status") == str(status) and \
-        all(w.lower() in msg.lower() for w in words)
-    t.ok(good, "%s -> %d naming %s" % (name, status, words), diag(got))
-
-
-def check_refused(t, name, got, words, **fields):
-    """A failed operation: HTTP 400, error.status "422", the words, the fields."""
-    code, _, body = got
-    err = err_of(body)
-    msg = err.get("message", "")
-    good = code == 400 and err.get("status") == "422" and \
-        all(w.lower() in msg.lower() for w in words) and \
-        all(err.get(k) == v for k, v in fields.items())
-    t.ok(good, "%s -> 400/422 naming %s" % (name, words), diag(got))
 
 
 def link_id(link):
@@ -194,8 +159,8 @@ def test_setup(t, acme, photos, ctx):
         ctx["enroll_ids"][name] = (link_id(b.get("faceOriginal")), link_id(b.get("faceThumbnail")))
     got = acme("enroll", {"userName": "failing", "url": photos + "/noface.jpg"})
     acme.logged("failing", "enroll", "failure")
-    check_refused(t, "enroll a photo without a face", got, ["no face"],
-                  enrollmentStatus="failure", userName="failing")
+    h.check_refused(t, "enroll a photo without a face", got, ["no face"],
+                    enrollmentStatus="failure", userName="failing")
     images = os.path.join(ctx["data"], "images")
     alice_file = ctx["enroll_ids"]["alice"][0] + ".jpg"
     folders = [d for d in os.listdir(images)
@@ -224,10 +189,10 @@ def test_details(t, acme, ctx):
     got = acme("user/details", {"userName": "failing"})
     t.ok(is_ok(got) and body_of(got).get("enrollmentStatus") == "failure",
          "user/details after a refused enroll: failure", diag(got))
-    check_error(t, "user/details of an unknown user", acme("user/details", {"userName": "nobody"}),
-                404, ["nobody", "not found"])
-    check_error(t, "user/details without userName", acme("user/details", {}), 400,
-                ["userName", "required"])
+    h.check_error(t, "user/details of an unknown user",
+                  acme("user/details", {"userName": "nobody"}), 404, ["nobody", "not found"])
+    h.check_error(t, "user/details without userName", acme("user/details", {}), 400,
+                  ["userName", "required"])
 
 
 def test_status(t, acme, ctx):
@@ -237,10 +202,10 @@ def test_status(t, acme, ctx):
              body_of(got).get("enrollmentStatus") == state,
              "status/enroll/user by %s's enrollmentUrl: %s" % (name, state), diag(got))
     fake = ctx["urls"]["alice"].rsplit("/", 1)[0] + "/" + "Q" * 43
-    check_error(t, "status/enroll/user with an unknown enrollmentUrl",
-                acme("status/enroll/user", {"enrollmentUrl": fake}), 404, ["enrollmentUrl"])
-    check_error(t, "status/enroll/user without enrollmentUrl", acme("status/enroll/user", {}),
-                400, ["enrollmentUrl"])
+    h.check_error(t, "status/enroll/user with an unknown enrollmentUrl",
+                  acme("status/enroll/user", {"enrollmentUrl": fake}), 404, ["enrollmentUrl"])
+    h.check_error(t, "status/enroll/user without enrollmentUrl", acme("status/enroll/user", {}),
+                  400, ["enrollmentUrl"])
 
     groups = {"success": set(ENROLLED), "failure": {"failing"}, "draft": {"drafty"},
               "all": set(ENROLLED) | {"failing", "drafty"}}
@@ -298,8 +263,8 @@ def test_status(t, acme, ctx):
            ({"fromThisDate": "2024-13-45 10:00:00"}, "fromThisDate"),
            ({"toThisDate": "yesterday"}, "toThisDate")]
     for body, field in bad:
-        check_error(t, "status/enroll/all %s" % body, acme("status/enroll/all", body), 400,
-                    [field])
+        h.check_error(t, "status/enroll/all %s" % body, acme("status/enroll/all", body), 400,
+                      [field])
     got = acme("status/enroll/all", {"fromThisDate": "2099-01-01 00:00:00",
                                      "toThisDate": "2099-12-31 23:59:59"})
     t.ok(is_ok(got) and body_of(got).get("totalStatusEnrollmentCount") == 0 and
@@ -333,13 +298,13 @@ def test_settings(t, acme, ctx):
          b.get("successfullAuthenticationCallbackurl") == cb and
          all(b.get(k) == "" for k in CALLBACKS if k != "successfullAuthenticationCallbackurl"),
          "partial updates persist and keep the other fields", diag(got))
-    check_error(t, "settings/update Threshold 2", acme("settings/update", {"Threshold": 2}), 400,
-                ["Threshold"])
-    check_error(t, "settings/update a callback ftp://x",
-                acme("settings/update", {"failedAuthenticationCallbackurl": "ftp://x"}), 400,
-                ["failedAuthenticationCallbackurl"])
-    check_error(t, "settings/update checkLiveliness maybe",
-                acme("settings/update", {"checkLiveliness": "maybe"}), 400, ["checkLiveliness"])
+    h.check_error(t, "settings/update Threshold 2", acme("settings/update", {"Threshold": 2}), 400,
+                  ["Threshold"])
+    h.check_error(t, "settings/update a callback ftp://x",
+                  acme("settings/update", {"failedAuthenticationCallbackurl": "ftp://x"}), 400,
+                  ["failedAuthenticationCallbackurl"])
+    h.check_error(t, "settings/update checkLiveliness maybe",
+                  acme("settings/update", {"checkLiveliness": "maybe"}), 400, ["checkLiveliness"])
     got = acme("settings/view")
     t.ok(body_of(got).get("Threshold") == 0.99 and
          body_of(got).get("failedAuthenticationCallbackurl") == "" and
@@ -376,11 +341,11 @@ def test_search(t, acme, photos, ctx):
     t.ok(got[0] == 200 and body_of(got).get("status") == "200 OK" and
          body_of(got).get("userNames") == [],
          "threshold 0.99: 200 with an empty userNames", diag(got))
-    check_error(t, "search threshold \"x\"", acme("search", {"url": alice, "threshold": "x"}), 400,
-                ["threshold"])
+    h.check_error(t, "search threshold \"x\"",
+                  acme("search", {"url": alice, "threshold": "x"}), 400, ["threshold"])
     got = acme("search", {"url": photos + "/noface.jpg"})
     acme.logged("", "search", "failure")
-    check_refused(t, "search a photo without a face", got, ["face"])
+    h.check_refused(t, "search a photo without a face", got, ["face"])
 
 
 def test_spaces(t, acme, photos, ctx):
@@ -396,8 +361,8 @@ def test_spaces(t, acme, photos, ctx):
     t.ok(is_ok(got) and body_of(got).get("searchSpaces") == [{"name": "team2",
                                                                 "users": ["carol"]}],
          "view/searchspace/user by name: only that space", diag(got))
-    check_error(t, "view/searchspace/user of an unknown space",
-                acme("view/searchspace/user", {"name": "nospace"}), 404, ["nospace"])
+    h.check_error(t, "view/searchspace/user of an unknown space",
+                  acme("view/searchspace/user", {"name": "nospace"}), 404, ["nospace"])
 
     alice, carol = photos + "/alice-aug.jpg", photos + "/carol-aug.jpg"
     got = acme.search(alice, searchSpaces=["team2"])
@@ -411,11 +376,11 @@ def test_spaces(t, acme, photos, ctx):
          diag(got))
     got = acme.search(carol, searchSpaces=None)
     t.ok(found(got)[:1] == ["carol"], "searchSpaces null: everyone", diag(got))
-    check_error(t, "search an unknown space",
-                acme("search", {"url": alice, "searchSpaces": ["team1", "nospace"]}), 400,
-                ["nospace"])
-    check_error(t, "searchSpaces not a list",
-                acme("search", {"url": alice, "searchSpaces": "team1"}), 400, ["searchSpaces"])
+    h.check_error(t, "search an unknown space",
+                  acme("search", {"url": alice, "searchSpaces": ["team1", "nospace"]}), 400,
+                  ["nospace"])
+    h.check_error(t, "searchSpaces not a list",
+                  acme("search", {"url": alice, "searchSpaces": "team1"}), 400, ["searchSpaces"])
 
     got = acme("searchspace/store", {"name": "team1", "users": ["alice"]})
     t.ok(is_ok(got), "searchspace/store replaces team1 with [alice]", diag(got))
@@ -426,25 +391,25 @@ def test_spaces(t, acme, photos, ctx):
     t.ok(is_ok(got) and "bob" not in found(got), "bob is no longer searched in team1",
          diag(got))
     got = acme("searchspace/store", {"name": "team1", "users": ["alice", "ghost1", "ghost2"]})
-    check_error(t, "searchspace/store with unknown users", got, 400, ["ghost1", "ghost2"])
+    h.check_error(t, "searchspace/store with unknown users", got, 400, ["ghost1", "ghost2"])
     got = acme("view/searchspace/user", {"name": "team1"})
     t.ok(body_of(got).get("searchSpaces") == [{"name": "team1", "users": ["alice"]}],
          "a refused replace leaves the space as it was", diag(got))
-    check_error(t, "searchspace/store a new space with an unknown user",
-                acme("searchspace/store", {"name": "team4", "users": ["carol", "ghost3"]}), 400,
-                ["ghost3"])
-    check_error(t, "the refused new space was not stored",
-                acme("view/searchspace/user", {"name": "team4"}), 404, ["team4"])
-    check_error(t, "searchspace/store users not a list",
-                acme("searchspace/store", {"name": "team4", "users": "carol"}), 400, ["users"])
+    h.check_error(t, "searchspace/store a new space with an unknown user",
+                  acme("searchspace/store", {"name": "team4", "users": ["carol", "ghost3"]}), 400,
+                  ["ghost3"])
+    h.check_error(t, "the refused new space was not stored",
+                  acme("view/searchspace/user", {"name": "team4"}), 404, ["team4"])
+    h.check_error(t, "searchspace/store users not a list",
+                  acme("searchspace/store", {"name": "team4", "users": "carol"}), 400, ["users"])
     got = acme("searchspace/delete", {"name": "team3"})
     t.ok(is_ok(got), "searchspace/delete team3", diag(got))
-    check_error(t, "view the deleted space", acme("view/searchspace/user", {"name": "team3"}), 404,
-                ["team3"])
-    check_error(t, "searchspace/delete it again", acme("searchspace/delete", {"name": "team3"}),
-                404, ["team3"])
-    check_error(t, "search in the deleted space",
-                acme("search", {"url": alice, "searchSpaces": ["team3"]}), 400, ["team3"])
+    h.check_error(t, "view the deleted space",
+                  acme("view/searchspace/user", {"name": "team3"}), 404, ["team3"])
+    h.check_error(t, "searchspace/delete it again", acme("searchspace/delete", {"name": "team3"}),
+                  404, ["team3"])
+    h.check_error(t, "search in the deleted space",
+                  acme("search", {"url": alice, "searchSpaces": ["team3"]}), 400, ["team3"])
 
 
 def test_blacklist(t, acme, photos, ctx):
@@ -452,8 +417,8 @@ def test_blacklist(t, acme, photos, ctx):
     t.ok(is_ok(got), "user/blacklist bob", diag(got))
     got = acme("authenticate", {"username": "bob", "url": photos + "/bob-aug.jpg"})
     acme.logged("bob", "authenticate", "failure")
-    check_refused(t, "a blacklisted user authenticates with his own face", got, ["blacklisted"],
-                  authenticationStatus="failure", userName="bob")
+    h.check_refused(t, "a blacklisted user authenticates with his own face", got, ["blacklisted"],
+                    authenticationStatus="failure", userName="bob")
     got = acme.search(photos + "/bob-aug.jpg")
     hits = body_of(got).get("userNames", []) if is_ok(got) else []
     t.ok(hits[:1] and hits[0].get("userName") == "bob" and hits[0].get("blacklistState") == "yes",
@@ -477,8 +442,8 @@ def test_blacklist(t, acme, photos, ctx):
     got = acme.srv.request("GET", path, token=acme.token)
     t.ok(rows_ok(got), "view/blacklist/all (GET ?customerName=acme, token header): the same",
          diag(got))
-    check_error(t, "view/blacklist/all GET without a token", acme.srv.request("GET", path), 401,
-                ["token"])
+    h.check_error(t, "view/blacklist/all GET without a token", acme.srv.request("GET", path), 401,
+                  ["token"])
     got = acme("user/whitelist", {"userName": "bob"})
     t.ok(is_ok(got), "user/whitelist bob", diag(got))
     got = acme("authenticate", {"userName": "bob", "url": photos + "/bob-aug.jpg"})
@@ -488,10 +453,10 @@ def test_blacklist(t, acme, photos, ctx):
     got = acme("view/blacklist/all")
     t.ok(is_ok(got) and [r.get("userName") for r in body_of(got).get("blacklistedUsers", [])] ==
          ["drafty"], "bob left the blacklist", diag(got))
-    check_error(t, "user/blacklist an unknown user", acme("user/blacklist", {"userName": "ghost"}),
-                404, ["ghost"])
-    check_error(t, "user/whitelist an unknown user", acme("user/whitelist", {"userName": "ghost"}),
-                404, ["ghost"])
+    h.check_error(t, "user/blacklist an unknown user",
+                  acme("user/blacklist", {"userName": "ghost"}), 404, ["ghost"])
+    h.check_error(t, "user/whitelist an unknown user",
+                  acme("user/whitelist", {"userName": "ghost"}), 404, ["ghost"])
 
 
 def test_user_update(t, acme, photos, ctx):
@@ -503,37 +468,37 @@ def test_user_update(t, acme, photos, ctx):
                                                          "fullName": "Ren Two"}})
     t.ok(is_ok(got) and body_of(got).get("userName") == "ren2" and
          "reEnrollmentUrl" not in body_of(got), "user/update renames ren1 to ren2", diag(got))
-    check_error(t, "the old name after the rename", acme("user/details", {"userName": "ren1"}),
-                404, ["ren1"])
+    h.check_error(t, "the old name after the rename", acme("user/details", {"userName": "ren1"}),
+                  404, ["ren1"])
     got = acme("user/details", {"userName": "ren2"})
     b = body_of(got)
     t.ok(is_ok(got) and b.get("fullName") == "Ren Two" and b.get("emailId") == "ren@example.com"
          and b.get("enrollmentUrl") == ren_url,
          "the renamed user keeps the fields not changed and the enrollmentUrl", diag(got))
-    check_error(t, "rename onto an existing userName",
-                acme("user/update", {"userName": "ren2",
-                                     "parametersToBeUpdated": {"userName": "alice"}}), 409,
-                ["alice"])
+    h.check_error(t, "rename onto an existing userName",
+                  acme("user/update", {"userName": "ren2",
+                                       "parametersToBeUpdated": {"userName": "alice"}}), 409,
+                  ["alice"])
     got = acme("user/details", {"userName": "alice"})
     t.ok(body_of(got).get("fullName") == "Alice Example", "alice untouched by the clash",
          diag(got))
-    check_error(t, "parametersToBeUpdated of the wrong type",
-                acme("user/update", {"userName": "ren2", "parametersToBeUpdated": "ren3"}), 400,
-                ["parametersToBeUpdated"])
-    check_error(t, "parametersToBeUpdated.fullName of the wrong type",
-                acme("user/update", {"userName": "ren2",
-                                     "parametersToBeUpdated": {"fullName": 5}}), 400,
-                ["fullName"])
-    check_error(t, "rename to a name with a space",
-                acme("user/update", {"userName": "ren2",
-                                     "parametersToBeUpdated": {"userName": "ren 3"}}), 400,
-                ["userName"])
-    check_error(t, "faceToBeUpdated not yes/no",
-                acme("user/update", {"userName": "ren2", "faceToBeUpdated": "maybe"}), 400,
-                ["faceToBeUpdated"])
-    check_error(t, "user/update of an unknown user",
-                acme("user/update", {"userName": "ghost",
-                                     "parametersToBeUpdated": {"fullName": "G"}}), 404, ["ghost"])
+    h.check_error(t, "parametersToBeUpdated of the wrong type",
+                  acme("user/update", {"userName": "ren2", "parametersToBeUpdated": "ren3"}), 400,
+                  ["parametersToBeUpdated"])
+    h.check_error(t, "parametersToBeUpdated.fullName of the wrong type",
+                  acme("user/update", {"userName": "ren2",
+                                       "parametersToBeUpdated": {"fullName": 5}}), 400,
+                  ["fullName"])
+    h.check_error(t, "rename to a name with a space",
+                  acme("user/update", {"userName": "ren2",
+                                       "parametersToBeUpdated": {"userName": "ren 3"}}), 400,
+                  ["userName"])
+    h.check_error(t, "faceToBeUpdated not yes/no",
+                  acme("user/update", {"userName": "ren2", "faceToBeUpdated": "maybe"}), 400,
+                  ["faceToBeUpdated"])
+    h.check_error(t, "user/update of an unknown user",
+                  acme("user/update", {"userName": "ghost",
+                                       "parametersToBeUpdated": {"fullName": "G"}}), 404, ["ghost"])
 
     # An enrolled user renamed: search and authenticate know the new name only.
     got = acme("user/update", {"userName": "bob", "parametersToBeUpdated": {"userName": "robert"}})
@@ -542,9 +507,9 @@ def test_user_update(t, acme, photos, ctx):
     got = acme.search(photos + "/bob-aug.jpg")
     t.ok(found(got)[:1] == ["robert"] and "bob" not in found(got),
          "search finds the renamed user under the new name", diag(got))
-    check_error(t, "authenticate by the old name",
-                acme("authenticate", {"userName": "bob", "url": photos + "/bob-aug.jpg"}), 404,
-                ["bob"])
+    h.check_error(t, "authenticate by the old name",
+                  acme("authenticate", {"userName": "bob", "url": photos + "/bob-aug.jpg"}), 404,
+                  ["bob"])
     got = acme("user/update", {"userName": "robert", "parametersToBeUpdated": {"userName": "bob"}})
     t.ok(is_ok(got) and body_of(got).get("userName") == "bob", "rename robert back to bob",
          diag(got))
@@ -561,13 +526,13 @@ def test_user_update(t, acme, photos, ctx):
     got = acme("status/enroll/user", {"enrollmentUrl": new_url})
     t.ok(body_of(got).get("enrollmentStatus") == "draft",
          "status/enroll/user by the new URL: draft", diag(got))
-    check_error(t, "the old enrollmentUrl no longer names her",
-                acme("status/enroll/user", {"enrollmentUrl": ctx["urls"]["carol"]}), 404,
-                ["enrollmentUrl"])
+    h.check_error(t, "the old enrollmentUrl no longer names her",
+                  acme("status/enroll/user", {"enrollmentUrl": ctx["urls"]["carol"]}), 404,
+                  ["enrollmentUrl"])
     got = acme("authenticate", {"userName": "carol", "url": photos + "/carol-aug.jpg"})
     acme.logged("carol", "authenticate", "failure")
-    check_refused(t, "authenticate carol after the reset", got, ["no enrolled face"],
-                  authenticationStatus="failure")
+    h.check_refused(t, "authenticate carol after the reset", got, ["no enrolled face"],
+                    authenticationStatus="failure")
     got = acme.search(photos + "/carol-aug.jpg")
     t.ok(is_ok(got) and "carol" not in found(got), "search no longer finds carol's old face",
          diag(got))
@@ -593,8 +558,8 @@ def test_face_update(t, acme, photos, ctx):
     new_ids = (link_id(b.get("faceOriginal")), link_id(b.get("faceThumbnail")))
     got = acme("authenticate", {"userName": "dave", "url": photos + "/dave-aug.jpg"})
     acme.logged("dave", "authenticate", "failure")
-    check_refused(t, "dave's old face after the update", got, ["not authenticated"],
-                  authenticationStatus="failure")
+    h.check_refused(t, "dave's old face after the update", got, ["not authenticated"],
+                    authenticationStatus="failure")
     got = acme("authenticate", {"userName": "dave", "url": photos + "/frank-aug.jpg"})
     acme.logged("dave", "authenticate", "success")
     t.ok(is_ok(got) and body_of(got).get("authenticationStatus") == "success",
@@ -610,8 +575,8 @@ def test_face_update(t, acme, photos, ctx):
     t.ok(found(got)[:1] == ["dave"], "search with the new face: dave", diag(got))
     got = acme("update", {"userName": "failing", "url": photos + "/noface.jpg"})
     acme.logged("failing", "faceUpdate", "failure")
-    check_refused(t, "update with a photo without a face", got, ["no face"],
-                  enrollmentStatus="failure")
+    h.check_refused(t, "update with a photo without a face", got, ["no face"],
+                    enrollmentStatus="failure")
 
 
 def log_key(r):
@@ -676,13 +641,13 @@ def test_logs(t, acme, photos, ctx):
     t.ok(is_ok(got) and [log_key(r) for r in body_of(got).get("data", [])] ==
          [log_key(r) for r in rows[per * (pages - 1):]],
          "the last page holds the rest", diag(got))
-    check_error(t, "view/logs/all pageNumber 0", acme("view/logs/all", {"pageNumber": 0}), 400,
-                ["pageNumber"])
-    check_error(t, "view/logs/all pageCount 101", acme("view/logs/all", {"pageCount": 101}), 400,
-                ["pageCount"])
-    check_error(t, "view/logs/all malformed date",
-                acme("view/logs/all", {"fromThisDate": "2024-02-30 00:00:00"}), 400,
-                ["fromThisDate"])
+    h.check_error(t, "view/logs/all pageNumber 0", acme("view/logs/all", {"pageNumber": 0}), 400,
+                  ["pageNumber"])
+    h.check_error(t, "view/logs/all pageCount 101", acme("view/logs/all", {"pageCount": 101}), 400,
+                  ["pageCount"])
+    h.check_error(t, "view/logs/all malformed date",
+                  acme("view/logs/all", {"fromThisDate": "2024-02-30 00:00:00"}), 400,
+                  ["fromThisDate"])
     got = acme("view/logs/all", {"fromThisDate": "2099-01-01 00:00:00"})
     t.ok(is_ok(got) and body_of(got).get("totalLogCount") == 0 and body_of(got).get("data") == [],
          "a future fromThisDate: no rows", diag(got))
@@ -714,9 +679,9 @@ def test_delete(t, acme, photos, ctx):
 
     got = acme("user/delete", {"userName": "erin"})
     t.ok(is_ok(got), "user/delete erin", diag(got))
-    check_error(t, "user/details after the delete", acme("user/details", {"userName": "erin"}),
-                404, ["erin"])
-    check_error(t, "user/delete again", acme("user/delete", {"userName": "erin"}), 404, ["erin"])
+    h.check_error(t, "user/details after the delete", acme("user/details", {"userName": "erin"}),
+                  404, ["erin"])
+    h.check_error(t, "user/delete again", acme("user/delete", {"userName": "erin"}), 404, ["erin"])
     for link in links:
         st, _, _ = acme.srv.request("GET", bare(link), token=acme.token)
         st2, _, _ = acme.srv.request("GET", signed(link))
@@ -778,19 +743,19 @@ def test_isolation(t, acme, globex, photos, ctx):
         ("view/logs/all", {}),
     ]
     for endpoint, body in calls:
-        check_error(t, "globex's token for acme: %s" % endpoint,
-                    globex(endpoint, body, customer="acme"), 401, [])
-    check_error(t, "globex's token for acme: GET view/blacklist/all",
-                globex.srv.request("GET", "/api/v1/basic/view/blacklist/all?customerName=acme",
-                                   token=tok), 401, [])
-    check_error(t, "login as acme with globex's password",
-                globex.srv.api("login", {"customerName": "acme", "password": globex.password}),
-                401, [])
+        h.check_error(t, "globex's token for acme: %s" % endpoint,
+                      globex(endpoint, body, customer="acme"), 401, [])
+    h.check_error(t, "globex's token for acme: GET view/blacklist/all",
+                  globex.srv.request("GET", "/api/v1/basic/view/blacklist/all?customerName=acme",
+                                     token=tok), 401, [])
+    h.check_error(t, "login as acme with globex's password",
+                  globex.srv.api("login", {"customerName": "acme", "password": globex.password}),
+                  401, [])
     got = globex("settings/view")
     t.ok(is_ok(got), "globex's token still works (its logout for acme was refused)", diag(got))
     check_acme_intact(t, acme, ctx, "after globex's calls for acme")
-    check_error(t, "acme has no user 'intruder'", acme("user/details", {"userName": "intruder"}),
-                404, ["intruder"])
+    h.check_error(t, "acme has no user 'intruder'", acme("user/details", {"userName": "intruder"}),
+                  404, ["intruder"])
     t.ok(all_logs(acme)[1] == acme_total, "acme's log unchanged by globex's calls",
          (all_logs(acme)[1], acme_total))
 
@@ -813,14 +778,14 @@ def test_isolation(t, acme, globex, photos, ctx):
         ("view/searchspace/user", {"name": "team1"}, ["team1"]),
     ]
     for endpoint, body, words in named:
-        check_error(t, "globex naming acme's data: %s %s" % (endpoint, sorted(body)),
-                    globex(endpoint, body), 404, words)
-    check_error(t, "globex storing a space of acme's users",
-                globex("searchspace/store", {"name": "g1", "users": ["alice", "bob"]}), 400,
-                ["alice", "bob"])
-    check_error(t, "globex searching acme's space",
-                globex("search", {"url": photos + "/alice-aug.jpg", "searchSpaces": ["team1"]}),
-                400, ["team1"])
+        h.check_error(t, "globex naming acme's data: %s %s" % (endpoint, sorted(body)),
+                      globex(endpoint, body), 404, words)
+    h.check_error(t, "globex storing a space of acme's users",
+                  globex("searchspace/store", {"name": "g1", "users": ["alice", "bob"]}), 400,
+                  ["alice", "bob"])
+    h.check_error(t, "globex searching acme's space",
+                  globex("search", {"url": photos + "/alice-aug.jpg", "searchSpaces": ["team1"]}),
+                  400, ["team1"])
     got = globex("status/enroll/all", {"pageCount": 100})
     t.ok(is_ok(got) and body_of(got).get("totalStatusEnrollmentCount") == 1 and
          [r.get("userName") for r in body_of(got).get("data", [])] == ["gina"],
@@ -903,14 +868,8 @@ def test_restart(t, args, acme, photos, ctx, config):
 def main():
     args = h.parse_args()
     t = h.Tap()
-    work = h.temp_dir()
-    photo_dir = os.path.join(work, "photos")
-    data = os.path.join(work, "data")
-    os.makedirs(photo_dir)
-    make_photos(args, photo_dir)
-    static, photos = h.start_static_server(photo_dir)
-    h.add_customer(args.binary, data, "acme", "s3cret-acme")
-    h.add_customer(args.binary, data, "globex", "s3cret-globex")
+    world = h.World(args, make_photos, [("acme", "s3cret-acme"), ("globex", "s3cret-globex")])
+    photos, data = world.photos, world.data
     config = ["allow_private_urls = yes", "fetch_timeout_ms = 5000", "engines = 2"]
     srv = h.Server(args.binary, args.models, data, config).start()
     ctx = {"data": data, "srv": srv}
@@ -933,11 +892,8 @@ def main():
         t.ok(ctx["srv"].alive(), "the server is still up")
         test_restart(t, args, acme, photos, ctx, config)
     finally:
-        code = ctx["srv"].stop()
-        t.ok(code == 0, "server exits cleanly on SIGTERM (no sanitizer report)",
-             (code, ctx["srv"].stderr_text()[-3000:]))
-        static.shutdown()
-        h.cleanup(work)
+        h.stop_server(t, ctx["srv"], "server exits cleanly on SIGTERM (no sanitizer report)")
+        world.close()
     return t.done()
 
 

@@ -33,21 +33,11 @@ def make_photos(args, root):
     h.write_jpeg(os.path.join(root, "alice.jpg"), alice)
     h.write_jpeg(os.path.join(root, "alice-aug.jpg"), h.augment(alice))
     h.write_jpeg(os.path.join(root, "bob.jpg"), bob)
-    gradient = np.tile(np.linspace(0, 255, 400, dtype=np.uint8), (300, 1))
-    h.write_jpeg(os.path.join(root, "noface.jpg"), cv2.merge([gradient] * 3))
+    h.write_noface(os.path.join(root, "noface.jpg"))
     h.write_jpeg(os.path.join(root, "huge.jpg"), np.full((2100, 2100, 3), 200, np.uint8))
     with open(os.path.join(root, "corrupt.jpg"), "wb") as f:
         f.write(b"\xff\xd8\xff\xe0" + os.urandom(2000))
     return alice
-
-
-def check_error(t, name, got, status, words):
-    code, _, body = got
-    err = body.get("error", {}) if isinstance(body, dict) else {}
-    msg = err.get("message", "")
-    good = code == status and err.get("status") == str(status) and \
-        all(w.lower() in msg.lower() for w in words)
-    t.ok(good, "%s -> %d naming %s" % (name, status, words), (code, body))
 
 
 def test_happy_path(t, srv, photos, ctx):
@@ -107,58 +97,60 @@ def test_bad_requests(t, srv, photos, ctx):
     tok = ctx["token"]
     st, _, body = srv.request("POST", "/api/v1/basic/authenticate", raw=b"{not json",
                               token=tok)
-    check_error(t, "malformed JSON", (st, None, body), 400, ["json"])
-    check_error(t, "JSON that is not an object",
-                srv.request("POST", "/api/v1/basic/enroll", raw=b"[1,2]", token=tok), 400,
-                ["object"])
+    h.check_error(t, "malformed JSON", (st, None, body), 400, ["json"])
+    h.check_error(t, "JSON that is not an object",
+                  srv.request("POST", "/api/v1/basic/enroll", raw=b"[1,2]", token=tok), 400,
+                  ["object"])
     base = {"customerName": "acme", "userName": "alice"}
-    check_error(t, "missing url", srv.api("authenticate", base, tok), 400, ["url", "required"])
-    check_error(t, "url of the wrong type", srv.api("authenticate", dict(base, url=123), tok),
-                400, ["url", "string"])
-    check_error(t, "precision not high/low",
-                srv.api("authenticate", dict(base, url=photos + "/alice.jpg", precision="max"),
-                        tok), 400, ["precision"])
-    check_error(t, "no token", srv.api("authenticate", dict(base, url=photos + "/alice.jpg")),
-                401, ["token"])
-    check_error(t, "a made-up token",
-                srv.api("authenticate", dict(base, url=photos + "/alice.jpg"), "x" * 43), 401, [])
-    check_error(t, "another customer's token",
-                srv.api("authenticate", dict(base, url=photos + "/alice.jpg"),
-                        ctx["other_token"]), 401, [])
-    check_error(t, "unknown user",
-                srv.api("authenticate", dict(base, userName="nobody", url=photos + "/alice.jpg"),
-                        tok), 404, ["nobody"])
-    check_error(t, "wrong password",
-                srv.api("login", {"customerName": "acme", "password": "nope"}), 401, [])
-    check_error(t, "unknown route", srv.api("no/such/thing", base, tok), 404, [])
-    check_error(t, "wrong method", srv.request("GET", "/api/v1/basic/authenticate"), 405,
-                ["method"])
-    check_error(t, "duplicate userName",
-                srv.api("user/create", {"customerName": "acme", "userName": "alice"}, tok), 409,
-                ["alice"])
-    check_error(t, "userName with a space",
-                srv.api("user/create", {"customerName": "acme", "userName": "a b"}, tok), 400,
-                ["userName"])
+    h.check_error(t, "missing url", srv.api("authenticate", base, tok), 400, ["url", "required"])
+    h.check_error(t, "url of the wrong type", srv.api("authenticate", dict(base, url=123), tok),
+                  400, ["url", "string"])
+    h.check_error(t, "precision not high/low",
+                  srv.api("authenticate", dict(base, url=photos + "/alice.jpg", precision="max"),
+                          tok), 400, ["precision"])
+    h.check_error(t, "no token", srv.api("authenticate", dict(base, url=photos + "/alice.jpg")),
+                  401, ["token"])
+    h.check_error(t, "a made-up token",
+                  srv.api("authenticate", dict(base, url=photos + "/alice.jpg"), "x" * 43), 401, [])
+    h.check_error(t, "another customer's token",
+                  srv.api("authenticate", dict(base, url=photos + "/alice.jpg"),
+                          ctx["other_token"]), 401, [])
+    h.check_error(t, "unknown user",
+                  srv.api("authenticate", dict(base, userName="nobody", url=photos + "/alice.jpg"),
+                          tok), 404, ["nobody"])
+    h.check_error(t, "wrong password",
+                  srv.api("login", {"customerName": "acme", "password": "nope"}), 401, [])
+    h.check_error(t, "unknown route", srv.api("no/such/thing", base, tok), 404, [])
+    h.check_error(t, "wrong method", srv.request("GET", "/api/v1/basic/authenticate"), 405,
+                  ["method"])
+    h.check_error(t, "duplicate userName",
+                  srv.api("user/create", {"customerName": "acme", "userName": "alice"}, tok), 409,
+                  ["alice"])
+    h.check_error(t, "userName with a space",
+                  srv.api("user/create", {"customerName": "acme", "userName": "a b"}, tok), 400,
+                  ["userName"])
 
 
 def test_bad_images(t, srv, photos, ctx):
     tok = ctx["token"]
     auth = {"customerName": "acme", "userName": "alice"}
-    check_error(t, "URL answering 404", srv.api("authenticate", dict(auth, url=photos + "/gone.jpg"),
-                                               tok), 400, ["url", "404"])
-    check_error(t, "URL that is not an image",
-                srv.api("authenticate", dict(auth, url=photos + "/text"), tok), 400,
-                ["not an image"])
-    check_error(t, "corrupt image", srv.api("authenticate", dict(auth, url=photos + "/corrupt.jpg"),
-                                            tok), 400, ["url", "decoded"])
-    check_error(t, "image over the pixel cap",
-                srv.api("authenticate", dict(auth, url=photos + "/huge.jpg"), tok), 400,
-                ["pixels"])
-    check_error(t, "unsupported scheme", srv.api("authenticate", dict(auth, url="ftp://x/y.jpg"),
-                                                 tok), 400, ["url"])
+    h.check_error(t, "URL answering 404",
+                  srv.api("authenticate", dict(auth, url=photos + "/gone.jpg"), tok), 400,
+                  ["url", "404"])
+    h.check_error(t, "URL that is not an image",
+                  srv.api("authenticate", dict(auth, url=photos + "/text"), tok), 400,
+                  ["not an image"])
+    h.check_error(t, "corrupt image",
+                  srv.api("authenticate", dict(auth, url=photos + "/corrupt.jpg"), tok), 400,
+                  ["url", "decoded"])
+    h.check_error(t, "image over the pixel cap",
+                  srv.api("authenticate", dict(auth, url=photos + "/huge.jpg"), tok), 400,
+                  ["pixels"])
+    h.check_error(t, "unsupported scheme",
+                  srv.api("authenticate", dict(auth, url="ftp://x/y.jpg"), tok), 400, ["url"])
     started = time.time()
     got = srv.api("authenticate", dict(auth, url=photos + "/slow"), tok)
-    check_error(t, "slow URL", got, 400, ["timed out"])
+    h.check_error(t, "slow URL", got, 400, ["timed out"])
     t.ok(time.time() - started < 5, "slow URL gives up at the configured 2 s",
          time.time() - started)
     st, _, body = srv.api("authenticate", dict(auth, url=photos + "/noface.jpg"), tok)
@@ -166,11 +158,12 @@ def test_bad_images(t, srv, photos, ctx):
     t.ok(st == 400 and err.get("status") == "422" and "no face" in err.get("message", "") and
          err.get("authenticationStatus") == "failure",
          "authenticate with a photo without a face: failure naming it", body)
-    check_error(t, "body over the cap",
-                srv.post_headers_only("/api/v1/basic/authenticate", 5 << 20, tok), 413, ["body"])
-    check_error(t, "body over the cap, sent in full",
-                srv.api("authenticate", dict(auth, url="data:image/jpeg;base64," + "A" * (5 << 20)),
-                        tok), 413, ["body"])
+    h.check_error(t, "body over the cap",
+                  srv.post_headers_only("/api/v1/basic/authenticate", 5 << 20, tok), 413, ["body"])
+    h.check_error(t, "body over the cap, sent in full",
+                  srv.api("authenticate",
+                          dict(auth, url="data:image/jpeg;base64," + "A" * (5 << 20)), tok), 413,
+                  ["body"])
 
 
 def test_enroll_rules(t, srv, photos, ctx):
@@ -208,40 +201,31 @@ def test_second_server(t, args, data, photos):
     srv = h.Server(args.binary, args.models, data,
                    ["token_ttl_s = 1", "allow_private_urls = no", "engines = 1"]).start()
     try:
-        st, _, body = srv.api("login", {"customerName": "acme", "password": "s3cret-acme"})
-        tok = body.get("accessToken")
-        check_error(t, "private address refused when the switch is off",
-                    srv.api("authenticate", {"customerName": "acme", "userName": "alice",
-                                             "url": photos + "/alice.jpg"}, tok), 400,
-                    ["private"])
+        tok = h.login(srv, "acme", "s3cret-acme")
+        h.check_error(t, "private address refused when the switch is off",
+                      srv.api("authenticate", {"customerName": "acme", "userName": "alice",
+                                               "url": photos + "/alice.jpg"}, tok), 400,
+                      ["private"])
         time.sleep(2.2)
-        check_error(t, "expired token",
-                    srv.api("authenticate", {"customerName": "acme", "userName": "alice",
-                                             "url": photos + "/alice.jpg"}, tok), 401,
-                    ["expired"])
+        h.check_error(t, "expired token",
+                      srv.api("authenticate", {"customerName": "acme", "userName": "alice",
+                                               "url": photos + "/alice.jpg"}, tok), 401,
+                      ["expired"])
     finally:
-        code = srv.stop()
-        t.ok(code == 0, "second server exits cleanly on SIGTERM", (code, srv.stderr_text()[-3000:]))
+        h.stop_server(t, srv, "second server exits cleanly on SIGTERM")
 
 
 def main():
     args = h.parse_args()
     t = h.Tap()
-    work = h.temp_dir()
-    photo_dir = os.path.join(work, "photos")
-    data = os.path.join(work, "data")
-    os.makedirs(photo_dir)
-    make_photos(args, photo_dir)
-    static, photos = h.start_static_server(photo_dir)
-    h.add_customer(args.binary, data, "acme", "s3cret-acme")
-    h.add_customer(args.binary, data, "globex", "s3cret-globex")
+    world = h.World(args, make_photos, [("acme", "s3cret-acme"), ("globex", "s3cret-globex")])
+    photos, data = world.photos, world.data
     srv = h.Server(args.binary, args.models, data,
                    ["allow_private_urls = yes", "max_pixels = 4000000", "fetch_timeout_ms = 2000",
                     "max_body_bytes = 4194304", "engines = 2"]).start()
-    ctx = {"photo_dir": photo_dir}
+    ctx = {"photo_dir": world.photo_dir}
     try:
-        st, _, body = srv.api("login", {"customerName": "globex", "password": "s3cret-globex"})
-        ctx["other_token"] = body.get("accessToken")
+        ctx["other_token"] = h.login(srv, "globex", "s3cret-globex")
         test_happy_path(t, srv, photos, ctx)
         test_stored_images(t, srv, ctx)
         test_bad_requests(t, srv, photos, ctx)
@@ -251,11 +235,8 @@ def main():
              "the server is still up after every bad input")
         test_second_server(t, args, data, photos)
     finally:
-        code = srv.stop()
-        t.ok(code == 0, "server exits cleanly on SIGTERM (no sanitizer report)",
-             (code, srv.stderr_text()[-3000:]))
-        static.shutdown()
-        h.cleanup(work)
+        h.stop_server(t, srv, "server exits cleanly on SIGTERM (no sanitizer report)")
+        world.close()
     return t.done()
 
 

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 static int g_port;
 static struct fa_config g_cfg;
@@ -120,51 +121,14 @@ static const struct fa_route routes[] = {
 
 /* ---- the client ---------------------------------------------------------- */
 
-struct resp {
-    CURLcode cc;
-    long status;
-    char *body;
-    size_t n;
-    cJSON *json;
-};
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = size * nmemb;
-    char *grown = realloc(r->body, r->n + k + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + r->n, p, k);
-    r->n += k;
-    grown[r->n] = '\0';
-    r->body = grown;
-    return k;
-}
-
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    cJSON_Delete(r->json);
-    memset(r, 0, sizeof *r);
-}
-
 /* POST body (may be "") to path; up to two extra headers. */
-static void post(const char *path, const char *body, const char *h1, const char *h2, struct resp *r)
+static void post(const char *path, const char *body, const char *h1, const char *h2,
+                 struct tu_resp *r)
 {
-    char url[512];
-    CURL *h = curl_easy_init();
+    CURL *h = tu_curl_new(g_port, path, r);
     struct curl_slist *hdrs = NULL;
-    memset(r, 0, sizeof *r);
-    r->cc = CURLE_FAILED_INIT;
     if (h == NULL)
         return;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", g_port, path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROXY, "");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -172,16 +136,10 @@ static void post(const char *path, const char *body, const char *h1, const char 
         hdrs = curl_slist_append(hdrs, h1);
     if (h2 != NULL)
         hdrs = curl_slist_append(hdrs, h2);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    r->cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    if (r->body != NULL)
-        r->json = cJSON_Parse(r->body);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    tu_curl_perform(h, hdrs, r);
 }
 
-static void probe(const char *query, const char *body, struct resp *r)
+static void probe(const char *query, const char *body, struct tu_resp *r)
 {
     char path[256];
     snprintf(path, sizeof path, "/probe?%s", query);
@@ -189,12 +147,6 @@ static void probe(const char *query, const char *body, struct resp *r)
 }
 
 /* ---- checks -------------------------------------------------------------- */
-
-static const char *jstr(const cJSON *o, const char *name)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(it) ? it->valuestring : NULL;
-}
 
 static int streq(const char *a, const char *b)
 {
@@ -204,24 +156,24 @@ static int streq(const char *a, const char *b)
 /* api_reply_ok's shape: "status": "200 OK" and the handler's message. */
 static int reply_is_ok(const cJSON *json)
 {
-    return streq(jstr(json, "status"), "200 OK") && streq(jstr(json, "message"), "probed");
+    return streq(tu_jstr(json, "status"), "200 OK") && streq(tu_jstr(json, "message"), "probed");
 }
 
-static const char *err_msg(const struct resp *r)
+static const char *err_msg(const struct tu_resp *r)
 {
-    const char *m = jstr(cJSON_GetObjectItemCaseSensitive(r->json, "error"), "message");
+    const char *m = tu_jstr(cJSON_GetObjectItemCaseSensitive(r->json, "error"), "message");
     return m != NULL ? m : "";
 }
 
 /* A 400 whose error names what is wrong: status "400" and msg inside message. */
-static int is_400_with(const struct resp *r, const char *msg)
+static int is_400_with(const struct tu_resp *r, const char *msg)
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r->json, "error");
-    return r->status == 400 && streq(jstr(e, "status"), "400") && strstr(err_msg(r), msg) != NULL;
+    return r->status == 400 && streq(tu_jstr(e, "status"), "400") && strstr(err_msg(r), msg) != NULL;
 }
 
 /* The success shape of api_reply_ok with a string value (NULL: JSON null). */
-static int ok_str(const struct resp *r, const char *want)
+static int ok_str(const struct tu_resp *r, const char *want)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, "value");
     if (r->status != 200 || !reply_is_ok(r->json))
@@ -231,7 +183,7 @@ static int ok_str(const struct resp *r, const char *want)
     return cJSON_IsString(v) && strcmp(v->valuestring, want) == 0;
 }
 
-static int ok_int(const struct resp *r, int want)
+static int ok_int(const struct tu_resp *r, int want)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->json, "value");
     return r->status == 200 && reply_is_ok(r->json) && cJSON_IsNumber(v) && v->valueint == want;
@@ -241,107 +193,107 @@ static int ok_int(const struct resp *r, int want)
 
 static void test_body(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     probe("op=string&field=a", "", &r);
     tap_ok(is_400_with(&r, "empty"), "empty body: 400 naming it empty (%ld): %s", r.status,
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "{\"a\": ", &r);
     tap_ok(is_400_with(&r, "JSON"), "malformed JSON: 400 mentioning JSON: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "not json at all", &r);
     tap_ok(is_400_with(&r, "JSON"), "plain text: 400 mentioning JSON: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "{\"a\": \"x\"} {\"a\": \"y\"}", &r);
     tap_ok(is_400_with(&r, "JSON"), "trailing data after the object: 400 mentioning JSON: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", " \r\n\t{\"a\": \"x\"} \r\n\t", &r);
     tap_ok(ok_str(&r, "x"), "whitespace around the object is fine: %s", r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "[1,2]", &r);
     tap_ok(is_400_with(&r, "object"), "an array: 400 asking for an object: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "\"text\"", &r);
     tap_ok(is_400_with(&r, "object"), "a JSON string: 400 asking for an object: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "null", &r);
     tap_ok(is_400_with(&r, "object"), "null: 400 asking for an object: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=a", "{}", &r);
     tap_ok(ok_str(&r, NULL), "{} is a valid body (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_string(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     probe("op=string&field=customerName&required=1", "{\"customerName\": \"acme\"}", &r);
     tap_ok(ok_str(&r, "acme"), "api_string reads a string: %s", r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=1", "{\"other\": \"x\"}", &r);
     tap_ok(is_400_with(&r, "customerName is required"), "missing required field: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=1", "{\"customerName\": null}", &r);
     tap_ok(is_400_with(&r, "customerName is required"), "null counts as missing: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=0", "{}", &r);
     tap_ok(ok_str(&r, NULL), "missing optional field: NULL, no error");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=0", "{\"customerName\": 42}", &r);
     tap_ok(is_400_with(&r, "customerName must be a string"), "a number: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=1", "{\"customerName\": {\"x\": 1}}", &r);
     tap_ok(is_400_with(&r, "customerName must be a string"), "an object: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=0", "{\"customerName\": true}", &r);
     tap_ok(is_400_with(&r, "customerName must be a string"), "a bool, optional field: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=1", "{\"customerName\": \"\"}", &r);
     tap_ok(is_400_with(&r, "customerName must not be empty"), "empty required string: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=customerName&required=1", "{\"customername\": \"acme\"}", &r);
     tap_ok(is_400_with(&r, "customerName is required"), "field names are case-sensitive: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=string&field=s&required=1", "{\"s\": \"caf\\u00e9 \\\"q\\\"\"}", &r);
     tap_ok(ok_str(&r, "caf\xc3\xa9 \"q\""), "escapes and UTF-8 survive: %s", r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_user_name(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     probe("op=user&required=1", "{\"userName\": \"alice\"}", &r);
     tap_ok(ok_str(&r, "alice"), "userName accepted");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=1", "{\"username\": \"bob\"}", &r);
     tap_ok(ok_str(&r, "bob"), "username (lower case) accepted");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=1", "{\"userName\": \"alice\", \"username\": \"bob\"}", &r);
     tap_ok(ok_str(&r, "alice"), "userName wins when both are sent");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=1", "{\"userName\": null, \"username\": \"bob\"}", &r);
     tap_ok(ok_str(&r, "bob"), "a null userName falls back to username");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=1", "{}", &r);
     tap_ok(is_400_with(&r, "userName is required"), "neither: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=0", "{}", &r);
     tap_ok(ok_str(&r, NULL), "neither, optional: NULL");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=1", "{\"userName\": 5}", &r);
     tap_ok(is_400_with(&r, "userName must be a string"), "wrong type: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=user&required=1", "{\"username\": [\"x\"]}", &r);
     tap_ok(is_400_with(&r, "username must be a string"), "wrong type, other spelling: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_yes_no(void)
@@ -354,114 +306,114 @@ static void test_yes_no(void)
         {"{\"learn\": true}", 1},    {"{\"learn\": false}", 0},  {"{}", 7},
         {"{\"learn\": null}", 7},
     };
-    struct resp r;
+    struct tu_resp r;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         probe("op=yesno&field=learn&dflt=7", good[i].body, &r);
         tap_ok(ok_int(&r, good[i].want), "yes/no %s -> %d (%s)", good[i].body, good[i].want,
                r.body ? r.body : "");
-        resp_free(&r);
+        tu_resp_free(&r);
     }
     probe("op=yesno&field=learn&dflt=7", "{\"learn\": \"maybe\"}", &r);
     tap_ok(is_400_with(&r, "learn") && strstr(err_msg(&r), "yes") && strstr(err_msg(&r), "no"),
            "\"maybe\" is refused naming the field and the choices: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=yesno&field=learn&dflt=7", "{\"learn\": \"\"}", &r);
     tap_ok(is_400_with(&r, "learn"), "an empty string is refused: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=yesno&field=learn&dflt=7", "{\"learn\": 1}", &r);
     tap_ok(is_400_with(&r, "learn"), "a number is refused naming the field: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_choice(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     probe("op=choice&field=precision&dflt=0", "{}", &r);
     tap_ok(ok_int(&r, 0), "absent: the default (0)");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=choice&field=precision&dflt=1", "{}", &r);
     tap_ok(ok_int(&r, 1), "absent: the default (1)");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=choice&field=precision&dflt=0", "{\"precision\": \"low\"}", &r);
     tap_ok(ok_int(&r, 1), "\"low\" is index 1");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=choice&field=precision&dflt=1", "{\"precision\": \"HIGH\"}", &r);
     tap_ok(ok_int(&r, 0), "\"HIGH\" is index 0 (any case)");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=choice&field=precision&dflt=0", "{\"precision\": \"medium\"}", &r);
     tap_ok(is_400_with(&r, "precision") && strstr(err_msg(&r), "high") &&
                strstr(err_msg(&r), "low"),
            "another word is refused naming field and choices: %s", err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=choice3&field=k&dflt=0", "{\"k\": \"c\"}", &r);
     tap_ok(ok_int(&r, 2), "three choices: \"c\" is index 2");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=choice3&field=k&dflt=0", "{\"k\": \"d\"}", &r);
     tap_ok(is_400_with(&r, "k has an unsupported value"), "three choices, unknown: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_token_and_base(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     post("/probe?op=token", "{}", "Authorization: Bearer tok123", NULL, &r);
     tap_ok(ok_str(&r, "tok123"), "api_token: Bearer <token>");
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/probe?op=token", "{}", "Authorization: bearer   tok456", NULL, &r);
     tap_ok(ok_str(&r, "tok456"), "api_token: scheme any case, extra spaces");
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/probe?op=token", "{}", "Authorization: rawtoken", NULL, &r);
     tap_ok(ok_str(&r, "rawtoken"), "api_token: a bare token");
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/probe?op=token", "{}", "Authorization: Bearer ", NULL, &r);
     tap_ok(ok_str(&r, NULL), "api_token: \"Bearer \" alone is no token");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=token", "{}", &r);
     tap_ok(ok_str(&r, NULL), "api_token: no header, NULL");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     post("/probe?op=base", "{}", "Host: faces.example:8443", NULL, &r);
     tap_ok(ok_str(&r, "http://faces.example:8443"), "api_base_url from a clean Host: %s",
            r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/probe?op=base", "{}", "Host: evil.example/x?y=\"z\"", NULL, &r);
     tap_ok(ok_str(&r, "http://127.0.0.1:8080"),
            "a Host with URL characters is not trusted (listen address used): %s",
            r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     post("/probe-public?op=base", "{}", "Host: other.example", NULL, &r);
     tap_ok(ok_str(&r, "https://faces.example.com"),
            "public_url wins over Host, trailing slash dropped: %s", r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_customer_and_finish(void)
 {
-    struct resp r;
+    struct tu_resp r;
     const cJSON *e;
 
     post("/probe?customer=1&op=string&field=x", "{}", "Authorization: Bearer t", NULL, &r);
     tap_ok(is_400_with(&r, "customerName is required"), "API_CUSTOMER without customerName: %s",
            err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("customer=1&op=string&field=x", "{\"customerName\": \"acme\"}", &r);
     e = cJSON_GetObjectItemCaseSensitive(r.json, "error");
-    tap_ok(r.status == 401 && streq(jstr(e, "status"), "401") &&
+    tap_ok(r.status == 401 && streq(tu_jstr(e, "status"), "401") &&
                strstr(err_msg(&r), "access token") != NULL,
            "API_CUSTOMER without a token: 401 (%ld) %s", r.status, err_msg(&r));
-    resp_free(&r);
+    tu_resp_free(&r);
 
     probe("op=replied", "{}", &r);
-    tap_ok(r.status == 200 && streq(jstr(r.json, "message"), "replied first"),
+    tap_ok(r.status == 200 && streq(tu_jstr(r.json, "message"), "replied first"),
            "api_finish keeps a reply already written (%ld) %s", r.status, r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     probe("op=nonsense", "{}", &r);
     tap_ok(r.status == 500 && strcmp(err_msg(&r), "internal server error") == 0,
            "api_finish replies the error once, hiding internals (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 int main(void)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 #define CAP (64 * 1024) /* the server's body cap in these tests */
 #define N_THREADS 4
@@ -137,17 +138,6 @@ static struct fa_http_server *start_server(struct fa_err *err)
 
 /* ---- the client ---------------------------------------------------------- */
 
-struct resp {
-    CURLcode cc;
-    long status;
-    char *body; /* NUL-terminated */
-    size_t n;
-    char ctype[128];
-    char cache[128];
-    char nosniff[32];
-    cJSON *json; /* the body parsed, when it is JSON */
-};
-
 struct feed {
     size_t off, total;
 };
@@ -160,20 +150,6 @@ static uint8_t *pattern(size_t n)
     for (size_t i = 0; p != NULL && i < n; i++)
         p[i] = pattern_at(i);
     return p;
-}
-
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct resp *r = ud;
-    size_t k = size * nmemb;
-    char *grown = realloc(r->body, r->n + k + 1);
-    if (grown == NULL)
-        return 0;
-    memcpy(grown + r->n, p, k);
-    r->n += k;
-    grown[r->n] = '\0';
-    r->body = grown;
-    return k;
 }
 
 /* The chunked upload: the same pattern, in pieces of whatever curl asks. */
@@ -189,14 +165,6 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
     return k;
 }
 
-static void copy_header(CURL *h, const char *name, char *out, size_t cap)
-{
-    struct curl_header *hd = NULL;
-    out[0] = '\0';
-    if (curl_easy_header(h, name, 0, CURLH_HEADER, -1, &hd) == CURLHE_OK)
-        snprintf(out, cap, "%s", hd->value);
-}
-
 struct call {
     const char *method; /* NULL: GET, or POST when there is a body */
     const char *path;   /* with the query */
@@ -206,31 +174,14 @@ struct call {
     const char *header; /* one extra request header, or NULL */
 };
 
-static void resp_free(struct resp *r)
-{
-    free(r->body);
-    cJSON_Delete(r->json);
-    memset(r, 0, sizeof *r);
-}
-
 /* Perform one request on a fresh connection; r is filled even on failure. */
-static void http_do(int port, const struct call *c, struct resp *r)
+static void http_do(int port, const struct call *c, struct tu_resp *r)
 {
-    char url[512];
-    CURL *h = curl_easy_init();
+    CURL *h = tu_curl_new(port, c->path, r);
     struct curl_slist *hdrs = NULL;
     struct feed feed = {0, c->chunked};
-    char *ct = NULL;
-    memset(r, 0, sizeof *r);
-    r->cc = CURLE_FAILED_INIT;
     if (h == NULL)
         return;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, c->path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROXY, "");
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     if (c->header != NULL)
         hdrs = curl_slist_append(hdrs, c->header);
     if (c->chunked > 0) {
@@ -244,20 +195,10 @@ static void http_do(int port, const struct call *c, struct resp *r)
     }
     if (c->method != NULL)
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    r->cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    if (curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct != NULL)
-        snprintf(r->ctype, sizeof r->ctype, "%s", ct);
-    copy_header(h, "Cache-Control", r->cache, sizeof r->cache);
-    copy_header(h, "X-Content-Type-Options", r->nosniff, sizeof r->nosniff);
-    if (r->body != NULL)
-        r->json = cJSON_Parse(r->body);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    tu_curl_perform(h, hdrs, r);
 }
 
-static void get(const char *path, struct resp *r)
+static void get(const char *path, struct tu_resp *r)
 {
     struct call c = {0};
     c.path = path;
@@ -265,12 +206,6 @@ static void get(const char *path, struct resp *r)
 }
 
 /* ---- JSON helpers -------------------------------------------------------- */
-
-static const char *jstr(const cJSON *o, const char *name)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(it) ? it->valuestring : NULL;
-}
 
 static double jnum(const cJSON *o, const char *name)
 {
@@ -289,44 +224,44 @@ static int streq(const char *a, const char *b)
 }
 
 /* The error object of {"error": {...}}, or NULL when the shape is wrong. */
-static const cJSON *error_of(const struct resp *r)
+static const cJSON *error_of(const struct tu_resp *r)
 {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r->json, "error");
     return cJSON_IsObject(e) ? e : NULL;
 }
 
 /* {"error": {"message": <non-empty>, "status": status}} and nothing else. */
-static int is_plain_error(const struct resp *r, const char *status)
+static int is_plain_error(const struct tu_resp *r, const char *status)
 {
     const cJSON *e = error_of(r);
-    const char *msg = jstr(e, "message");
+    const char *msg = tu_jstr(e, "message");
     return e != NULL && cJSON_GetArraySize(r->json) == 1 && cJSON_GetArraySize(e) == 2 &&
-           msg != NULL && msg[0] != '\0' && streq(jstr(e, "status"), status);
+           msg != NULL && msg[0] != '\0' && streq(tu_jstr(e, "status"), status);
 }
 
-static int is_json(const struct resp *r) { return strncmp(r->ctype, "application/json", 16) == 0; }
+static int is_json(const struct tu_resp *r) { return strncmp(r->ctype, "application/json", 16) == 0; }
 
 /* ---- tests --------------------------------------------------------------- */
 
 static void test_routing(void)
 {
-    struct resp r;
+    struct tu_resp r;
     struct call c = {0};
 
     get("/echo", &r);
     tap_ok(r.cc == CURLE_OK && r.status == 200, "GET /echo: 200 (curl %d, %ld)", r.cc, r.status);
     tap_ok(is_json(&r), "exact path: Content-Type application/json (%s)", r.ctype);
     TAP_OK(streq(r.nosniff, "nosniff"));
-    TAP_OK(streq(jstr(r.json, "method"), "GET") && streq(jstr(r.json, "path"), "/echo"));
+    TAP_OK(streq(tu_jstr(r.json, "method"), "GET") && streq(tu_jstr(r.json, "path"), "/echo"));
     tap_ok(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "app")), "the handler gets opts.app");
     TAP_OK(jnum(r.json, "n") == 0);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/no/such/thing", &r);
     tap_ok(r.status == 404 && is_json(&r), "unknown path: 404 JSON (%ld)", r.status);
     tap_ok(is_plain_error(&r, "404"), "404 body is {error:{message,status:\"404\"}}: %s",
            r.body ? r.body : "(none)");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     c.method = "POST";
     c.path = "/only-get";
@@ -335,7 +270,7 @@ static void test_routing(void)
     http_do(g_port, &c, &r);
     tap_ok(r.status == 405 && is_plain_error(&r, "405"), "known path, other method: 405 (%ld) %s",
            r.status, r.body ? r.body : "(none)");
-    resp_free(&r);
+    tu_resp_free(&r);
     c.method = "DELETE";
     c.path = "/echo";
     c.body = NULL;
@@ -343,72 +278,72 @@ static void test_routing(void)
     http_do(g_port, &c, &r);
     tap_ok(r.status == 405 && is_plain_error(&r, "405"), "DELETE on a GET/POST path: 405 (%ld)",
            r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     c.method = NULL;
     c.path = "/echo";
     c.body = "hello";
     c.n_body = 5;
     http_do(g_port, &c, &r);
-    tap_ok(r.status == 200 && streq(jstr(r.json, "method"), "POST") && jnum(r.json, "n") == 5,
+    tap_ok(r.status == 200 && streq(tu_jstr(r.json, "method"), "POST") && jnum(r.json, "n") == 5,
            "same path, second method routed to its own entry");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/echo/", &r);
     tap_ok(r.status == 404, "an exact route does not match a longer path (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_prefix(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     get("/files/abc", &r);
-    tap_ok(r.status == 200 && streq(jstr(r.json, "path"), "/files/abc"),
+    tap_ok(r.status == 200 && streq(tu_jstr(r.json, "path"), "/files/abc"),
            "prefix route matches /files/abc (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     get("/files/a/b.png", &r);
-    tap_ok(r.status == 200 && streq(jstr(r.json, "path"), "/files/a/b.png"),
+    tap_ok(r.status == 200 && streq(tu_jstr(r.json, "path"), "/files/a/b.png"),
            "prefix route matches deeper paths (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     get("/files/", &r);
     tap_ok(r.status == 404 && is_plain_error(&r, "404"), "prefix alone /files/ is 404 (%ld)",
            r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     get("/files", &r);
     tap_ok(r.status == 404, "/files without the slash is 404 (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     get("/filesabc", &r);
     tap_ok(r.status == 404, "/filesabc is 404 (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_accessors(void)
 {
-    struct resp r;
+    struct tu_resp r;
     struct call c = {0};
 
     c.path = "/echo?q=a%20b&x=1&q=second";
     c.header = "x-test: Hello There";
     http_do(g_port, &c, &r);
     TAP_OK(r.status == 200);
-    tap_ok(streq(jstr(r.json, "q"), "a b"), "fa_http_req_query decodes %%20: %s",
+    tap_ok(streq(tu_jstr(r.json, "q"), "a b"), "fa_http_req_query decodes %%20: %s",
            r.body ? r.body : "");
-    TAP_OK(streq(jstr(r.json, "x"), "1"));
-    tap_ok(streq(jstr(r.json, "path"), "/echo"), "the path has no query string");
-    tap_ok(streq(jstr(r.json, "header"), "Hello There"),
+    TAP_OK(streq(tu_jstr(r.json, "x"), "1"));
+    tap_ok(streq(tu_jstr(r.json, "path"), "/echo"), "the path has no query string");
+    tap_ok(streq(tu_jstr(r.json, "header"), "Hello There"),
            "fa_http_req_header is case-insensitive on the name");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/echo", &r);
     tap_ok(jnull(r.json, "q") && jnull(r.json, "header"),
            "absent query argument and header are NULL");
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 /* One POST of n pattern bytes, with Content-Length or chunked; expect 0
  * removes curl's "Expect: 100-continue" (a client that sends at once). */
-static void post_pattern_ex(size_t n, int chunked, int expect, struct resp *r)
+static void post_pattern_ex(size_t n, int chunked, int expect, struct tu_resp *r)
 {
     struct call c = {0};
     uint8_t *body = NULL;
@@ -425,12 +360,12 @@ static void post_pattern_ex(size_t n, int chunked, int expect, struct resp *r)
     free(body);
 }
 
-static void post_pattern(size_t n, int chunked, struct resp *r)
+static void post_pattern(size_t n, int chunked, struct tu_resp *r)
 {
     post_pattern_ex(n, chunked, 1, r);
 }
 
-static int echoed(const struct resp *r, size_t n)
+static int echoed(const struct tu_resp *r, size_t n)
 {
     uint8_t *p = pattern(n);
     int ok = r->status == 200 && jnum(r->json, "n") == (double)n &&
@@ -441,61 +376,61 @@ static int echoed(const struct resp *r, size_t n)
 
 static void test_body_cap(void)
 {
-    struct resp r;
+    struct tu_resp r;
 
     post_pattern(CAP, 0, &r);
     tap_ok(echoed(&r, CAP), "body exactly at the cap (Content-Length) arrives whole (%ld)",
            r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern(CAP, 1, &r);
     tap_ok(echoed(&r, CAP), "body exactly at the cap (chunked) arrives whole (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern(3 * 4096 + 17, 1, &r);
     tap_ok(echoed(&r, 3 * 4096 + 17), "an odd-sized chunked body arrives whole (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     post_pattern(CAP + 1, 0, &r);
     tap_ok(r.status == 413 && is_plain_error(&r, "413"),
            "cap + 1 with Content-Length: 413 (curl %d, %ld) %s", r.cc, r.status,
            r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern(4 * CAP, 0, &r);
     tap_ok(r.status == 413, "4 x cap with Content-Length: 413 (curl %d, %ld)", r.cc, r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern(CAP + 1, 1, &r);
     tap_ok(r.status == 413 && is_plain_error(&r, "413"),
            "cap + 1 chunked (no Content-Length): 413 (curl %d, %ld)", r.cc, r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern(16 * CAP, 1, &r);
     tap_ok(r.status == 413 && is_plain_error(&r, "413"),
            "16 x cap chunked: drained and answered 413 (curl %d, %ld)", r.cc, r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     /* Without Expect the client sends at once: a body a little over the
      * cap is read and dropped so the 413 arrives cleanly. */
     post_pattern_ex(CAP + 1, 0, 0, &r);
     tap_ok(r.cc == CURLE_OK && r.status == 413 && is_plain_error(&r, "413"),
            "cap + 1 without Expect: a clean 413 (curl %d, %ld)", r.cc, r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern_ex(4 * CAP, 0, 0, &r);
     tap_ok(r.cc == CURLE_OK && r.status == 413 && is_plain_error(&r, "413"),
            "4 x cap without Expect: drained, a clean 413 (curl %d, %ld)", r.cc, r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern_ex(CAP, 0, 0, &r);
     tap_ok(echoed(&r, CAP), "at the cap without Expect: 200 (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern_ex(8 * CAP, 0, 0, &r);
     tap_ok(r.status == 413 || r.cc != CURLE_OK,
            "8 x cap without Expect: 413 or a closed connection, never 200 (curl %d, %ld)", r.cc,
            r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     post_pattern(1000, 0, &r);
     tap_ok(echoed(&r, 1000), "the server is fine after the 413s (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
     post_pattern(1000, 1, &r);
     tap_ok(echoed(&r, 1000), "chunked uploads still work after the 413s (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 static void test_status_table(void)
@@ -526,66 +461,66 @@ static void test_status_table(void)
     /* The same table through fa_http_reply_error and the wire. */
     for (size_t i = 1; i < n; i++) {
         char path[32], status[8];
-        struct resp r;
+        struct tu_resp r;
         const char *msg;
         int hidden = want[i].status == 500;
         snprintf(path, sizeof path, "/err?rc=%d", (int)want[i].rc);
         snprintf(status, sizeof status, "%d", want[i].status);
         get(path, &r);
-        msg = jstr(error_of(&r), "message");
+        msg = tu_jstr(error_of(&r), "message");
         tap_ok(r.status == want[i].status && is_plain_error(&r, status) &&
                    (hidden ? streq(msg, "internal server error") && !strstr(r.body, "SELECT")
                            : streq(msg, "detail: SELECT secret FROM customers")),
                "reply_error(%s): HTTP %ld, %s", fa_rc_name(want[i].rc), r.status,
                r.body ? r.body : "(none)");
-        resp_free(&r);
+        tu_resp_free(&r);
     }
 }
 
 static void test_replies(void)
 {
-    struct resp r;
+    struct tu_resp r;
     const cJSON *e;
     char path[32];
 
     snprintf(path, sizeof path, "/err?rc=%d", (int)FA_EDB);
     get(path, &r);
     e = error_of(&r);
-    tap_ok(r.status == 500 && streq(jstr(e, "message"), "internal server error") &&
-               streq(jstr(e, "status"), "500"),
+    tap_ok(r.status == 500 && streq(tu_jstr(e, "message"), "internal server error") &&
+               streq(tu_jstr(e, "status"), "500"),
            "FA_EDB: 500, internal detail hidden");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/fail", &r);
     e = error_of(&r);
     tap_ok(r.status == 400, "fa_http_reply_failure: HTTP 400 (%ld)", r.status);
-    tap_ok(streq(jstr(e, "status"), "422") && streq(jstr(e, "message"), "no match"),
+    tap_ok(streq(tu_jstr(e, "status"), "422") && streq(tu_jstr(e, "message"), "no match"),
            "failure: error.status \"422\" and the message: %s", r.body ? r.body : "");
-    tap_ok(streq(jstr(e, "userName"), "bob") && jnum(e, "score") == 0.25 &&
+    tap_ok(streq(tu_jstr(e, "userName"), "bob") && jnum(e, "score") == 0.25 &&
                cJSON_GetArraySize((cJSON *)e) == 4,
            "failure keeps the given fields, status/message replaced once");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/fail?bare=1", &r);
     tap_ok(r.status == 400 && is_plain_error(&r, "422"), "failure without fields: %s",
            r.body ? r.body : "");
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/bytes", &r);
     tap_ok(r.status == 200 && r.n == sizeof png_bytes && memcmp(r.body, png_bytes, r.n) == 0,
            "fa_http_reply_bytes sends the bytes as they are (%zu bytes)", r.n);
     tap_ok(streq(r.ctype, "image/png"), "bytes: the given content type (%s)", r.ctype);
     tap_ok(strstr(r.cache, "no-store") != NULL, "no_store: Cache-Control: %s", r.cache);
-    resp_free(&r);
+    tu_resp_free(&r);
     get("/echo", &r);
     tap_ok(r.cache[0] == '\0', "no Cache-Control unless asked (%s)", r.cache);
-    resp_free(&r);
+    tu_resp_free(&r);
 
     get("/nothing", &r);
     tap_ok(r.status == 500 && is_plain_error(&r, "500") &&
-               streq(jstr(error_of(&r), "message"), "internal server error"),
+               streq(tu_jstr(error_of(&r), "message"), "internal server error"),
            "a handler that gives no answer: 500 (%ld)", r.status);
-    resp_free(&r);
+    tu_resp_free(&r);
 }
 
 struct worker {
@@ -600,7 +535,7 @@ static void *worker_main(void *arg)
     for (int i = 0; i < PER_THREAD; i++) {
         char hdr[64], want[32];
         struct call c = {0};
-        struct resp r;
+        struct tu_resp r;
         uint8_t *body = pattern((size_t)(1000 * (w->id + 1) + i));
         snprintf(want, sizeof want, "t%d-%d", w->id, i);
         snprintf(hdr, sizeof hdr, "X-Test: %s", want);
@@ -609,9 +544,9 @@ static void *worker_main(void *arg)
         c.body = body;
         c.n_body = (size_t)(1000 * (w->id + 1) + i);
         http_do(g_port, &c, &r);
-        if (echoed(&r, c.n_body) && streq(jstr(r.json, "header"), want))
+        if (echoed(&r, c.n_body) && streq(tu_jstr(r.json, "header"), want))
             w->ok++;
-        resp_free(&r);
+        tu_resp_free(&r);
         free(body);
     }
     return NULL;
@@ -659,7 +594,7 @@ static void test_start_errors(void)
 
 struct slow_client {
     int port;
-    struct resp r;
+    struct tu_resp r;
 };
 
 static void *slow_main(void *arg)
@@ -685,7 +620,7 @@ static void test_stop_in_flight(void)
     struct slow_client s = {0};
     struct timespec t0, pause = {0, 100 * 1000000L};
     pthread_t tid;
-    struct resp after;
+    struct tu_resp after;
     struct call c = {0};
     double took;
     if (!tap_ok(srv != NULL, "second server starts: %s", err.msg))
@@ -701,17 +636,17 @@ static void test_stop_in_flight(void)
     fa_http_stop(srv, 2000);
     took = ms_since(&t0);
     pthread_join(tid, NULL);
-    tap_ok(s.r.cc == CURLE_OK && s.r.status == 200 && streq(jstr(s.r.json, "slept"), "yes"),
+    tap_ok(s.r.cc == CURLE_OK && s.r.status == 200 && streq(tu_jstr(s.r.json, "slept"), "yes"),
            "a request in flight during fa_http_stop is answered (curl %d, %ld)", s.r.cc,
            s.r.status);
     tap_ok(took >= 100 && took < 1500, "fa_http_stop waited for it, not for the grace (%.0f ms)",
            took);
-    resp_free(&s.r);
+    tu_resp_free(&s.r);
 
     c.path = "/echo";
     http_do(s.port, &c, &after);
     tap_ok(after.cc != CURLE_OK, "after fa_http_stop nothing listens (curl %d)", after.cc);
-    resp_free(&after);
+    tu_resp_free(&after);
 }
 
 int main(void)

@@ -37,6 +37,7 @@
 #include <cjson/cJSON.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 #define N_SAMPLES 6
 #define N_REF 3         /* sample1..3 carry reference vectors */
@@ -59,45 +60,10 @@ struct sample {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A whole file, malloc'ed with one spare byte; NULL when unreadable. */
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long len;
-    *n = 0;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)len + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-            free(buf);
-            buf = NULL;
-        }
-        if (buf != NULL)
-            *n = (size_t)len;
-    }
-    fclose(f);
-    return buf;
-}
-
-static cJSON *read_json(const char *path)
-{
-    size_t n = 0;
-    char *text = (char *)read_file(path, &n);
-    cJSON *root = NULL;
-    if (text != NULL) {
-        text[n] = '\0';
-        root = cJSON_Parse(text);
-    }
-    free(text);
-    return root;
-}
-
 static struct fa_image *decode_file(const char *path)
 {
     size_t n = 0;
-    uint8_t *bytes = read_file(path, &n);
+    uint8_t *bytes = tu_read_file(path, &n);
     struct fa_image *img = NULL;
     if (bytes != NULL && fa_image_decode(bytes, n, MAX_PIXELS, &img, NULL) != FA_OK)
         img = NULL;
@@ -287,7 +253,7 @@ static int load_samples(struct fa_engine *eng, struct sample *s)
     for (int i = 0; i < N_SAMPLES; i++) {
         char path[1024];
         snprintf(path, sizeof path, "%s/sample%d.jpg", FA_TEST_ASSETS, i + 1);
-        s[i].bytes = read_file(path, &s[i].n);
+        s[i].bytes = tu_read_file(path, &s[i].n);
         if (s[i].bytes == NULL ||
             fa_image_decode(s[i].bytes, s[i].n, MAX_PIXELS, &s[i].img, NULL) != FA_OK ||
             fa_detect(eng, s[i].img, s[i].faces, MAX_FACES, &s[i].n_faces, NULL) != FA_OK ||
@@ -412,7 +378,7 @@ static void check_ref_landmarks(const struct sample *s, const cJSON *item)
 
 static void test_model_reference(struct fa_engine *eng, const struct sample *s)
 {
-    cJSON *root = read_json(REF_JSON);
+    cJSON *root = tu_read_json(REF_JSON);
     const cJSON *faces = cJSON_GetObjectItemCaseSensitive(root, "faces");
     if (tap_ok(cJSON_GetArraySize(faces) == N_REF, "%s has %d faces", REF_JSON, N_REF))
         for (int i = 0; i < N_REF; i++) {
@@ -464,7 +430,7 @@ static void test_shared_reference(struct fa_engine *eng)
         tap_diag("%s is absent (normal on a user's machine): dlib reference check skipped", SHARED_REF);
         return;
     }
-    cJSON *root = read_json(SHARED_REF "/reference.json");
+    cJSON *root = tu_read_json(SHARED_REF "/reference.json");
     if (tap_ok(cJSON_GetArraySize(root) == 4, "models-ref/reference.json has 4 faces")) {
         for (int i = 0; i < 4; i++)
             check_shared_face(eng, cJSON_GetArrayItem(root, i), d[i]);

@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "tap.h"
+#include "testutil.h"
 
 #define N_SAMPLES 6
 #define THRESHOLD 0.42f  /* the decision threshold the tests hold the model to */
@@ -50,32 +51,6 @@ struct sample {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-/* Read a whole file into a malloc'ed buffer; NULL when it cannot be read. */
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long len;
-    *n = 0;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    buf = malloc((size_t)len + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL)
-        *n = (size_t)len;
-out:
-    fclose(f);
-    return buf;
-}
 
 /* Probe a copy that is exactly n bytes long, so that ASan catches any read
  * past the end (the original buffers are often larger than n). */
@@ -365,7 +340,7 @@ static int load_samples(struct sample *s)
         struct fa_err err = {{0}};
         struct fa_image_info info;
         snprintf(path, sizeof path, "%s/sample%d.jpg", FA_TEST_ASSETS, i + 1);
-        s[i].bytes = read_file(path, &s[i].n);
+        s[i].bytes = tu_read_file(path, &s[i].n);
         if (!tap_ok(s[i].bytes != NULL, "read %s (set-up fetches it)", path)) {
             ok = 0;
             continue;
@@ -735,7 +710,7 @@ static double check_ref_chip(struct fa_engine *eng, const cJSON *item, float out
     if (!cJSON_IsString(name) || !cJSON_IsArray(want) || cJSON_GetArraySize(want) != FA_EMBED_DIM)
         return worst;
     snprintf(path, sizeof path, "%s/%s_chip112.png", FA_REF_DIR, name->valuestring);
-    uint8_t *bytes = read_file(path, &n);
+    uint8_t *bytes = tu_read_file(path, &n);
     if (bytes != NULL && fa_image_decode(bytes, n, MAX_PIXELS, &chip, NULL) == FA_OK &&
         fa_embed_chip(eng, chip, out, NULL) == FA_OK) {
         worst = 0;
@@ -764,7 +739,7 @@ static void check_ref_photo(struct fa_engine *eng, const cJSON *item)
     if (!cJSON_IsString(image) || cJSON_GetArraySize(box) != 4 || cJSON_GetArraySize(lm) != 68)
         return;
     snprintf(path, sizeof path, "%s/%s", FA_REF_DIR, image->valuestring);
-    uint8_t *bytes = read_file(path, &n);
+    uint8_t *bytes = tu_read_file(path, &n);
     if (bytes == NULL) {
         tap_diag("no %s here: photo-level reference check skipped", path);
         return;
@@ -792,18 +767,12 @@ static void check_ref_photo(struct fa_engine *eng, const cJSON *item)
 static void test_reference(struct fa_engine *eng)
 {
     struct stat st;
-    size_t n = 0;
     float emb[4][FA_EMBED_DIM];
     if (stat(FA_REF_DIR, &st) != 0) {
         tap_diag("%s is absent (normal on a user's machine): reference check skipped", FA_REF_DIR);
         return;
     }
-    char *json = (char *)read_file(FA_REF_DIR "/reference.json", &n);
-    cJSON *root = NULL;
-    if (json != NULL) {
-        json[n] = '\0'; /* read_file leaves one spare byte */
-        root = cJSON_Parse(json);
-    }
+    cJSON *root = tu_read_json(FA_REF_DIR "/reference.json");
     if (!tap_ok(cJSON_IsArray(root) && cJSON_GetArraySize(root) == 4, "reference.json has 4 faces"))
         goto out;
     for (int i = 0; i < 4; i++) {
@@ -818,7 +787,6 @@ static void test_reference(struct fa_engine *eng)
            "reference pair scores %.3f and %.3f (MODELS.md: 0.539, 0.862)", c12, c34);
 out:
     cJSON_Delete(root);
-    free(json);
 }
 
 /* --------------------------------------------------------------- misc */
