@@ -62,21 +62,21 @@ def ratio(x, floor):
 
 
 def fmt_stage_row(label, r):
-    return "  %-34s %7.2f %7.2f %7.2f %6.2f %7.2f %8.2f %7.2f" % (
+    return "  %-38s %7.2f %7.2f %7.2f %6.2f %7.2f %8.2f %7.2f" % (
         label, r["decode_ms"], r["detect_ms"], r["landmarks_ms"], r["align_ms"],
         r["embed_ms"], r["sum_ms"], r.get("cpu_ms", float("nan")))
 
 
 def pipeline_section(rows, out):
     out.append("Pipeline, in process, one thread: median ms per image")
-    out.append("  %-34s %7s %7s %7s %6s %7s %8s %7s" % (
+    out.append("  %-38s %7s %7s %7s %6s %7s %8s %7s" % (
         "image", "decode", "detect", "landm.", "align", "embed", "sum", "cpu"))
     pipe = {}
     for r in rows:
         if "set" not in r:
             continue
         if r.get("skipped"):
-            out.append("  %-34s %s" % (r["set"], "skipped: " + r["skipped"]))
+            out.append("  %-38s %s" % (r["set"], "skipped: " + r["skipped"]))
             continue
         if r.get("summary"):
             pipe[r["set"]] = r
@@ -96,10 +96,11 @@ def pipeline_section(rows, out):
         if name in pipe and name + "-full" in pipe:
             red, full = pipe[name], pipe[name + "-full"]
             out.append("  reduced decoding, %s: median sum %.2f -> %.2f ms (x%.2f), mean "
-                       "%.2f -> %.2f ms (x%.2f)" % (
+                       "%.2f -> %.2f ms (x%.2f), median cpu %.2f -> %.2f ms (x%.2f)" % (
                            name, full["sum_ms"], red["sum_ms"], ratio(red["sum_ms"], full["sum_ms"]),
                            full["sum_mean_ms"], red["sum_mean_ms"],
-                           ratio(red["sum_mean_ms"], full["sum_mean_ms"])))
+                           ratio(red["sum_mean_ms"], full["sum_mean_ms"]),
+                           full["cpu_ms"], red["cpu_ms"], ratio(red["cpu_ms"], full["cpu_ms"])))
     media = next((r for r in rows if r.get("bench") == "media"), None)
     if media and "probes-r1" in pipe:
         out.append("  storing original + thumbnail durably (2 x write, fsync, rename, fsync dir): "
@@ -169,6 +170,9 @@ def auth_section(rows, pipe, cores, out, res):
         c1 = [r["p50_vs_sum"] for r in loads if r["auth"] == mode and r["concurrency"] == 1]
         if c1:
             res["auth_%s_p50_c1_vs_sum" % mode] = median(c1)
+    c1_cpu = [r["cpu_vs_pipeline"] for r in loads if r["concurrency"] == 1]
+    if c1_cpu:
+        res["auth_c1_cpu_vs_pipeline"] = median(c1_cpu)
     sat = [r for r in loads if r["concurrency"] >= cores]
     if sat:
         best = max(sat, key=lambda r: r["rps"])
@@ -210,23 +214,31 @@ def memory_section(rows, out, res):
     out.append("")
     out.append("Memory and start-up (server RSS from /proc/<pid>/status)")
     if "empty" in mem:
-        out.append("  empty database:          RSS %6.1f MB, ready %.2f s after exec" % (
+        out.append("  empty database:            RSS %6.1f MB, ready %.2f s after exec" % (
             mem["empty"]["rss_kb"] / 1024, mem["empty"]["ready_s"]))
     if "filled" in mem:
         f = mem["filled"]
-        res["rss_100k_vs_target"] = ratio(f["rss_kb"] / 1024, TARGETS["rss_100k_mb"])
         res["ready_100k_vs_target"] = ratio(f["ready_s"], TARGETS["ready_s"])
-        out.append("  %d templates:        RSS %6.1f MB (x%.2f of 400 MB), ready %.2f s "
+        out.append("  %d templates, at start: RSS %6.1f MB (x%.2f of 400 MB), ready %.2f s "
                    "(x%.2f of 2 s)" % (f["templates"], f["rss_kb"] / 1024,
-                                       res["rss_100k_vs_target"], f["ready_s"],
-                                       res["ready_100k_vs_target"]))
+                                       ratio(f["rss_kb"] / 1024, TARGETS["rss_100k_mb"]),
+                                       f["ready_s"], res["ready_100k_vs_target"]))
     if "after_load" in mem:
-        out.append("  after the load runs:     RSS %6.1f MB" % (mem["after_load"]["rss_kb"] / 1024))
+        a = mem["after_load"]
+        out.append("  after the load runs:       RSS %6.1f MB (x%.2f of 400 MB)" % (
+            a["rss_kb"] / 1024, ratio(a["rss_kb"] / 1024, TARGETS["rss_100k_mb"])))
     if "growth" in mem:
         g = mem["growth"]
         res["rss_growth_ratio"] = ratio(g["end_kb"], g["start_kb"])
-        out.append("  %d s load run (c=4):    RSS %6.1f -> %6.1f MB (x%.3f)" % (
+        out.append("  %d s load run (c=4):      RSS %6.1f -> %6.1f MB (x%.3f)" % (
             g["seconds"], g["start_kb"] / 1024, g["end_kb"] / 1024, res["rss_growth_ratio"]))
+    # The target holds for the server as it runs, not just after start: the
+    # largest RSS seen with the templates loaded.
+    seen = [mem[k]["rss_kb"] for k in ("filled", "after_load") if k in mem]
+    if "growth" in mem:
+        seen += [mem["growth"]["end_kb"]] + [kb for _, kb in mem["growth"]["samples"]]
+    if seen:
+        res["rss_100k_vs_target"] = ratio(max(seen) / 1024, TARGETS["rss_100k_mb"])
 
 
 def targets_section(rows, res, out):
@@ -237,9 +249,12 @@ def targets_section(rows, res, out):
         ("authenticate p50 c=1 <= 1.15 x pipeline sum (data:, median of 3)", res.get("auth_data_p50_c1_vs_sum"), 1.15, "le"),
         ("authenticate p50 c=1 <= 1.15 x pipeline sum (url, median of 3)", res.get("auth_url_p50_c1_vs_sum"), 1.15, "le"),
         ("throughput at saturation >= 0.9 x cores/sum (best run)", res.get("auth_rps_sat_vs_floor"), 0.9, "ge"),
+        ("  the same from CPU time: c=1 server CPU/request <= 1.15 x pipeline", res.get("auth_c1_cpu_vs_pipeline"), 1.15, "le"),
+        ("  the same from CPU time: pipeline / server CPU at saturation >= 0.9",
+         1 / res["auth_cpu_vs_pipeline"] if res.get("auth_cpu_vs_pipeline") else None, 0.9, "ge"),
         ("search 100k p50 <= 10 ms", res.get("search_100000_p50_vs_target"), 1.0, "le"),
         ("search 1M p50 <= 100 ms", res.get("search_1000000_p50_vs_target"), 1.0, "le"),
-        ("RSS with 100k templates <= 400 MB", res.get("rss_100k_vs_target"), 1.0, "le"),
+        ("RSS with 100k templates <= 400 MB (largest seen)", res.get("rss_100k_vs_target"), 1.0, "le"),
         ("ready <= 2 s after start with 100k templates", res.get("ready_100k_vs_target"), 1.0, "le"),
         ("no RSS growth over the long run (end/start <= 1.05)", res.get("rss_growth_ratio"), 1.05, "le"),
     ]
@@ -252,7 +267,7 @@ def targets_section(rows, res, out):
             continue
         ok = value <= limit if how == "le" else value >= limit
         verdicts[name] = ok
-        out.append("  [%s] %-62s x%.2f" % (" ok " if ok else "MISS", name, value))
+        out.append("  [%s] %-62s x%.3f" % (" ok " if ok else "MISS", name, value))
     ok = bad == 0 and errs == 0
     verdicts["zero non-2xx and errors"] = ok
     out.append("  [%s] %-62s %d non-2xx, %d errors in %d runs" % (

@@ -84,17 +84,17 @@ static const struct key_def keys[] = {
 };
 
 /*
- * Precision thresholds in fused z units, by the user's photo count k.
- * PLACEHOLDERS until the lfw-dev calibration lands: k = 1 is the fused
- * score at FMR 1e-4 (high) and 1e-3 (low); for k > 1 the threshold at
- * FMR / k of the single-comparison distribution, whose tail falls about
- * one decade per 0.8 z here, so + 0.8 log10(k). 15 = 5 enrolled + 10
- * learned photos, the most a user can have at the default settings.
+ * Precision thresholds in fused z units, by the user's photo count k, and
+ * the z-normalisation below: calibrated by bench/accuracy on lfw-dev
+ * (docs/accuracy.md; keep config/faceauth.conf equal). Each value is the
+ * FMR 1e-4 (high) or 1e-3 (low) quantile of best-of-k impostor scores.
+ * 15 = 5 enrolled + 10 learned photos, the most a user can have at the
+ * default settings.
  */
-static const double DEFAULT_HIGH[] = {3.90, 4.14, 4.28, 4.38, 4.46, 4.52, 4.58, 4.62,
-                                      4.66, 4.70, 4.73, 4.76, 4.79, 4.82, 4.84};
-static const double DEFAULT_LOW[] = {3.10, 3.34, 3.48, 3.58, 3.66, 3.72, 3.78, 3.82,
-                                     3.86, 3.90, 3.93, 3.96, 3.99, 4.02, 4.04};
+static const double DEFAULT_HIGH[] = {3.297, 3.413, 3.491, 3.542, 3.587, 3.613, 3.627, 3.666,
+                                      3.695, 3.737, 3.757, 3.757, 3.778, 3.778, 3.778};
+static const double DEFAULT_LOW[] = {2.752, 2.891, 2.966, 3.012, 3.050, 3.082, 3.106, 3.148,
+                                     3.173, 3.196, 3.216, 3.223, 3.240, 3.256, 3.257};
 
 static void set_list(struct fa_cfg_list *l, const double *v, size_t n)
 {
@@ -123,9 +123,10 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->max_redirects = 3;
     cfg->max_pixels = 40000000;
     cfg->models = FA_MODELS_ALL;
-    set_znorm(cfg, FA_MODEL_ARCFACE, 0.0078, 0.097);
-    set_znorm(cfg, FA_MODEL_MFN, 0.0098, 0.145);
-    set_znorm(cfg, FA_MODEL_DLIB, 0.835, 0.035);
+    /* impostor mean, impostor sd / (3 x fusion weight): see faceauth.conf */
+    set_znorm(cfg, FA_MODEL_ARCFACE, 0.00849, 0.11329);
+    set_znorm(cfg, FA_MODEL_MFN, 0.01109, 0.11258);
+    set_znorm(cfg, FA_MODEL_DLIB, 0.83589, 0.03984);
     set_list(&cfg->threshold_high, DEFAULT_HIGH, sizeof DEFAULT_HIGH / sizeof DEFAULT_HIGH[0]);
     set_list(&cfg->threshold_low, DEFAULT_LOW, sizeof DEFAULT_LOW / sizeof DEFAULT_LOW[0]);
     cfg->second_face_ratio = 0.8;

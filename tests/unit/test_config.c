@@ -307,7 +307,7 @@ static void test_values(void)
     TAP_OK(c.threshold_high.n == 1 && c.threshold_high.v[0] == 0.5 && c.max_body_bytes == 2048 &&
            c.fetch_timeout_ms == 1000);
     TAP_OK(c.allow_private_urls == 1);
-    tap_ok(c.threshold_low.n == 15 && c.threshold_low.v[0] == 3.1 && c.thumbnail_size == 192,
+    tap_ok(c.threshold_low.n == 15 && c.threshold_low.v[0] == 2.752 && c.thumbnail_size == 192,
            "keys not in the file keep defaults");
 
     static const char *const yes[] = {"1", "yes", "True", "ON"};
@@ -496,7 +496,7 @@ static void test_lists(void)
 
     rc = load_text(&c, &err, "znorm_dlib = 0.8,0.04\n");
     tap_ok(rc == FA_OK && c.znorm[FA_MODEL_DLIB][0] == 0.8 && c.znorm[FA_MODEL_DLIB][1] == 0.04 &&
-               c.znorm[FA_MODEL_ARCFACE][0] == 0.0078,
+               c.znorm[FA_MODEL_ARCFACE][0] == 0.00849,
            "znorm_dlib = mean,sd sets that model only: %s", err.msg);
     rc = load_text(&c, &err, "znorm_fr_feature = 0.01,0\n");
     tap_ok(rc == FA_EINVAL && has(&err, "sd > 0"), "sd 0 refused: %s", err.msg);
