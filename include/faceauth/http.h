@@ -7,8 +7,12 @@
  * answers 404 for an unknown path, 405 for a known path with another method
  * and 413 for a body over the cap before any handler runs.
  *
- * Threads: handlers run on the server's fixed pool of threads, several at
- * once; everything they reach through `app` must be thread-safe.
+ * Threads: handlers run on the server's own fixed pool of `threads` worker
+ * threads, several at once; everything they reach through `app` must be
+ * thread-safe. One further thread does all the network I/O, so a request
+ * waits only for a free worker, never behind a slow request that happened to
+ * share its connection's thread. Requests beyond the workers wait in a queue
+ * of a few per worker; past that the server answers 503 at once.
  */
 #ifndef FACEAUTH_HTTP_H
 #define FACEAUTH_HTTP_H
@@ -42,7 +46,7 @@ struct fa_route {
 struct fa_http_opts {
     const char *listen;   /* numeric IPv4 or IPv6 address */
     int port;             /* 0 = any free port (see fa_http_port) */
-    int threads;
+    int threads;          /* handler threads (the worker pool); < 1 means 1 */
     size_t max_body_bytes;
     int connection_timeout_s;
     const struct fa_route *routes;
@@ -60,8 +64,9 @@ enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server 
 int fa_http_port(const struct fa_http_server *srv);
 
 /*
- * Stop accepting, let the requests in flight finish (up to grace_ms), then
- * stop the threads and free the server. NULL is fine.
+ * Stop accepting, let the requests in flight finish, queued ones included
+ * (up to grace_ms; requests still queued after it are answered 503), then
+ * stop and join the threads and free the server. NULL is fine.
  */
 void fa_http_stop(struct fa_http_server *srv, int grace_ms);
 

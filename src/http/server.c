@@ -3,15 +3,26 @@
  *
  * Lifecycle (as in MHD's post example): the first callback of a request
  * creates struct fa_http_req in *req_cls; body chunks are appended up to the
- * cap; the last callback (upload size 0) routes and answers; the completed
- * callback writes the access log line and frees the request.
+ * cap; the last callback (upload size 0) routes. Errors (404, 405, 413) are
+ * answered there at once; a routed request is handed to our worker pool
+ * (workers.c) with its connection suspended, the worker runs the handler,
+ * builds the response and resumes the connection, and MHD calls us once more
+ * to queue it. The completed callback writes the access log line and frees
+ * the request.
+ *
+ * Why not MHD's thread pool: it pins each connection to one thread, so a
+ * ~50 ms handler held up the other connections on that thread while other
+ * threads (and face engines) idled. Now one MHD thread does all the network
+ * I/O, which is cheap, and no connection waits for a busy thread it is tied
+ * to. When the queue is full the request gets 503 rather than waiting.
  *
  * A body over the cap is answered 413 at once when Content-Length says so,
  * otherwise it is drained and discarded and 413 is sent at the end, so
  * memory never grows past the cap whatever the client sends.
  *
- * Shutdown: quiesce (stop accepting), wait until no handler is running,
- * then stop the daemon, so requests in flight are answered.
+ * Shutdown: quiesce (stop accepting), wait until every request in flight
+ * (queued, running or being sent) is answered, then stop the workers and
+ * the daemon. Past the grace period queued requests are answered 503.
  */
 #include "faceauth/http.h"
 
@@ -27,11 +38,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workers.h"
+
+/* Queued requests allowed per worker before 503: a few handler runs of
+ * waiting, not an unbounded backlog of bodies in memory. */
+#define QUEUE_PER_WORKER 8
+
 struct fa_http_server {
     struct MHD_Daemon *daemon;
     struct fa_http_opts opts;
     int port;
     atomic_int in_flight;
+    atomic_int closing;   /* grace over: queued requests get 503 */
+    struct fa_http_workers *workers;
 };
 
 struct fa_http_req {
@@ -43,6 +62,8 @@ struct fa_http_req {
     size_t n_body;
     size_t cap_body;
     int too_big;
+    fa_http_handler handler;      /* set when handed to a worker */
+    struct MHD_Response *resp;    /* the worker's answer, queued on resume */
     int status;           /* for the access log */
     size_t n_sent;
     struct timespec start;
@@ -126,13 +147,14 @@ static fa_http_handler route(const struct fa_http_opts *o, const char *method, c
     return NULL;
 }
 
-static void dispatch(struct fa_http_req *req, struct fa_http_reply *reply)
+/* The handler for the request, or NULL with the error reply filled in. */
+static fa_http_handler pick_handler(struct fa_http_req *req, struct fa_http_reply *reply)
 {
     int path_known;
     fa_http_handler h;
     if (req->too_big) {
         fa_http_reply_error(reply, FA_ETOOBIG, "request body is larger than the server accepts");
-        return;
+        return NULL;
     }
     h = route(&req->srv->opts, req->method, req->path, &path_known);
     if (h == NULL) {
@@ -140,11 +162,8 @@ static void dispatch(struct fa_http_req *req, struct fa_http_reply *reply)
             fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
         else
             fa_http_reply_error(reply, FA_ENOTFOUND, "no such endpoint");
-        return;
     }
-    h(req->srv->opts.app, req, reply);
-    if (reply->json == NULL && reply->bytes == NULL)
-        fa_http_reply_error(reply, FA_EINTERNAL, "handler gave no answer");
+    return h;
 }
 
 /* ---- sending ---- */
@@ -178,18 +197,77 @@ static struct MHD_Response *make_response(struct fa_http_reply *reply, size_t *n
     return resp;
 }
 
-static enum MHD_Result answer(struct fa_http_req *req, struct fa_http_reply *reply)
+/* Turn the reply into req->resp (NULL when out of memory) and free it.
+ * Safe on a worker: MHD responses are not tied to a connection. */
+static void store_reply(struct fa_http_req *req, struct fa_http_reply *reply)
 {
-    enum MHD_Result ret;
-    struct MHD_Response *resp = make_response(reply, &req->n_sent);
+    req->resp = make_response(reply, &req->n_sent);
     req->status = reply->status;
     cJSON_Delete(reply->json);
     free(reply->bytes);
+}
+
+/* Queue req->resp; on MHD's thread, inside the access handler. */
+static enum MHD_Result send_stored(struct fa_http_req *req)
+{
+    enum MHD_Result ret;
+    struct MHD_Response *resp = req->resp;
+    req->resp = NULL;
     if (resp == NULL)
-        return MHD_NO;
-    ret = MHD_queue_response(req->conn, (unsigned)reply->status, resp);
+        return MHD_NO; /* no memory for an answer: MHD closes the connection */
+    ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
     MHD_destroy_response(resp);
     return ret;
+}
+
+static enum MHD_Result answer(struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    store_reply(req, reply);
+    return send_stored(req);
+}
+
+/* ---- the hand-off to the workers ---- */
+
+/* On a worker: run the handler (or refuse once the grace is over), store
+ * the response, wake the connection. */
+static void run_job(void *job)
+{
+    struct fa_http_req *req = job;
+    struct MHD_Connection *conn = req->conn;
+    struct fa_http_reply reply = {0};
+    if (atomic_load(&req->srv->closing)) {
+        fa_http_reply_error(&reply, FA_EBUSY, "server is shutting down");
+    } else {
+        req->handler(req->srv->opts.app, req, &reply);
+        if (reply.json == NULL && reply.bytes == NULL)
+            fa_http_reply_error(&reply, FA_EINTERNAL, "handler gave no answer");
+    }
+    store_reply(req, &reply);
+    /* Last touch of req: once resumed, MHD may answer and free it at once. */
+    MHD_resume_connection(conn);
+}
+
+/* Under the queue lock, before any worker can resume it. */
+static void suspend_job(void *job)
+{
+    struct fa_http_req *req = job;
+    MHD_suspend_connection(req->conn);
+}
+
+/* The last callback of a request: answer errors here, send the rest to a
+ * worker, and on the call after the worker's resume send its answer. */
+static enum MHD_Result finish(struct fa_http_req *req)
+{
+    struct fa_http_reply reply = {0};
+    if (req->handler != NULL)
+        return send_stored(req); /* back from a worker */
+    req->handler = pick_handler(req, &reply);
+    if (req->handler == NULL)
+        return answer(req, &reply);
+    if (fa_http_workers_submit(req->srv->workers, req, suspend_job))
+        return MHD_YES;
+    fa_http_reply_error(&reply, FA_EBUSY, "server is busy, try again shortly");
+    return answer(req, &reply);
 }
 
 /*
@@ -237,7 +315,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct fa_http_server *srv = cls;
     struct fa_http_req *req = *req_cls;
-    struct fa_http_reply reply = {0};
     if (req == NULL) {
         req = req_new(srv, conn, url, method);
         if (req == NULL)
@@ -251,8 +328,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    dispatch(req, &reply);
-    return answer(req, &reply);
+    return finish(req);
 }
 
 static void log_access(const struct fa_http_req *req)
@@ -294,6 +370,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         req->status = 499; /* client went away before an answer */
     log_access(req);
     atomic_fetch_sub(&req->srv->in_flight, 1);
+    if (req->resp != NULL) /* resumed, but closed before it was queued */
+        MHD_destroy_response(req->resp);
     free(req->body);
     free(req);
     *req_cls = NULL;
@@ -324,8 +402,11 @@ enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server 
     struct sockaddr_storage ss;
     struct fa_http_server *srv;
     const union MHD_DaemonInfo *info;
+    /* One polling thread (no MHD pool: it would pin connections); ITC, part
+     * of ALLOW_SUSPEND_RESUME, lets a worker's resume and quiesce wake it. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
-                     MHD_USE_ITC; /* ITC: quiesce wakes the pool */
+                     MHD_ALLOW_SUSPEND_RESUME;
+    int n_workers = opts->threads > 0 ? opts->threads : 1;
     enum fa_rc rc = parse_listen(opts->listen, opts->port, &ss, err);
     if (rc != FA_OK)
         return rc;
@@ -335,12 +416,19 @@ enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server 
     if (srv == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory");
     srv->opts = *opts;
+    srv->workers = fa_http_workers_start(n_workers, (size_t)n_workers * QUEUE_PER_WORKER, run_job);
+    if (srv->workers == NULL) {
+        free(srv);
+        return fa_err_set(err, FA_EINTERNAL, "cannot start %d HTTP worker threads", n_workers);
+    }
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)opts->connection_timeout_s, MHD_OPTION_CONNECTION_LIMIT, 1000u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
     if (srv->daemon == NULL) {
+        fa_http_workers_stop(srv->workers);
+        fa_http_workers_free(srv->workers);
         free(srv);
         return fa_err_set(err, FA_EINTERNAL, "cannot listen on %s port %d (in use?)",
                           opts->listen, opts->port);
@@ -358,7 +446,14 @@ void fa_http_stop(struct fa_http_server *srv, int grace_ms)
     MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
     for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10)
         usleep(10 * 1000);
+    atomic_store(&srv->closing, 1);
+    /* Workers first: each queued request's connection is suspended and
+     * must be resumed before MHD_stop_daemon; requests completing later are
+     * refused by submit (503). The pool is freed only after the daemon,
+     * whose thread may still call submit until then. */
+    fa_http_workers_stop(srv->workers);
     MHD_stop_daemon(srv->daemon);
+    fa_http_workers_free(srv->workers);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
     free(srv);
