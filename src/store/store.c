@@ -281,6 +281,15 @@ enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err)
     return rc;
 }
 
+enum fa_rc fa_store_tx_end(struct fa_conn *c, enum fa_rc work_rc, struct fa_err *err)
+{
+    if (work_rc != FA_OK) {
+        fa_store_tx_rollback(c);
+        return work_rc;
+    }
+    return fa_store_tx_commit(c, err);
+}
+
 void fa_store_tx_rollback(struct fa_conn *c)
 {
     /* Some errors (SQLITE_FULL, SQLITE_IOERR...) already rolled back. */
@@ -309,10 +318,7 @@ enum fa_rc fa_store_page_read(struct fa_conn *c, const struct fa_store_page *pg,
     rc = pg->count(c, pg->arg, total, err);
     if (rc == FA_OK)
         rc = pg->rows(c, pg->arg, buf, &count, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, rc, err);
 out:
     /* An empty page is NULL, so callers have nothing to free. */
     if (rc != FA_OK || count == 0) {

@@ -194,11 +194,7 @@ enum fa_rc fa_store_user_update(struct fa_store *st, int64_t customer_id, const 
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         goto out;
-    rc = upd_write(c, customer_id, user_name, chg, out, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, upd_write(c, customer_id, user_name, chg, out, err), err);
 out:
     if (rc != FA_OK)
         memset(out, 0, sizeof *out);
@@ -363,11 +359,7 @@ enum fa_rc fa_store_user_delete(struct fa_store *st, int64_t customer_id, const 
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         return rc;
-    rc = del_write(c, customer_id, user_name, user_id, &p, &np, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, del_write(c, customer_id, user_name, user_id, &p, &np, err), err);
     if (rc != FA_OK) {
         *user_id = 0;
         fa_store_paths_free(p, np);
@@ -434,12 +426,7 @@ enum fa_rc fa_store_pending_done(struct fa_store *st, char *const *paths, int n,
         rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         return rc;
-    rc = pending_done_write(c, paths, n, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
-    return rc;
+    return fa_store_tx_end(c, pending_done_write(c, paths, n, err), err);
 }
 
 static const char SQL_PATH_KNOWN[] = "SELECT 1 FROM images WHERE path = ?1 LIMIT 1";

@@ -161,11 +161,7 @@ enum fa_rc fa_store_customer_passwd(struct fa_store *st, const char *name, const
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         goto out;
-    rc = passwd_write(c, name, hash, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, passwd_write(c, name, hash, err), err);
 out:
     fa_crypto_wipe(hash, sizeof hash);
     return rc;
@@ -270,11 +266,7 @@ enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *pas
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         goto out;
-    rc = token_insert(c, id, digest, ttl_seconds, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, token_insert(c, id, digest, ttl_seconds, err), err);
 out:
     if (rc != FA_OK)
         fa_crypto_wipe(token, FA_TOKEN_CHARS + 1);

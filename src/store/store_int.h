@@ -104,6 +104,10 @@ enum fa_rc fa_store_tx_begin_read(struct fa_conn *c, struct fa_err *err);
 enum fa_rc fa_store_tx_commit(struct fa_conn *c, struct fa_err *err);
 /* Roll back when a transaction is open; safe to call when none is. */
 void fa_store_tx_rollback(struct fa_conn *c);
+/* End the open transaction by the outcome of its work: commit when work_rc
+ * is FA_OK (a failed commit is returned), roll back and return work_rc
+ * otherwise. Callers write `rc = fa_store_tx_end(c, do_writes(c, ...), err)`. */
+enum fa_rc fa_store_tx_end(struct fa_conn *c, enum fa_rc work_rc, struct fa_err *err);
 
 /* ---- one page of a list, with its total (store.c) ---- */
 

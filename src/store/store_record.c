@@ -410,12 +410,7 @@ enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_rec
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         return rc;
-    rc = record_write(c, rec, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
-    return rc;
+    return fa_store_tx_end(c, record_write(c, rec, err), err);
 }
 
 /* ---- images ---- */

@@ -210,11 +210,7 @@ enum fa_rc fa_store_space_store(struct fa_store *st, int64_t customer_id, const 
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         goto out;
-    rc = space_write(c, customer_id, name, user_names, n, ids, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, space_write(c, customer_id, name, user_names, n, ids, err), err);
 out:
     free(ids);
     return rc;
@@ -495,11 +491,7 @@ enum fa_rc fa_store_space_user_ids(struct fa_store *st, int64_t customer_id,
         rc = fa_store_tx_begin_read(c, err);
     if (rc != FA_OK)
         return rc;
-    rc = spaces_collect(c, customer_id, names, n, &a, err);
-    if (rc == FA_OK)
-        rc = fa_store_tx_commit(c, err);
-    else
-        fa_store_tx_rollback(c);
+    rc = fa_store_tx_end(c, spaces_collect(c, customer_id, names, n, &a, err), err);
     if (rc != FA_OK || a.n == 0) {
         free(a.ids);
         return rc;
