@@ -81,6 +81,7 @@ static const struct key_def keys[] = {
     {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
     {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
     {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
+    {"metrics_token", STR(metrics_token)},
 };
 
 /*

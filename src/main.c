@@ -8,6 +8,9 @@
  *   faceauth embed FILE... | -   [--model NAME|all]
  *   faceauth score-pairs PAIRS.tsv [--model NAME|all]
  *   faceauth quality FILE... | -
+ *   faceauth user list CUSTOMER
+ *   faceauth models check [--reference FILE] [--assets DIR]
+ *   faceauth --help | help [CMD] | CMD --help | --version
  *
  * Every subcommand takes --config and --data, so the CLI and the server it
  * manages always agree on the same database.
@@ -32,21 +35,23 @@ struct args {
     int n_positional;
     const char *password_file;
     const char *model; /* --model of compare, embed, score-pairs; NULL = default */
+    const char *reference; /* --reference of models check; NULL = default */
+    const char *assets;    /* --assets of models check; NULL = default */
+    int help;              /* --help or -h after the command */
     struct fa_config cfg;
 };
 
+/* A usage error: the command's synopsis (or the overview) and exit 2. */
+static int usage_of(const char *cmd)
+{
+    if (cmd == NULL || !fa_cli_help(cmd, stderr))
+        fa_cli_usage(stderr);
+    return 2;
+}
+
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]\n"
-            "       faceauth customer add|passwd NAME [--password-file F] [--data DIR]\n"
-            "       faceauth compare A.jpg B.jpg [--models DIR] [--model NAME|all]\n"
-            "       faceauth embed FILE...|- [--models DIR] [--model NAME|all]\n"
-            "       faceauth score-pairs PAIRS.tsv [--models DIR] [--model NAME|all]\n"
-            "       faceauth quality FILE...|- [--models DIR]\n"
-            "Every subcommand also takes --config FILE and --data DIR.\n"
-            "--model: fr_feature (the default), mobilefacenet, dlib or all.\n");
-    return 64;
+    return usage_of(NULL);
 }
 
 /* Flags that map straight onto config keys. */
@@ -83,6 +88,12 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->password_file = argv[++i];
         } else if (strcmp(argv[i], "--model") == 0 && has_value) {
             a->model = argv[++i];
+        } else if (strcmp(argv[i], "--reference") == 0 && has_value) {
+            a->reference = argv[++i];
+        } else if (strcmp(argv[i], "--assets") == 0 && has_value) {
+            a->assets = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            a->help = 1;
         } else if (key != NULL && has_value) {
             if (fa_config_set(&a->cfg, key, argv[++i], &err) != FA_OK)
                 goto bad;
@@ -114,6 +125,23 @@ static void parts_free(struct server_parts *p)
     fa_face_service_free(p->app.faces);
     fa_media_free(p->app.media);
     fa_store_free(p->app.store);
+    fa_metrics_free(p->app.metrics);
+}
+
+/* The engine pool's and the router's metrics tables (metrics.h): one row
+ * per route, in route order, and every gate of face.h by name. */
+static enum fa_rc metrics_start(struct fa_app *app, const struct fa_route *routes,
+                                size_t n_routes, struct fa_err *err)
+{
+    enum fa_rc rc = fa_metrics_new(&app->metrics, err);
+    for (size_t i = 0; rc == FA_OK && i < n_routes; i++)
+        rc = fa_metrics_add_endpoint(app->metrics, routes[i].method, routes[i].path, err);
+    for (int g = 1; rc == FA_OK && g < FA_METRICS_MAX_GATES; g++)
+        if (strcmp(fa_face_gate_name((enum fa_face_gate)g), "unknown") != 0)
+            fa_metrics_name_gate(app->metrics, g, fa_face_gate_name((enum fa_face_gate)g));
+    if (rc == FA_OK)
+        fa_metrics_set_engines(app->metrics, app->cfg->engines);
+    return rc;
 }
 
 static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cfg,
@@ -123,7 +151,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     size_t n_routes;
     struct fa_face_opts face;
     struct fa_http_opts http = {cfg->listen, cfg->port, cfg->http_threads, cfg->max_body_bytes,
-                                cfg->connection_timeout_s, NULL, 0, &p->app};
+                                cfg->connection_timeout_s, NULL, 0, &p->app, NULL, NULL};
     enum fa_rc rc = fa_media_open(cfg->data_dir, &p->app.media, err);
     fa_face_opts_from_config(cfg, &face);
     p->app.cfg = cfg;
@@ -133,6 +161,13 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     p->app.fetch.max_redirects = cfg->max_redirects;
     p->app.fetch.allow_private = cfg->allow_private_urls;
     snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
+    http.routes = fa_api_routes(&n_routes);
+    http.n_routes = n_routes;
+    if (rc == FA_OK)
+        rc = metrics_start(&p->app, http.routes, n_routes, err);
+    face.metrics = p->app.metrics;
+    http.observe = fa_metrics_observe_request;
+    http.observe_ctx = p->app.metrics;
     if (rc == FA_OK)
         rc = fa_store_open(db_path, &p->app.store, err);
     if (rc == FA_OK)
@@ -141,8 +176,6 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
         rc = fa_api_recover(&p->app, err);
     if (rc == FA_OK)
         rc = fa_face_service_new(&face, &p->app.faces, err);
-    http.routes = fa_api_routes(&n_routes);
-    http.n_routes = n_routes;
     if (rc == FA_OK)
         rc = fa_http_start(&http, &p->http, err);
     return rc;
@@ -230,10 +263,10 @@ static int cmd_customer(const struct args *a)
     enum fa_rc rc;
     int adding;
     if (a->n_positional != 3)
-        return usage();
+        return usage_of("customer");
     adding = strcmp(a->positional[1], "add") == 0;
     if (!adding && strcmp(a->positional[1], "passwd") != 0)
-        return usage();
+        return usage_of("customer");
     if (read_password(a->password_file, password, sizeof password) != 0)
         return 1;
     mkdir(a->cfg.data_dir, 0700);
@@ -253,16 +286,75 @@ static int cmd_customer(const struct args *a)
     return 0;
 }
 
+/* ---- user, models, help ---- */
+
+static int cmd_user(const struct args *a)
+{
+    if (a->n_positional != 3 || strcmp(a->positional[1], "list") != 0)
+        return usage_of("user");
+    return fa_cli_user_list(a->n_positional, a->positional, &a->cfg);
+}
+
+static int cmd_models(const struct args *a)
+{
+    if (a->n_positional != 2 || strcmp(a->positional[1], "check") != 0)
+        return usage_of("models");
+    return fa_cli_models_check(a->cfg.model_dir, a->reference, a->assets);
+}
+
+/* `help`, `help CMD`, `--help`, `--version`: 1 when argv was one of them
+ * (*rc is then the exit status). Runs before any parsing, so neither a
+ * config file nor the environment can make help fail. */
+static int early_command(int argc, char **argv, int *rc)
+{
+    const char *cmd = argc > 1 ? argv[1] : "";
+    *rc = 0;
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("faceauth %s\n", FA_VERSION);
+        return 1;
+    }
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+        (strcmp(cmd, "help") == 0 && argc == 2)) {
+        fa_cli_usage(stdout);
+        return 1;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        if (argc == 3 && fa_cli_help(argv[2], stdout))
+            return 1;
+        fprintf(stderr, "faceauth: no command '%s'; 'faceauth --help' lists them\n",
+                argc == 3 ? argv[2] : "");
+        *rc = 2;
+        return 1;
+    }
+    if (argc < 2 || !fa_cli_known(cmd)) {
+        if (argc >= 2)
+            fprintf(stderr, "faceauth: unknown command '%s'; 'faceauth --help' lists them\n",
+                    cmd);
+        else
+            fa_cli_usage(stderr);
+        *rc = 2;
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
     const char *cmd = argc > 1 ? argv[1] : "";
     int rc;
+    if (early_command(argc, argv, &rc))
+        return rc;
     memset(&a, 0, sizeof a);
     a.positional = calloc((size_t)argc + 1, sizeof *a.positional);
-    if (argc < 2 || a.positional == NULL || parse_args(argc, argv, &a) != 0) {
+    if (a.positional == NULL || parse_args(argc, argv, &a) != 0) {
         free(a.positional);
-        return usage();
+        return usage_of(cmd);
+    }
+    if (a.help) {
+        free(a.positional);
+        fa_cli_help(cmd, stdout);
+        return 0;
     }
     if (fa_crypto_init() != FA_OK || fa_fetch_global_init() != FA_OK) {
         fprintf(stderr, "faceauth: cannot initialise libsodium or libcurl\n");
@@ -280,6 +372,10 @@ int main(int argc, char **argv)
         rc = fa_cli_score_pairs(a.n_positional, a.positional, a.cfg.model_dir, a.model);
     else if (strcmp(cmd, "quality") == 0)
         rc = fa_cli_quality(a.n_positional, a.positional, &a.cfg);
+    else if (strcmp(cmd, "user") == 0)
+        rc = cmd_user(&a);
+    else if (strcmp(cmd, "models") == 0)
+        rc = cmd_models(&a);
     else
         rc = usage();
     fa_fetch_global_cleanup();

@@ -17,6 +17,7 @@
 #include "faceauth/http.h"
 #include "faceauth/index.h"
 #include "faceauth/media.h"
+#include "faceauth/metrics.h"
 #include "faceauth/store.h"
 
 #define FA_API_BASE "/api/v1/basic/"
@@ -28,6 +29,7 @@ struct fa_app {
     struct fa_face_service *faces;
     struct fa_index *index;   /* every customer's templates, for search */
     struct fa_fetch_opts fetch;
+    struct fa_metrics *metrics; /* GET /metrics and what handlers record; may be NULL */
 };
 
 /* The route table the HTTP server dispatches on (static storage). */

@@ -1,7 +1,8 @@
 /*
  * cli.h — the benchmark subcommands of the faceauth binary (src/cli/).
  *
- * main.c dispatches `faceauth compare|embed|score-pairs|quality ...` here. Each
+ * main.c dispatches `faceauth compare|embed|score-pairs|quality ...` here
+ * (and `user list`, `models check` and the help pages, at the end). Each
  * function takes the subcommand's own argv (argv[0] is the subcommand name,
  * flags removed), the folder holding the ONNX models and the value of
  * --model, writes results to stdout and messages to stderr, and returns the
@@ -21,6 +22,8 @@
  */
 #ifndef FACEAUTH_CLI_H
 #define FACEAUTH_CLI_H
+
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +82,41 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char 
  */
 struct fa_config;
 int fa_cli_quality(int argc, char **argv, const struct fa_config *cfg);
+
+/*
+ * `user list CUSTOMER` (argv: "user", "list", CUSTOMER): the customer's
+ * users from the database of cfg->data_dir as a table, userName, status,
+ * photos, blacklisted, created (UTC), in the order of status/enroll/all.
+ * Exit 0; 1 for an unknown customer, a missing database or a write error;
+ * 2 for a wrong number of arguments.
+ */
+int fa_cli_user_list(int argc, char **argv, const struct fa_config *cfg);
+
+/* Defaults of `models check`, relative to the repository (see below). */
+#define FA_CLI_DEFAULT_REFERENCE "tests/data/model_reference.json"
+#define FA_CLI_DEFAULT_ASSETS "tests/assets"
+
+/*
+ * `models check`: the sha256 of every file in model_dir/SHA256SUMS and
+ * model_dir/CONVERTED.sha256, loading every model, and the reference faces
+ * of `reference` (photos in `assets`) against their stored landmarks and
+ * embeddings (models_cli.c). NULL reference/assets: the defaults above. A
+ * relative path that does not exist from the working directory is looked
+ * up beside the binary (../ and ../../ of its folder). One line per check
+ * on stdout; exit 0 when all pass, 1 with the first failure on stderr.
+ */
+int fa_cli_models_check(const char *model_dir, const char *reference, const char *assets);
+
+/* ---- help (help.c) ---- */
+
+/* The overview of every command, for --help and usage errors. */
+void fa_cli_usage(FILE *out);
+
+/* The help of one command into out; 0 when cmd is not a command. */
+int fa_cli_help(const char *cmd, FILE *out);
+
+/* 1 when cmd is a command of the binary. */
+int fa_cli_known(const char *cmd);
 
 #ifdef __cplusplus
 }

@@ -67,6 +67,8 @@ struct fa_config {
     int thumbnail_size;               /* pixels, square */
     int max_learned_templates;        /* learned samples kept per user */
     double learn_margin;              /* learn only when fused score >= threshold + margin (z) */
+    char metrics_token[128];          /* "" = GET /metrics for loopback clients only; else
+                                         every scrape needs "Authorization: Bearer <it>" */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

@@ -47,6 +47,11 @@ int fa_crypto_str_equal(const char *a, const char *b);
 /* Overwrite a secret in memory with zeros in a way the compiler keeps (sodium_memzero). */
 void fa_crypto_wipe(void *p, size_t n);
 
+/* The SHA-256 of a file's bytes as lowercase hex (src/crypto/sha256.c).
+ * FA_ENOTFOUND when it does not exist; FA_EINTERNAL when it cannot be read. */
+enum fa_rc fa_crypto_sha256_file(const char *path, char out[FA_DIGEST_HEX + 1],
+                                 struct fa_err *err);
+
 /* Fill key with random bytes. */
 void fa_crypto_key_new(uint8_t key[FA_KEY_BYTES]);
 

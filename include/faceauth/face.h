@@ -20,6 +20,7 @@
 
 #include "faceauth/common.h"
 #include "faceauth/config.h"
+#include "faceauth/metrics.h"
 #include "faceauth/vision.h"
 
 /*
@@ -53,6 +54,8 @@ struct fa_face_opts {
                                        always added (the search index uses it) */
     double liveness_min;            /* refuse a liveness-checked face whose live
                                        probability is below this */
+    struct fa_metrics *metrics;     /* engine waits, busy engines, stage times and gate
+                                       refusals go here; NULL = not recorded (borrowed) */
 };
 
 enum fa_face_purpose { FA_FACE_ENROLL, FA_FACE_AUTH };

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include <cjson/cJSON.h>
 
 #include "faceauth/common.h"
@@ -52,6 +54,13 @@ struct fa_http_opts {
     const struct fa_route *routes;
     size_t n_routes;
     void *app;            /* passed to every handler */
+    /* Called once per finished request, on the server's I/O thread (may be
+     * NULL): the index in routes of the route that answered (-1 when none
+     * matched: 404, 405, 413), the status sent (499 when the client left
+     * first) and the seconds from its arrival to the end. Must be quick and
+     * thread-safe (fa_metrics_observe_request is). */
+    void (*observe)(void *ctx, int route, int status, double seconds);
+    void *observe_ctx;
 };
 
 struct fa_http_server;
@@ -76,6 +85,11 @@ const char *fa_http_req_path(const struct fa_http_req *req);
 const char *fa_http_req_header(const struct fa_http_req *req, const char *name);
 const char *fa_http_req_query(const struct fa_http_req *req, const char *name);
 const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n);
+/* 1 when the client's address is a loopback one (fa_http_addr_is_loopback). */
+int fa_http_req_from_loopback(const struct fa_http_req *req);
+
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; 0 for anything else or NULL. Pure. */
+int fa_http_addr_is_loopback(const struct sockaddr *sa);
 
 /* ---- replies ---- */
 

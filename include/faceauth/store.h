@@ -80,6 +80,11 @@ enum fa_rc fa_store_login(struct fa_store *st, const char *name, const char *pas
 enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, const char *token,
                                 int64_t *customer_id, struct fa_err *err);
 
+/* The id of the customer called name (for the operator's CLI). FA_ENOTFOUND
+ * naming it; FA_EINVAL for a name no customer can have. */
+enum fa_rc fa_store_customer_id(struct fa_store *st, const char *name, int64_t *id,
+                                struct fa_err *err);
+
 /* Revoke one token of the customer. FA_EAUTH when it is not a live token of theirs. */
 enum fa_rc fa_store_token_revoke(struct fa_store *st, int64_t customer_id, const char *token,
                                  struct fa_err *err);

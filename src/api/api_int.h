@@ -201,5 +201,6 @@ void fa_api_settings_update(void *app, struct fa_http_req *req, struct fa_http_r
 void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_metrics(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 
 #endif

@@ -212,6 +212,15 @@ static enum fa_rc judge_photo(struct fa_call *c, const struct auth_request *r,
     return rc;
 }
 
+/* faceauth_auth_decisions_total: every answered authenticate (rc FA_OK)
+ * is a success (200) or a failure, whatever refused it. Returns rc. */
+static enum fa_rc count_decision(struct fa_call *c, const struct auth_request *r, enum fa_rc rc)
+{
+    if (rc == FA_OK)
+        fa_metrics_decision(c->app->metrics, r->precision_low, c->reply->status == 200);
+    return rc;
+}
+
 static enum fa_rc authenticate(struct fa_call *c)
 {
     struct auth_request r;
@@ -226,12 +235,12 @@ static enum fa_rc authenticate(struct fa_call *c)
     if (u.state != FA_USER_SUCCESS) {
         snprintf(msg, sizeof msg, "User is not authenticated: user '%s' has no enrolled face yet",
                  u.user_name);
-        return refuse_early(c, &u, msg);
+        return count_decision(c, &r, refuse_early(c, &u, msg));
     }
     if (u.blacklisted) {
         snprintf(msg, sizeof msg, "User is not authenticated: user '%s' is blacklisted",
                  u.user_name);
-        return refuse_early(c, &u, msg);
+        return count_decision(c, &r, refuse_early(c, &u, msg));
     }
     probe = calloc(1, sizeof *probe); /* 6 kB of embeddings: not on a worker's stack */
     if (probe == NULL)
@@ -239,7 +248,7 @@ static enum fa_rc authenticate(struct fa_call *c)
     rc = judge_photo(c, &r, &u, probe);
     fa_face_probe_cleanup(probe);
     free(probe);
-    return rc;
+    return count_decision(c, &r, rc);
 }
 
 void fa_api_authenticate(void *app, struct fa_http_req *req, struct fa_http_reply *reply)

@@ -352,8 +352,10 @@ void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message)
 enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url,
                            uint8_t **bytes, size_t *n)
 {
+    double t0 = fa_metrics_clock();
     enum fa_rc rc = fa_fetch_image(url, &c->app->fetch, bytes, n, &c->err);
     size_t len = strlen(field);
+    fa_metrics_stage(c->app->metrics, FA_STAGE_FETCH, fa_metrics_clock() - t0);
     /* An oversized image named by URL is a bad field, not an oversized
      * request body: 413 stays reserved for the body cap. */
     if (rc == FA_ETOOBIG)

@@ -29,6 +29,7 @@ static const struct fa_route routes[] = {
     {"GET", FA_API_BASE "face/", fa_api_face_image},
     {"GET", "/healthz", fa_api_healthz},
     {"GET", "/readyz", fa_api_readyz},
+    {"GET", "/metrics", fa_api_metrics},
 };
 
 const struct fa_route *fa_api_routes(size_t *n)

@@ -108,6 +108,7 @@ static enum fa_rc engine_acquire(struct fa_face_service *svc, struct fa_engine *
 {
     struct timespec deadline;
     int waited = 0;
+    double t0 = fa_metrics_clock();
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += svc->opts.queue_timeout_ms / 1000;
     deadline.tv_nsec += (long)(svc->opts.queue_timeout_ms % 1000) * 1000000L;
@@ -121,14 +122,17 @@ static enum fa_rc engine_acquire(struct fa_face_service *svc, struct fa_engine *
     if (svc->n_idle > 0)
         *out = svc->idle[--svc->n_idle];
     pthread_mutex_unlock(&svc->lock);
+    fa_metrics_engine_wait(svc->opts.metrics, fa_metrics_clock() - t0);
     if (*out == NULL)
         return fa_err_set(err, FA_EBUSY, "server is busy: no face engine free for %d ms",
                           svc->opts.queue_timeout_ms);
+    fa_metrics_engine_busy(svc->opts.metrics, 1);
     return FA_OK;
 }
 
 static void engine_release(struct fa_face_service *svc, struct fa_engine *eng)
 {
+    fa_metrics_engine_busy(svc->opts.metrics, -1);
     pthread_mutex_lock(&svc->lock);
     svc->idle[svc->n_idle++] = eng;
     pthread_cond_signal(&svc->freed);
@@ -194,9 +198,14 @@ static enum fa_rc decode_detect(struct fa_face_service *svc, struct fa_engine *e
 {
     enum fa_rc rc;
     for (;;) {
+        double t0 = fa_metrics_clock(), t1;
         rc = fa_image_decode_reduced(bytes, n, svc->opts.max_pixels, *reduce, img, err);
-        if (rc == FA_OK)
+        t1 = fa_metrics_clock();
+        fa_metrics_stage(svc->opts.metrics, FA_STAGE_DECODE, t1 - t0);
+        if (rc == FA_OK) {
             rc = fa_detect(eng, *img, faces, 2, n_found, err);
+            fa_metrics_stage(svc->opts.metrics, FA_STAGE_DETECT, fa_metrics_clock() - t1);
+        }
         if (rc != FA_OK || *n_found == 0)
             return rc;
         int better = fa_face_refine_reduction(&svc->opts, purpose, *reduce, faces, *n_found);
@@ -327,8 +336,11 @@ static enum fa_rc analyze_image(struct fa_face_service *svc, struct fa_engine *e
         rc = check_live(svc, eng, img, &face, out, gate, err);
     for (int m = 0; m < FA_N_MODELS; m++)
         outs[m] = out->emb[m];
-    if (rc == FA_OK)
+    if (rc == FA_OK) {
+        double t0 = fa_metrics_clock();
         rc = fa_embed_models(eng, img, &face, svc->models, outs, err);
+        fa_metrics_stage(svc->opts.metrics, FA_STAGE_EMBED, fa_metrics_clock() - t0);
+    }
     if (rc == FA_OK)
         out->models = svc->models;
     if (rc == FA_OK)
@@ -364,6 +376,8 @@ enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, si
         out->models = 0;
         fa_face_probe_cleanup(out);
     }
+    if (verdict != FA_GATE_PASS)
+        fa_metrics_gate(svc->opts.metrics, purpose == FA_FACE_ENROLL, (int)verdict);
     if (gate != NULL)
         *gate = verdict;
     return rc;

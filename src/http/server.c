@@ -63,6 +63,7 @@ struct fa_http_req {
     size_t cap_body;
     int too_big;
     fa_http_handler handler;      /* set when handed to a worker */
+    int route;            /* index of the route in opts.routes; -1 = none */
     struct MHD_Response *resp;    /* the worker's answer, queued on resume */
     int status;           /* for the access log */
     size_t n_sent;
@@ -88,6 +89,13 @@ const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
 {
     *n = req->n_body;
     return req->body;
+}
+
+int fa_http_req_from_loopback(const struct fa_http_req *req)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci != NULL && fa_http_addr_is_loopback(ci->client_addr);
 }
 
 int fa_http_port(const struct fa_http_server *srv) { return srv->port; }
@@ -132,17 +140,20 @@ static int path_matches(const struct fa_route *r, const char *path)
     return strcmp(path, r->path) == 0;
 }
 
-/* Find the handler; *path_known tells 405 from 404 when none matches. */
+/* Find the handler and its index (*index); *path_known tells 405 from 404
+ * when none matches. */
 static fa_http_handler route(const struct fa_http_opts *o, const char *method, const char *path,
-                             int *path_known)
+                             int *path_known, int *index)
 {
     *path_known = 0;
     for (size_t i = 0; i < o->n_routes; i++) {
         if (!path_matches(&o->routes[i], path))
             continue;
         *path_known = 1;
-        if (strcmp(o->routes[i].method, method) == 0)
+        if (strcmp(o->routes[i].method, method) == 0) {
+            *index = (int)i;
             return o->routes[i].handler;
+        }
     }
     return NULL;
 }
@@ -156,7 +167,7 @@ static fa_http_handler pick_handler(struct fa_http_req *req, struct fa_http_repl
         fa_http_reply_error(reply, FA_ETOOBIG, "request body is larger than the server accepts");
         return NULL;
     }
-    h = route(&req->srv->opts, req->method, req->path, &path_known);
+    h = route(&req->srv->opts, req->method, req->path, &path_known, &req->route);
     if (h == NULL) {
         if (path_known)
             fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
@@ -303,6 +314,7 @@ static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connec
     req->srv = srv;
     req->conn = conn;
     req->path = url;
+    req->route = -1;
     snprintf(req->method, sizeof req->method, "%s", method);
     clock_gettime(CLOCK_MONOTONIC, &req->start);
     return req;
@@ -329,6 +341,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     return finish(req);
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 static void log_access(const struct fa_http_req *req)
@@ -369,6 +388,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (req->status == 0)
         req->status = 499; /* client went away before an answer */
     log_access(req);
+    if (req->srv->opts.observe != NULL)
+        req->srv->opts.observe(req->srv->opts.observe_ctx, req->route, req->status,
+                               seconds_since(&req->start));
     atomic_fetch_sub(&req->srv->in_flight, 1);
     if (req->resp != NULL) /* resumed, but closed before it was queued */
         MHD_destroy_response(req->resp);

@@ -69,6 +69,7 @@ static const char *const all_keys[] = {
     "thumbnail_size",
     "max_learned_templates",
     "learn_margin",
+    "metrics_token",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -96,6 +97,7 @@ static void poison(struct fa_config *c)
     snprintf(c->data_dir, sizeof c->data_dir, "poison");
     snprintf(c->model_dir, sizeof c->model_dir, "poison");
     snprintf(c->public_url, sizeof c->public_url, "poison");
+    snprintf(c->metrics_token, sizeof c->metrics_token, "poison");
     c->allow_private_urls = 7;
     c->second_face_ratio = -42.5;
     c->min_eye_distance_enroll = c->min_eye_distance_auth = c->learn_margin = -42.5;
@@ -156,6 +158,7 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(thumbnail_size);
     SAME_NUM(max_learned_templates);
     SAME_NUM(learn_margin);
+    SAME_STR(metrics_token);
 }
 
 /* How many `key = value` lines the file has, and whether each of all_keys

@@ -1,0 +1,35 @@
+/*
+ * store_lookup.c — a customer's id by name, for the operator's CLI
+ * (`faceauth user list CUSTOMER`), which has a name and no access token.
+ */
+#include "store_int.h"
+
+static const char SQL_CUSTOMER_ID[] = "SELECT id FROM customers WHERE name = ?1";
+
+enum fa_rc fa_store_customer_id(struct fa_store *st, const char *name, int64_t *id,
+                                struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int r;
+
+    *id = 0;
+    rc = fa_store_check_name("customer name", name, err);
+    if (rc == FA_OK)
+        rc = fa_store_conn(st, &c, err);
+    if (rc == FA_OK)
+        rc = fa_store_stmt(c, SQL_CUSTOMER_ID, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
+                                                                          : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        *id = sqlite3_column_int64(s, 0);
+    else if (r == SQLITE_DONE)
+        rc = fa_err_set(err, FA_ENOTFOUND, "no customer named '%s'", name);
+    else
+        rc = fa_store_dberr(c, "customer lookup", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
