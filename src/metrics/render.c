@@ -130,7 +130,7 @@ static void endpoint_labels(const struct fa_metrics *m, int i, char *out, size_t
     if (text_grow(&t, 1))
         t.buf[0] = '\0';
     put(&t, "method=\"");
-    put_label(&t, other ? "" : ep->method);
+    put_label(&t, other ? "other" : ep->method);
     put(&t, "\",endpoint=\"");
     put_label(&t, other ? "other" : ep->path);
     put(&t, "\"");
