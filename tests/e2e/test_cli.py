@@ -4,9 +4,19 @@ the built binary, with and without --model (include/faceauth/cli.h): output
 formats, one field per model in model order for `all`, the same numbers
 whichever way a model is asked for, NA lines, exit codes, and no sanitizer
 report (a non-zero exit under ASan). Also `quality`: the server's gates per
-file, for authentication and enrollment, with the config's limits."""
+file, for authentication and enrollment, with the config's limits.
+
+And the operator's commands: `--help`, `help CMD`, `CMD --help`,
+`--version` and unknown commands (exit 2 with a hint); `user list CUSTOMER`
+against the API's own answers (status/enroll/all and user/details) on a
+real server's database; `models check` passing on the real models and
+failing, with the reason, on a corrupted copy of a model file, on a model
+whose checksum line was replaced (the reference faces catch it) and on a
+tampered reference vector."""
 import math
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -117,6 +127,191 @@ def test_quality(t, args, root):
          "quality applies the limits of --config", (code, out, err))
 
 
+def plain(args, *argv, stdin=None):
+    """The binary with exactly these arguments: (code, stdout, stderr)."""
+    p = subprocess.run([args.binary, *argv], input=stdin, capture_output=True, text=True,
+                       timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+COMMANDS = ["serve", "customer", "user", "models", "compare", "embed", "score-pairs", "quality"]
+
+
+def test_help(t, args):
+    code, out, err = plain(args, "--help")
+    t.ok(code == 0 and all("faceauth " + c in out for c in COMMANDS) and not err,
+         "--help lists every command on stdout, exit 0", (code, out, err))
+    code2, out2, _ = plain(args, "help")
+    t.ok(code2 == 0 and out2 == out, "`help` alone is --help")
+    for cmd in COMMANDS:
+        code, out, err = plain(args, "help", cmd)
+        code2, out2, _ = plain(args, cmd, "--help")
+        t.ok(code == 0 and out.startswith("usage: faceauth " + cmd) and
+             len(out.splitlines()) >= 3 and out2 == out,
+             "help %s and %s --help print its usage and text" % (cmd, cmd), (code, out, err))
+    code, out, err = plain(args, "--version")
+    t.ok(code == 0 and re.fullmatch(r"faceauth \d+\.\d+\.\d+\n", out) is not None,
+         "--version prints faceauth X.Y.Z", (code, out))
+    code, out, err = plain(args, "frobnicate")
+    t.ok(code == 2 and "unknown command 'frobnicate'" in err and "--help" in err and not out,
+         "an unknown command: exit 2, named, with a hint", (code, err))
+    code, out, err = plain(args, "help", "frobnicate")
+    t.ok(code == 2 and "frobnicate" in err and "--help" in err, "help for no such command: exit 2",
+         (code, err))
+    code, out, err = plain(args)
+    t.ok(code == 2 and "usage:" in err, "no command: the overview on stderr, exit 2", (code, err))
+    code, out, err = plain(args, "user", "list")
+    t.ok(code == 2 and err.startswith("usage: faceauth user list"),
+         "user list without CUSTOMER: its usage, exit 2", (code, err))
+    code, out, err = plain(args, "models", "check", "--bogus")
+    t.ok(code == 2 and "--bogus" in err and "usage: faceauth models check" in err,
+         "an unknown option: named, the command's usage, exit 2", (code, err))
+
+
+# ------------------------------------------------------------- user list
+USERS = ["zed", "alice", "bob", "carol"]
+
+
+def make_user_photos(args, root):
+    det = h.Detector(args.models)
+    img = cv2.imread(os.path.join(args.assets, "sample2.jpg"))
+    h.write_jpeg(os.path.join(root, "alice.jpg"), h.single_face(img, det.faces(img), 1))
+    h.write_noface(os.path.join(root, "noface.jpg"))
+
+
+def api_rows(srv, tok):
+    """status/enroll/all (every page) plus templateCount from user/details."""
+    rows, page = [], 1
+    while True:
+        _, _, body = srv.api("status/enroll/all", {"customerName": "acme", "statusType": "all",
+                                                   "pageNumber": page, "pageCount": 2}, tok)
+        rows += body["data"]
+        if page >= body["totalStatusPageNumber"]:
+            break
+        page += 1
+    out = []
+    for r in rows:
+        _, _, d = srv.api("user/details", {"customerName": "acme", "userName": r["userName"]},
+                          tok)
+        out.append([r["userName"], r["enrollmentStatus"], str(d["templateCount"]),
+                    r["blacklistState"]])
+    return out
+
+
+def test_user_list(t, args):
+    world = h.World(args, make_user_photos, [("acme", "s3cret-acme"), ("other", "s3cret-other")])
+    srv = h.Server(args.binary, args.models, world.data,
+                   ["allow_private_urls = yes", "engines = 1"]).start()
+    try:
+        tok = h.login(srv, "acme", "s3cret-acme")
+        tok2 = h.login(srv, "other", "s3cret-other")
+        for name in USERS:
+            srv.api("user/create", {"customerName": "acme", "userName": name}, tok)
+        srv.api("user/create", {"customerName": "other", "userName": "outsider"}, tok2)
+        srv.api("enroll", {"customerName": "acme", "userName": "alice",
+                           "url": world.photos + "/alice.jpg"}, tok)
+        srv.api("enroll", {"customerName": "acme", "userName": "carol",
+                           "url": world.photos + "/noface.jpg"}, tok)
+        srv.api("user/blacklist", {"customerName": "acme", "userName": "bob"}, tok)
+        want = api_rows(srv, tok)
+        code, out, err = plain(args, "user", "list", "acme", "--data", world.data)
+        lines = out.splitlines()
+        header = lines[0].split() if lines else []
+        got = [line.split() for line in lines[1:]]
+        t.ok(code == 0 and header == ["userName", "status", "photos", "blacklisted", "created"],
+             "user list: the header", (code, out, err))
+        t.ok([g[:4] for g in got] == want and len(want) == len(USERS),
+             "user list matches status/enroll/all + user/details, row for row, in order",
+             (got, want))
+        t.ok(all(len(g) == 6 and re.fullmatch(r"\d{4}-\d\d-\d\d", g[4]) and
+                 re.fullmatch(r"\d\d:\d\d:\d\d", g[5]) for g in got),
+             "created is yyyy-mm-dd hh:mm:ss", got)
+        t.ok("outsider" not in out, "another customer's users are not listed")
+        starts = [[m.start() for m in re.finditer(r"\S+", line)] for line in lines]
+        t.ok(len({tuple(st[i] for i in (0, 1, 3, 4)) for st in starts}) == 1,
+             "the table is aligned: columns start at the header's columns", out)
+        code, out, err = plain(args, "user", "list", "nobody", "--data", world.data)
+        t.ok(code == 1 and "no customer named 'nobody'" in err, "an unknown customer: exit 1",
+             (code, err))
+        empty = os.path.join(world.work, "empty")
+        code, out, err = plain(args, "user", "list", "acme", "--data", empty)
+        t.ok(code == 1 and "no database" in err and not os.path.exists(empty),
+             "a missing database is an error and is not created", (code, err))
+    finally:
+        h.stop_server(t, srv, "user-list server exits cleanly")
+        world.close()
+
+
+# ------------------------------------------------------------- models check
+def copy_models(args, dest):
+    os.makedirs(dest)
+    for name in os.listdir(args.models):
+        if name.endswith(".onnx") or name in ("SHA256SUMS", "CONVERTED.sha256"):
+            shutil.copyfile(os.path.join(args.models, name), os.path.join(dest, name))
+
+
+def models_check(args, models, *extra):
+    ref = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                       "model_reference.json")
+    return plain(args, "models", "check", "--models", models, "--reference", ref,
+                 "--assets", args.assets, *extra)
+
+
+def test_models_check(t, args, work):
+    code, out, err = models_check(args, args.models)
+    fails = [line for line in out.splitlines() if line.startswith("FAIL")]
+    t.ok(code == 0 and not fails and "all" in out.splitlines()[-1] and
+         sum(line.startswith("ok ") for line in out.splitlines()) >= 20,
+         "models check passes on the real models", (code, out[-1500:], err))
+    t.ok(all(f in out for f in ("fr_detect.onnx: sha256", "mobilefacenet.onnx: sha256",
+                                "dlib_resnet.onnx: sha256", "sample3.jpg: dlib_resnet.onnx")),
+         "it hashes each model and runs each reference face")
+    bad = os.path.join(work, "models-corrupt")
+    copy_models(args, bad)
+    path = os.path.join(bad, "mobilefacenet.onnx")
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    code, out, err = models_check(args, bad)
+    t.ok(code == 1 and "mobilefacenet.onnx: sha256" in err and "expected" in err,
+         "one flipped byte in mobilefacenet.onnx: exit 1 naming the file", (code, err))
+    # A corruption that matters (16 kB of 12.07s mid-file) with its checksum
+    # line updated to match: only loading and the reference faces can tell.
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        f.write(b"\x41" * 16384)
+    with open(os.path.join(bad, "CONVERTED.sha256")) as f:
+        sums = f.read()
+    digest = subprocess.run(["sha256sum", path], capture_output=True, text=True).stdout.split()[0]
+    sums = re.sub(r"^[0-9a-f]{64}(  mobilefacenet\.onnx)$", digest + r"\1", sums, flags=re.M)
+    with open(os.path.join(bad, "CONVERTED.sha256"), "w") as f:
+        f.write(sums)
+    code, out, err = models_check(args, bad)
+    sha_ok = any(line.startswith("ok") and "mobilefacenet.onnx: sha256" in line
+                 for line in out.splitlines())
+    t.ok(code == 1 and sha_ok and ("mobilefacenet.onnx" in err or "loading" in err),
+         "the corrupted model with a matching checksum still fails (reference faces or loading)",
+         (code, out[-1500:], err))
+    missing = os.path.join(work, "models-missing")
+    copy_models(args, missing)
+    os.remove(os.path.join(missing, "dlib_resnet.onnx"))
+    code, out, err = models_check(args, missing)
+    t.ok(code == 1 and "dlib_resnet.onnx" in err, "a missing model file: exit 1 naming it",
+         (code, err))
+    ref = h.json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                        "data", "model_reference.json")))
+    ref["faces"][1]["dlib_resnet-1"][5] += 0.01
+    tampered = os.path.join(work, "tampered.json")
+    with open(tampered, "w") as f:
+        h.json.dump(ref, f)
+    code, out, err = plain(args, "models", "check", "--models", args.models, "--reference",
+                           tampered, "--assets", args.assets)
+    t.ok(code == 1 and "sample2.jpg: dlib_resnet.onnx" in err and "limit" in err,
+         "a reference vector 0.01 off: exit 1 naming the photo and model", (code, err))
+
+
 def main():
     args = h.parse_args()
     t = h.Tap()
@@ -130,6 +325,9 @@ def main():
         test_compare(t, args, photos)
         test_score_pairs(t, args, work)
         test_quality(t, args, work)
+        test_help(t, args)
+        test_user_list(t, args)
+        test_models_check(t, args, work)
     finally:
         h.cleanup(work)
     return t.done()
