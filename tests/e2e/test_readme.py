@@ -3,11 +3,13 @@
 
 Every ```sh block from "## Walk-through with curl" on is taken from README.md
 as it stands and run, in order, in one bash session in a scratch folder laid
-out like the repository (build/faceauth, tests/assets, data). Only the port is
+out like the repository (build/faceauth, models, tests/assets, tests/data,
+data). Only the port is
 changed, to the one the test server got; everything else is the user's text.
 The answers must be the documented ones: the walk-through creates, enrolls,
 accepts the same person and refuses another in the seed's failure shape; every
-API example after it succeeds.
+API example after it succeeds; the metrics example shows the walk-through's
+decisions, `user list` shows jane and `models check` passes.
 """
 import json
 import os
@@ -29,14 +31,19 @@ def readme_script():
 
 
 def json_objects(text):
-    """Every top-level JSON object in curl's concatenated output."""
+    """Every top-level JSON object in curl's concatenated output (a brace
+    that starts no JSON, as in Prometheus labels, is skipped)."""
     dec = json.JSONDecoder()
     out, i = [], 0
     while True:
         i = text.find("{", i)
         if i < 0:
             return out
-        obj, i = dec.raw_decode(text, i)
+        try:
+            obj, i = dec.raw_decode(text, i)
+        except ValueError:
+            i += 1
+            continue
         out.append(obj)
 
 
@@ -73,12 +80,32 @@ def check_api_examples(t, objs):
          "the log shows the last search first", logs)
 
 
+def check_cli_examples(t, out):
+    """The metrics and command-line examples after the API ones."""
+    t.ok(re.search(r'^faceauth_auth_decisions_total\{precision="high",result="success"\} '
+                   r'[1-9]', out, re.M) and
+         re.search(r'^faceauth_auth_decisions_total\{precision="high",result="failure"\} '
+                   r'[1-9]', out, re.M) and
+         re.search(r"^faceauth_index_templates [1-9]", out, re.M),
+         "the metrics example shows the walk-through's decisions and the templates", out[-3000:])
+    t.ok(re.search(r"^userName +status +photos +blacklisted +created$", out, re.M) and
+         re.search(r"^jane +success +1 +no +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", out, re.M),
+         "user list shows jane: enrolled, one photo, not blacklisted", out[-3000:])
+    t.ok(re.search(r"^models check: all \d+ checks passed$", out, re.M),
+         "models check passes", out[-3000:])
+    t.ok("usage: faceauth user list CUSTOMER" in out, "help user prints its usage")
+
+
 def scratch_repo(args, work):
     root = os.path.join(work, "repo")
+    here = os.path.dirname(os.path.abspath(__file__))
     os.makedirs(os.path.join(root, "build"))
     os.makedirs(os.path.join(root, "tests"))
     os.symlink(os.path.abspath(args.binary), os.path.join(root, "build", "faceauth"))
     os.symlink(os.path.abspath(args.assets), os.path.join(root, "tests", "assets"))
+    os.symlink(os.path.abspath(args.models), os.path.join(root, "models"))
+    os.symlink(os.path.abspath(os.path.join(here, "..", "data")),
+               os.path.join(root, "tests", "data"))
     return root
 
 
@@ -102,6 +129,7 @@ def main():
         objs += [{}] * (4 + N_API_ANSWERS - len(objs))
         check_walkthrough(t, objs[:4])
         check_api_examples(t, objs[4:])
+        check_cli_examples(t, run.stdout)
     finally:
         code = srv.stop()
         t.ok(code == 0, "server exits cleanly", (code, srv.stderr_text()[-2000:]))
