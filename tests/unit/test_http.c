@@ -749,6 +749,110 @@ static void test_queue_full(void)
     tap_ok(took < SLOW_MS * 3, "stop without grace does not run the queue (%.0f ms)", took);
 }
 
+/* ---- the observer hook and the loopback accessor -------------------------- */
+
+#define OBS_MAX 16
+
+struct observed {
+    pthread_mutex_t mu;
+    int n;
+    int route[OBS_MAX], status[OBS_MAX];
+    double seconds[OBS_MAX];
+};
+
+static void observe(void *ctx, int route, int status, double seconds)
+{
+    struct observed *o = ctx;
+    pthread_mutex_lock(&o->mu);
+    if (o->n < OBS_MAX) {
+        o->route[o->n] = route;
+        o->status[o->n] = status;
+        o->seconds[o->n] = seconds;
+        o->n++;
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void h_peer(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddBoolToObject(out, "loopback", fa_http_req_from_loopback(req));
+    fa_http_reply_json(reply, 200, out);
+}
+
+static const struct fa_route obs_routes[] = {
+    {"GET", "/echo", h_echo}, {"GET", "/peer", h_peer}, {"GET", "/files/", h_echo},
+    {"GET", "/slow", h_slow}};
+
+/* The i-th observation once it is there (the hook runs after the answer
+ * is sent, so it may trail the client by a moment). */
+static int observed_at(struct observed *o, int i, int *route, int *status, double *seconds)
+{
+    for (int waited = 0; waited < 2000; waited += 5) {
+        int have;
+        pthread_mutex_lock(&o->mu);
+        have = o->n > i;
+        if (have) {
+            *route = o->route[i];
+            *status = o->status[i];
+            *seconds = o->seconds[i];
+        }
+        pthread_mutex_unlock(&o->mu);
+        if (have)
+            return 1;
+        usleep(5000);
+    }
+    return 0;
+}
+
+static void test_observer(void)
+{
+    static const struct {
+        const char *method, *path;
+        int route, status;
+    } want[] = {{"GET", "/echo", 0, 200},    {"GET", "/nowhere", -1, 404},
+                {"POST", "/echo", -1, 405},  {"GET", "/files/a.jpg", 2, 200},
+                {"GET", "/slow", 3, 200},    {"GET", "/peer", 1, 200}};
+    struct observed o = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {0}, {0}};
+    struct fa_http_opts opts = {0};
+    struct fa_http_server *srv = NULL;
+    struct fa_err err = {{0}};
+    opts.listen = "127.0.0.1";
+    opts.threads = 2;
+    opts.max_body_bytes = CAP;
+    opts.connection_timeout_s = 5;
+    opts.routes = obs_routes;
+    opts.n_routes = sizeof obs_routes / sizeof obs_routes[0];
+    opts.app = &g_port;
+    opts.observe = observe;
+    opts.observe_ctx = &o;
+    if (!tap_ok(fa_http_start(&opts, &srv, &err) == FA_OK, "observer server starts: %s", err.msg))
+        return;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct call c = {0};
+        struct tu_resp r;
+        int route = -9, status = 0;
+        double seconds = -1;
+        c.method = want[i].method;
+        c.path = want[i].path;
+        http_do(fa_http_port(srv), &c, &r);
+        int got = observed_at(&o, (int)i, &route, &status, &seconds);
+        tap_ok(got && route == want[i].route &&
+                   status == want[i].status && status == r.status && seconds >= 0 &&
+                   seconds < 30,
+               "observer: %s %s -> route %d, status %d (got %d, %d, %.3f s)", want[i].method,
+               want[i].path, want[i].route, want[i].status, route, status, seconds);
+        if (want[i].route == 3)
+            tap_ok(seconds >= 0.2, "observer: the slow handler's time is counted (%.3f s)",
+                   seconds);
+        if (want[i].route == 1)
+            tap_ok(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "loopback")),
+                   "fa_http_req_from_loopback: a 127.0.0.1 client is loopback");
+        tu_resp_free(&r);
+    }
+    fa_http_stop(srv, 1000);
+}
+
 int main(void)
 {
     struct fa_err err = {{0}};
@@ -772,6 +876,7 @@ int main(void)
     test_replies();
     test_concurrent();
     test_start_errors();
+    test_observer();
     fa_http_stop(srv, 1000);
 
     test_stop_in_flight();
