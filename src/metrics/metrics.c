@@ -2,9 +2,9 @@
  * metrics.c — set-up and lock-free recording (see metrics.h).
  *
  * Why atomics and not one mutex: every request records two or three cells
- * on the hot path from many worker threads; relaxed atomic adds on cells
- * that are mostly in different cache lines cost a few nanoseconds and
- * never make a request wait for a scrape. Tables are fixed at set-up, so
+ * on the hot path from many worker threads; a relaxed atomic add needs no
+ * lock, so a request never waits for another request's recording or for
+ * a scrape that is reading the cells. Tables are fixed at set-up, so
  * recording never allocates and never fails.
  */
 #include "metrics_int.h"
