@@ -128,8 +128,16 @@ static void parts_free(struct server_parts *p)
     fa_metrics_free(p->app.metrics);
 }
 
+/* The HTTP server's observer hook: each finished request into the metrics. */
+static void observe_request(void *metrics, const struct fa_route *route, int status,
+                            double seconds)
+{
+    fa_metrics_request(metrics, route != NULL ? route->method : NULL,
+                       route != NULL ? route->path : NULL, status, seconds);
+}
+
 /* The engine pool's and the router's metrics tables (metrics.h): one row
- * per route, in route order, and every gate of face.h by name. */
+ * per route, and every gate of face.h by name. */
 static enum fa_rc metrics_start(struct fa_app *app, const struct fa_route *routes,
                                 size_t n_routes, struct fa_err *err)
 {
@@ -166,7 +174,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     if (rc == FA_OK)
         rc = metrics_start(&p->app, http.routes, n_routes, err);
     face.metrics = p->app.metrics;
-    http.observe = fa_metrics_observe_request;
+    http.observe = observe_request;
     http.observe_ctx = p->app.metrics;
     if (rc == FA_OK)
         rc = fa_store_open(db_path, &p->app.store, err);

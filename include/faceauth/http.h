@@ -55,11 +55,11 @@ struct fa_http_opts {
     size_t n_routes;
     void *app;            /* passed to every handler */
     /* Called once per finished request, on the server's I/O thread (may be
-     * NULL): the index in routes of the route that answered (-1 when none
-     * matched: 404, 405, 413), the status sent (499 when the client left
-     * first) and the seconds from its arrival to the end. Must be quick and
-     * thread-safe (fa_metrics_observe_request is). */
-    void (*observe)(void *ctx, int route, int status, double seconds);
+     * NULL): the route that answered (an entry of a route table; NULL when
+     * none matched: 404, 405, 413), the status sent (499 when the client
+     * left first) and the seconds from its arrival to the end. Must be
+     * quick and thread-safe. */
+    void (*observe)(void *ctx, const struct fa_route *route, int status, double seconds);
     void *observe_ctx;
 };
 

@@ -3,7 +3,8 @@
  * in the Prometheus text format (version 0.0.4).
  *
  * Every table is fixed when the struct is made: endpoints are the router's
- * routes (by index, plus one "other" row for everything unrouted), status
+ * routes (by method and path, plus one "other" row for everything
+ * unrouted), status
  * codes 100..599, gates by the face module's gate numbers, stages and
  * precisions from the enums below. No label value ever comes from a client
  * (no user or customer names, no raw paths), so a scrape cannot be made to
@@ -63,9 +64,9 @@ enum fa_rc fa_metrics_new(struct fa_metrics **out, struct fa_err *err);
 void fa_metrics_free(struct fa_metrics *m); /* NULL is fine */
 
 /*
- * Set-up, before any thread records. Endpoint i is the i-th one added and
- * must be the router's route i; method and path are borrowed (static
- * storage). FA_ETOOBIG past FA_METRICS_MAX_ENDPOINTS.
+ * Set-up, before any thread records: one row per route (of every route
+ * table); method and path are borrowed (static storage). FA_ETOOBIG past
+ * FA_METRICS_MAX_ENDPOINTS.
  */
 enum fa_rc fa_metrics_add_endpoint(struct fa_metrics *m, const char *method, const char *path,
                                    struct fa_err *err);
@@ -84,12 +85,12 @@ void fa_metrics_set_callbacks_source(struct fa_metrics *m, fa_metrics_callbacks_
 double fa_metrics_clock(void);
 
 /*
- * One answered HTTP request: endpoint = route index (-1 or out of range:
- * "other"), the status sent, the seconds from its first byte to the
- * answer. The signature is that of the HTTP server's observer hook
- * (metrics is a struct fa_metrics *).
+ * One answered HTTP request: the method and path of the route that answered
+ * as they were added (fa_metrics_add_endpoint; NULL or an unknown pair:
+ * "other"), the status sent, the seconds from its first byte to the answer.
  */
-void fa_metrics_observe_request(void *metrics, int endpoint, int status, double seconds);
+void fa_metrics_request(struct fa_metrics *m, const char *method, const char *path, int status,
+                        double seconds);
 
 /* One wait for a free face engine (also the waits that timed out). */
 void fa_metrics_engine_wait(struct fa_metrics *m, double seconds);

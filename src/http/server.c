@@ -63,7 +63,7 @@ struct fa_http_req {
     size_t cap_body;
     int too_big;
     fa_http_handler handler;      /* set when handed to a worker */
-    int route;            /* index of the route in opts.routes; -1 = none */
+    const struct fa_route *route; /* the route that answered; NULL = none */
     struct MHD_Response *resp;    /* the worker's answer, queued on resume */
     int status;           /* for the access log */
     size_t n_sent;
@@ -140,20 +140,17 @@ static int path_matches(const struct fa_route *r, const char *path)
     return strcmp(path, r->path) == 0;
 }
 
-/* Find the handler and its index (*index); *path_known tells 405 from 404
- * when none matches. */
-static fa_http_handler route(const struct fa_http_opts *o, const char *method, const char *path,
-                             int *path_known, int *index)
+/* Find the route; *path_known tells 405 from 404 when none matches. */
+static const struct fa_route *route(const struct fa_http_opts *o, const char *method,
+                                    const char *path, int *path_known)
 {
     *path_known = 0;
     for (size_t i = 0; i < o->n_routes; i++) {
         if (!path_matches(&o->routes[i], path))
             continue;
         *path_known = 1;
-        if (strcmp(o->routes[i].method, method) == 0) {
-            *index = (int)i;
-            return o->routes[i].handler;
-        }
+        if (strcmp(o->routes[i].method, method) == 0)
+            return &o->routes[i];
     }
     return NULL;
 }
@@ -162,19 +159,19 @@ static fa_http_handler route(const struct fa_http_opts *o, const char *method, c
 static fa_http_handler pick_handler(struct fa_http_req *req, struct fa_http_reply *reply)
 {
     int path_known;
-    fa_http_handler h;
     if (req->too_big) {
         fa_http_reply_error(reply, FA_ETOOBIG, "request body is larger than the server accepts");
         return NULL;
     }
-    h = route(&req->srv->opts, req->method, req->path, &path_known, &req->route);
-    if (h == NULL) {
+    req->route = route(&req->srv->opts, req->method, req->path, &path_known);
+    if (req->route == NULL) {
         if (path_known)
             fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
         else
             fa_http_reply_error(reply, FA_ENOTFOUND, "no such endpoint");
+        return NULL;
     }
-    return h;
+    return req->route->handler;
 }
 
 /* ---- sending ---- */
@@ -314,7 +311,6 @@ static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connec
     req->srv = srv;
     req->conn = conn;
     req->path = url;
-    req->route = -1;
     snprintf(req->method, sizeof req->method, "%s", method);
     clock_gettime(CLOCK_MONOTONIC, &req->start);
     return req;

@@ -11,6 +11,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* One bucket set for every histogram: from 1 ms (a cached fetch, a small
@@ -109,15 +110,30 @@ static void hist_observe(struct mx_hist *h, double seconds)
                               memory_order_relaxed);
 }
 
-void fa_metrics_observe_request(void *metrics, int endpoint, int status, double seconds)
+/* The row of a route: the same static strings were added, so comparing
+ * pointers finds it; strcmp covers a caller with copies. "other" when none. */
+static struct mx_endpoint *find_endpoint(struct fa_metrics *m, const char *method,
+                                         const char *path)
 {
-    struct fa_metrics *m = metrics;
+    int i;
+    if (method == NULL || path == NULL)
+        return &m->ep[m->n_endpoints];
+    for (i = 0; i < m->n_endpoints; i++)
+        if (m->ep[i].path == path && m->ep[i].method == method)
+            return &m->ep[i];
+    for (i = 0; i < m->n_endpoints; i++)
+        if (strcmp(m->ep[i].path, path) == 0 && strcmp(m->ep[i].method, method) == 0)
+            return &m->ep[i];
+    return &m->ep[m->n_endpoints];
+}
+
+void fa_metrics_request(struct fa_metrics *m, const char *method, const char *path, int status,
+                        double seconds)
+{
     struct mx_endpoint *ep;
     if (m == NULL)
         return;
-    if (endpoint < 0 || endpoint >= m->n_endpoints)
-        endpoint = m->n_endpoints; /* "other" */
-    ep = &m->ep[endpoint];
+    ep = find_endpoint(m, method, path);
     if (status < MX_STATUS_MIN || status > MX_STATUS_MAX)
         status = 500; /* never sent by our server; keep the cell in range */
     count(&ep->by_status[status - MX_STATUS_MIN]);

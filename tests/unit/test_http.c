@@ -756,11 +756,12 @@ static void test_queue_full(void)
 struct observed {
     pthread_mutex_t mu;
     int n;
-    int route[OBS_MAX], status[OBS_MAX];
+    const struct fa_route *route[OBS_MAX];
+    int status[OBS_MAX];
     double seconds[OBS_MAX];
 };
 
-static void observe(void *ctx, int route, int status, double seconds)
+static void observe(void *ctx, const struct fa_route *route, int status, double seconds)
 {
     struct observed *o = ctx;
     pthread_mutex_lock(&o->mu);
@@ -786,7 +787,8 @@ static const struct fa_route obs_routes[] = {
 
 /* The i-th observation once it is there (the hook runs after the answer
  * is sent, so it may trail the client by a moment). */
-static int observed_at(struct observed *o, int i, int *route, int *status, double *seconds)
+static int observed_at(struct observed *o, int i, const struct fa_route **route, int *status,
+                       double *seconds)
 {
     for (int waited = 0; waited < 2000; waited += 5) {
         int have;
@@ -813,7 +815,7 @@ static void test_observer(void)
     } want[] = {{"GET", "/echo", 0, 200},    {"GET", "/nowhere", -1, 404},
                 {"POST", "/echo", -1, 405},  {"GET", "/files/a.jpg", 2, 200},
                 {"GET", "/slow", 3, 200},    {"GET", "/peer", 1, 200}};
-    struct observed o = {PTHREAD_MUTEX_INITIALIZER, 0, {0}, {0}, {0}};
+    struct observed o = {PTHREAD_MUTEX_INITIALIZER, 0, {NULL}, {0}, {0}};
     struct fa_http_opts opts = {0};
     struct fa_http_server *srv = NULL;
     struct fa_err err = {{0}};
@@ -831,17 +833,20 @@ static void test_observer(void)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         struct call c = {0};
         struct tu_resp r;
-        int route = -9, status = 0;
+        const struct fa_route *route = &routes[0], *expect;
+        int status = 0;
         double seconds = -1;
         c.method = want[i].method;
         c.path = want[i].path;
         http_do(fa_http_port(srv), &c, &r);
         int got = observed_at(&o, (int)i, &route, &status, &seconds);
-        tap_ok(got && route == want[i].route &&
+        expect = want[i].route >= 0 ? &obs_routes[want[i].route] : NULL;
+        tap_ok(got && route == expect &&
                    status == want[i].status && status == r.status && seconds >= 0 &&
                    seconds < 30,
-               "observer: %s %s -> route %d, status %d (got %d, %d, %.3f s)", want[i].method,
-               want[i].path, want[i].route, want[i].status, route, status, seconds);
+               "observer: %s %s -> route %d, status %d (got %s, %d, %.3f s)", want[i].method,
+               want[i].path, want[i].route, want[i].status, route ? route->path : "none",
+               status, seconds);
         if (want[i].route == 3)
             tap_ok(seconds >= 0.2, "observer: the slow handler's time is counted (%.3f s)",
                    seconds);

@@ -4,7 +4,7 @@
  *   - a fresh set renders every family with # HELP and # TYPE first, in
  *     the fixed order, with zeros;
  *   - requests land under their route and exact status, unknown routes
- *     and out-of-range indexes under "other", never a label of their own;
+ *     and methods under "other", never a label of their own;
  *   - histogram buckets: a value on a bound counts in that bucket, larger
  *     ones in +Inf; cumulative output; _count equals +Inf; _sum adds up;
  *   - stages, engine waits and busy engines, decisions, named gates only;
@@ -113,12 +113,13 @@ static void test_requests(void)
 {
     struct fa_metrics *m = fixture();
     char *text;
-    fa_metrics_observe_request(m, 0, 200, 0.003);
-    fa_metrics_observe_request(m, 0, 200, 0.001);
-    fa_metrics_observe_request(m, 1, 400, 31.0);
-    fa_metrics_observe_request(m, -1, 404, 0.0);
-    fa_metrics_observe_request(m, 99, 405, 0.0);
-    fa_metrics_observe_request(m, 0, 42, 0.0); /* out of range: counted as 500 */
+    fa_metrics_request(m, "GET", "/healthz", 200, 0.003);
+    fa_metrics_request(m, "GET", "/healthz", 200, 0.001);
+    fa_metrics_request(m, "POST", "/api/v1/basic/authenticate", 400, 31.0);
+    fa_metrics_request(m, NULL, NULL, 404, 0.0);
+    fa_metrics_request(m, "POST", "/healthz", 405, 0.0);
+    fa_metrics_request(m, "GET", "/elsewhere", 404, 0.0);
+    fa_metrics_request(m, "GET", "/healthz", 42, 0.0); /* out of range: counted as 500 */
     text = render(m, NULL);
     tap_ok(text != NULL &&
                has_line(text, "faceauth_http_requests_total{method=\"GET\",endpoint=\"/healthz\","
@@ -130,10 +131,12 @@ static void test_requests(void)
            "requests by route and exact status");
     tap_ok(text != NULL &&
                has_line(text, "faceauth_http_requests_total{method=\"other\",endpoint=\"other\","
-                              "code=\"404\"} 1") &&
+                              "code=\"404\"} 2") &&
                has_line(text, "faceauth_http_requests_total{method=\"other\",endpoint=\"other\","
-                              "code=\"405\"} 1"),
-           "no route (-1) and an out-of-range index both count as other");
+                              "code=\"405\"} 1") &&
+               !strstr(text, "/elsewhere"),
+           "no route, an unknown path and a known path with another method all count as "
+           "other, never under their own label");
 #define LAT "faceauth_http_request_duration_seconds"
     tap_ok(text != NULL &&
                has_line(text, LAT "_bucket{method=\"GET\",endpoint=\"/healthz\",le=\"0.001\"} 2") &&
@@ -228,14 +231,14 @@ static void test_limits(void)
         n_ok += fa_metrics_add_endpoint(m, "GET", i == 0 ? "/a\"b\\c\nd" : "/x", &err) == FA_OK;
     tap_ok(n_ok == FA_METRICS_MAX_ENDPOINTS && strstr(err.msg, "64") != NULL,
            "endpoints are capped at %d: %s", FA_METRICS_MAX_ENDPOINTS, err.msg);
-    fa_metrics_observe_request(m, 0, 200, 0.1);
+    fa_metrics_request(m, "GET", "/a\"b\\c\nd", 200, 0.1);
     text = render(m, NULL);
     tap_ok(text != NULL && strstr(text, "endpoint=\"/a\\\"b\\\\c\\nd\",code=\"200\"} 1") != NULL,
            "label values are escaped (quote, backslash, newline)");
     free(text);
     fa_metrics_free(m);
     /* A NULL set: every recording call is a no-op. */
-    fa_metrics_observe_request(NULL, 0, 200, 1);
+    fa_metrics_request(NULL, "GET", "/healthz", 200, 1);
     fa_metrics_stage(NULL, FA_STAGE_FETCH, 1);
     fa_metrics_engine_wait(NULL, 1);
     fa_metrics_engine_busy(NULL, 1);
@@ -249,7 +252,7 @@ static void *hammer(void *arg)
 {
     struct fa_metrics *m = arg;
     for (int i = 0; i < N_PER_THREAD; i++) {
-        fa_metrics_observe_request(m, 0, 200, 0.002);
+        fa_metrics_request(m, "GET", "/healthz", 200, 0.002);
         fa_metrics_decision(m, 0, 1);
         fa_metrics_stage(m, FA_STAGE_EMBED, 0.0001);
     }
