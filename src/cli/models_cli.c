@@ -72,8 +72,10 @@ static void check(struct mc_run *r, int ok, const char *fmt, ...)
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     r->n_checks++;
-    if (!ok && r->n_failed++ == 0)
+    if (!ok && r->n_failed == 0)
         snprintf(r->first, sizeof r->first, "%s", line);
+    if (!ok)
+        r->n_failed++;
     printf("%-5s %s\n", ok ? "ok" : "FAIL", line);
 }
 
@@ -206,12 +208,13 @@ static char *read_file(const char *path, long cap, size_t *n)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
-    long size;
+    long size = -1;
     *n = 0;
     if (f == NULL)
         return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && size <= cap &&
-        fseek(f, 0, SEEK_SET) == 0)
+    if (fseek(f, 0, SEEK_END) == 0)
+        size = ftell(f);
+    if (size >= 0 && size <= cap && fseek(f, 0, SEEK_SET) == 0)
         buf = malloc((size_t)size + 1);
     if (buf != NULL && fread(buf, 1, (size_t)size, f) != (size_t)size) {
         free(buf);

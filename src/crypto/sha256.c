@@ -22,8 +22,10 @@ enum fa_rc fa_crypto_sha256_file(const char *path, char out[FA_DIGEST_HEX + 1],
         return fa_err_set(err, errno == ENOENT ? FA_ENOTFOUND : FA_EINTERNAL,
                           "cannot open %s: %s", path, strerror(errno));
     crypto_hash_sha256_init(&st);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+    do {
+        n = fread(chunk, 1, sizeof chunk, f);
         crypto_hash_sha256_update(&st, chunk, n);
+    } while (n > 0);
     if (ferror(f)) {
         fclose(f);
         return fa_err_set(err, FA_EINTERNAL, "cannot read %s", path);
