@@ -5,7 +5,10 @@
  */
 #include "faceauth/crypto.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -125,6 +128,41 @@ static void test_wipe(void)
     fa_crypto_wipe(NULL, 0); /* harmless */
 }
 
+/* fa_crypto_sha256_file: the FIPS 180-2 "abc" vector, a file larger than
+ * one read chunk (its sum is the same bytes hashed by sha256sum), errors. */
+static void test_sha256_file(void)
+{
+    char path[] = "/tmp/fa_test_sha.XXXXXX";
+    char hex[FA_DIGEST_HEX + 1];
+    char cmd[128], want[FA_DIGEST_HEX + 1] = "";
+    struct fa_err err = {{0}};
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!tap_ok(f != NULL, "temp file for sha256"))
+        return;
+    fputs("abc", f);
+    fclose(f);
+    TAP_OK(fa_crypto_sha256_file(path, hex, NULL) == FA_OK &&
+           strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+    f = fopen(path, "w");
+    for (int i = 0; f != NULL && i < 200000; i++)
+        fputc('a' + i % 26, f);
+    if (f != NULL)
+        fclose(f);
+    snprintf(cmd, sizeof cmd, "sha256sum %s", path);
+    f = popen(cmd, "r");
+    if (f != NULL && fscanf(f, "%64s", want) != 1)
+        want[0] = '\0';
+    if (f != NULL)
+        pclose(f);
+    tap_ok(fa_crypto_sha256_file(path, hex, NULL) == FA_OK && strcmp(hex, want) == 0,
+           "200 kB over several reads: %s (sha256sum %s)", hex, want);
+    unlink(path);
+    tap_ok(fa_crypto_sha256_file(path, hex, &err) == FA_ENOTFOUND && strstr(err.msg, path) &&
+               hex[0] == '\0',
+           "a missing file: FA_ENOTFOUND naming it: %s", err.msg);
+}
+
 int main(void)
 {
     if (!TAP_OK(fa_crypto_init() == FA_OK))
@@ -136,5 +174,6 @@ int main(void)
     test_hmac();
     test_str_equal();
     test_wipe();
+    test_sha256_file();
     return tap_done();
 }
