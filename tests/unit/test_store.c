@@ -138,6 +138,20 @@ static void test_open_refused(void)
 
 /* ---- customers and tokens ---- */
 
+/* fa_store_customer_id: the operator's lookup by name (`user list`). */
+static void test_customer_id(struct fa_store *st)
+{
+    struct fa_err err = {{0}};
+    int64_t id = -1;
+    TAP_OK(fa_store_customer_id(st, "globex", &id, &err) == FA_OK &&
+           id == q_int("SELECT id FROM customers WHERE name = 'globex'"));
+    tap_ok(fa_store_customer_id(st, "nobody", &id, &err) == FA_ENOTFOUND && id == 0 &&
+               strstr(err.msg, "'nobody'") != NULL,
+           "unknown customer: FA_ENOTFOUND naming it: %s", err.msg);
+    tap_ok(fa_store_customer_id(st, "a'b", &id, &err) == FA_EINVAL && id == 0,
+           "a name no customer can have: FA_EINVAL: %s", err.msg);
+}
+
 static void test_customers(struct fa_store *st)
 {
     struct fa_err err = {{0}};
@@ -160,6 +174,7 @@ static void test_customers(struct fa_store *st)
 
     TAP_OK(q_int("SELECT count(*) FROM customers WHERE name = 'acme'"
                  " AND pw_hash LIKE '$argon2id$%%' AND instr(pw_hash, 's3cret-pw') = 0") == 1);
+    test_customer_id(st);
 }
 
 /* Leaves a live token of acme in tok. */
