@@ -19,6 +19,10 @@
  * more photos cut false rejects without raising false matches. The first
  * photo is the user's faceOriginal/faceThumbnail; the others' files are not
  * kept (less biometric data at rest; their templates are).
+ *
+ * The enrollment page (enroll_page.c) enrolls through api_enroll_user, which
+ * runs the same enroll_photos as POST enroll: whatever enroll does with a
+ * user and its photos, the page does too.
  */
 #include "api_int.h"
 

@@ -117,7 +117,28 @@ def page_path(url):
 
 
 # ------------------------------------------------------------- the browser
-def browser(video):
+class Browser:
+    """Headless chromium with a fake camera playing video; its profile
+    folder is removed on close."""
+
+    def __init__(self, video):
+        self.profile = tempfile.mkdtemp(prefix="faceauth-chromium-")
+        self.driver = None
+        try:
+            self.driver = start_driver(video, self.profile)
+        except Exception:
+            h.cleanup(self.profile)
+            raise
+
+    def __enter__(self):
+        return self.driver
+
+    def __exit__(self, *exc):
+        self.driver.quit()
+        h.cleanup(self.profile)
+
+
+def start_driver(video, profile):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
@@ -127,7 +148,7 @@ def browser(video):
               "--disable-component-update", "--disable-sync",
               "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
               "--use-file-for-fake-video-capture=" + video,
-              "--user-data-dir=" + tempfile.mkdtemp(prefix="faceauth-chromium-")):
+              "--user-data-dir=" + profile):
         opts.add_argument(a)
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     d.set_window_size(*DESKTOP)
@@ -174,8 +195,7 @@ def shot(d, folder, name, size):
 def test_camera_enrolls(t, api, world, shots_dir):
     url = api.create("cam.ok")
     t.ok(url.startswith("http://127.0.0.1:"), "enrollmentUrl is on 127.0.0.1 (secure context)", url)
-    d = browser(os.path.join(world.photo_dir, "good.y4m"))
-    try:
+    with Browser(os.path.join(world.photo_dir, "good.y4m")) as d:
         start_camera(t, d, url, "camera")
         shot(d, shots_dir, "enroll-desktop.png", DESKTOP)
         shot(d, shots_dir, "enroll-phone.png", PHONE)
@@ -188,8 +208,6 @@ def test_camera_enrolls(t, api, world, shots_dir):
         t.ok(len(d.find_elements("css selector", "#shots img")) == 3,
              "camera: the three photos are shown")
         shot(d, shots_dir, "enroll-done-phone.png", PHONE)
-    finally:
-        d.quit()
     st = api.status(url)
     t.ok(st.get("enrollmentStatus") == "success" and st.get("templateCount") == 3,
          "status/enroll/user: success with templateCount 3", st)
@@ -206,8 +224,7 @@ def test_camera_enrolls(t, api, world, shots_dir):
 
 def test_dark_then_files(t, api, world, shots_dir):
     url = api.create("cam.dark")
-    d = browser(os.path.join(world.photo_dir, "dark.y4m"))
-    try:
+    with Browser(os.path.join(world.photo_dir, "dark.y4m")) as d:
         start_camera(t, d, url, "dark camera")
         d.find_element("id", "capture").click()
         got = wait_state(d, ("enrolled", "refused"), 60)
@@ -225,8 +242,6 @@ def test_dark_then_files(t, api, world, shots_dir):
         got = wait_state(d, ("enrolled", "refused"), 60)
         t.ok(got == "enrolled", "file fallback: three chosen photos enroll",
              (got, text_of(d, "status"), text_of(d, "details-text")))
-    finally:
-        d.quit()
     st = api.status(url)
     t.ok(st.get("enrollmentStatus") == "success" and st.get("templateCount") == 3,
          "file fallback: status/enroll/user success with templateCount 3", st)
