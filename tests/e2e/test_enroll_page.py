@@ -75,6 +75,9 @@ def make_photos(args, root):
     h.write_jpeg(os.path.join(root, "again.jpg"),
                  cv2.imread(os.path.join(args.assets, "sample1.jpg"))[:, 1300:])
     h.write_noface(os.path.join(root, "noface.jpg"))
+    # Someone else (README walk-through, step 6).
+    h.write_jpeg(os.path.join(root, "someone-else.jpg"),
+                 cv2.imread(os.path.join(args.assets, "sample4.jpg"))[0:500, 500:1000])
 
 
 def data_uri(path):
@@ -236,6 +239,14 @@ def test_dark_then_files(t, api, world, shots_dir):
         st = api.status(url)
         t.ok(st.get("enrollmentStatus") in ("draft", "failure") and st.get("templateCount") == 0,
              "dark camera: the user is not enrolled", st)
+        files = [os.path.join(world.photo_dir, n) for n in ("upload-1.jpg", "someone-else.jpg")]
+        d.find_element("id", "files").send_keys("\n".join(files))
+        d.find_element("id", "send-files").click()
+        got = wait_state(d, ("enrolled", "refused"), 60)
+        said = text_of(d, "status")
+        t.ok(got == "refused" and "Photo 2 does not look like photo 1" in said,
+             "file fallback: a set of two people is refused, naming the photo", (got, said))
+        d.find_element("id", "files").clear()
         files = [os.path.join(world.photo_dir, "upload-%d.jpg" % i) for i in (1, 2, 3)]
         d.find_element("id", "files").send_keys("\n".join(files))
         d.find_element("id", "send-files").click()
