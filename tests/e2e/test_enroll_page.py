@@ -124,7 +124,7 @@ class Browser:
     """Headless chromium with a fake camera playing video; its profile
     folder is removed on close."""
 
-    def __init__(self, video):
+    def __init__(self, video=None):
         self.profile = tempfile.mkdtemp(prefix="faceauth-chromium-")
         self.driver = None
         try:
@@ -146,12 +146,13 @@ def start_driver(video, profile):
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--disable-quic", "--no-first-run", "--disable-background-networking",
-              "--disable-component-update", "--disable-sync",
-              "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-              "--use-file-for-fake-video-capture=" + video,
-              "--user-data-dir=" + profile):
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--user-data-dir=" + profile]
+    if video is not None:  # else the machine's cameras: none in CI
+        flags += ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                  "--use-file-for-fake-video-capture=" + video]
+    for a in flags:
         opts.add_argument(a)
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     d.set_window_size(*DESKTOP)
@@ -256,6 +257,26 @@ def test_dark_then_files(t, api, world, shots_dir):
     st = api.status(url)
     t.ok(st.get("enrollmentStatus") == "success" and st.get("templateCount") == 3,
          "file fallback: status/enroll/user success with templateCount 3", st)
+
+
+def test_no_camera(t, api, world):
+    url = api.create("no.camera")
+    with Browser() as d:
+        d.set_window_size(*PHONE)
+        d.get(url)
+        wait_state(d, ("ready",), 20)
+        d.find_element("id", "start").click()
+        got = wait_state(d, ("camera", "no-camera"), 20)
+        said = text_of(d, "status")
+        t.ok(got == "no-camera" and "choose photos below" in said,
+             "no camera: the page says so and offers the file choice", (got, said))
+        d.find_element("id", "files").send_keys(os.path.join(world.photo_dir, "upload-1.jpg"))
+        d.find_element("id", "send-files").click()
+        got = wait_state(d, ("enrolled", "refused"), 60)
+        t.ok(got == "enrolled", "no camera: one chosen photo enrolls", (got, text_of(d, "status")))
+    st = api.status(url)
+    t.ok(st.get("enrollmentStatus") == "success" and st.get("templateCount") == 1,
+         "no camera: status/enroll/user success with templateCount 1", st)
 
 
 # ------------------------------------------------------------- plain HTTP
@@ -394,6 +415,7 @@ def main():
         test_page_itself(t, srv, api)
         used = test_camera_enrolls(t, api, world, shots_dir)
         test_dark_then_files(t, api, world, shots_dir)
+        test_no_camera(t, api, world)
         test_bad_links(t, srv, api, used, world.data)
         test_bad_uploads(t, srv, api)
         test_attempt_limit(t, srv, api)
