@@ -21,7 +21,8 @@
 const char *fa_face_gate_name(enum fa_face_gate gate)
 {
     static const char *const names[] = {"pass",   "noface", "several", "small", "dark",
-                                        "bright", "pose",   "blurry",  "spoof"};
+                                        "bright", "pose",   "blurry",  "spoof",
+                                        "upside", "sideways"};
     if ((unsigned)gate >= sizeof names / sizeof names[0])
         return "unknown";
     return names[gate];
@@ -55,6 +56,16 @@ enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
     double min_eye = purpose == FA_FACE_ENROLL ? opts->min_eye_distance_enroll
                                                : opts->min_eye_distance_auth;
     enum fa_face_gate pose;
+    /* First: an upside-down face also reads as small, turned or blurry,
+     * and turning the photo is the one fix the user needs. */
+    if (!(q->upright >= FA_UPRIGHT_MIN)) {
+        int side = q->turned == 1 || q->turned == 3;
+        fa_err_set(err, FA_ENOFACE,
+                   "the face is %s: turn the photo the right way up (upright margin %.1f, at "
+                   "least %.1f needed)",
+                   side ? "lying on its side" : "upside down", q->upright, FA_UPRIGHT_MIN);
+        return side ? FA_GATE_SIDEWAYS : FA_GATE_UPSIDE;
+    }
     if (!(q->eye_distance >= min_eye)) {
         fa_err_set(err, FA_ENOFACE,
                    "face too small: %.0f pixels between the eyes, at least %.0f needed",
