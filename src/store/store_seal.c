@@ -70,36 +70,64 @@ static enum fa_rc key_read(int fd, const char *path, uint8_t key[FA_KEY_BYTES],
     return FA_OK;
 }
 
-/* Write a new key to path (O_EXCL, 0600), fsync it and its folder. */
-static enum fa_rc key_create(const char *path, const char *dir, uint8_t key[FA_KEY_BYTES],
-                             struct fa_err *err)
+/* Write all of buf to fd. */
+static int write_all(int fd, const uint8_t *buf, size_t n)
 {
     size_t done = 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fa_err_set(err, FA_EDB, "cannot create %s: %s", path, strerror(errno));
-    fa_crypto_key_new(key);
-    while (done < FA_KEY_BYTES) {
-        ssize_t w = write(fd, key + done, FA_KEY_BYTES - done);
+    while (done < n) {
+        ssize_t w = write(fd, buf + done, n - done);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            break;
+            return -1;
         done += (size_t)w;
     }
-    if (done < FA_KEY_BYTES || fsync(fd) != 0) {
-        int e = errno;
+    return 0;
+}
+
+/*
+ * A new key at path, mode 0600: written and fsynced under a temporary
+ * name, then link()ed into place, which fails if path exists. So two
+ * processes opening a fresh data dir at once (the server and `faceauth
+ * customer add`) never see a half-written key: the loser reads the
+ * winner's (*key is then that one).
+ */
+static enum fa_rc key_create(const char *path, const char *dir, uint8_t key[FA_KEY_BYTES],
+                             struct fa_err *err)
+{
+    char tmp[FA_PATH_MAX + 64];
+    enum fa_rc rc = FA_OK;
+    int fd, e;
+    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fa_err_set(err, FA_EDB, "cannot create %s: %s", tmp, strerror(errno));
+    fa_crypto_key_new(key);
+    if (write_all(fd, key, FA_KEY_BYTES) != 0 || fsync(fd) != 0) {
+        e = errno;
         close(fd);
-        unlink(path);
-        return fa_err_set(err, FA_EDB, "cannot write %s: %s", path, strerror(e));
+        unlink(tmp);
+        return fa_err_set(err, FA_EDB, "cannot write %s: %s", tmp, strerror(e));
     }
     close(fd);
+    if (link(tmp, path) != 0) {
+        e = errno;
+        fd = e == EEXIST ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        if (fd < 0) {
+            rc = fa_err_set(err, FA_EDB, "cannot create %s: %s", path,
+                            strerror(e == EEXIST ? errno : e));
+        } else {
+            rc = key_read(fd, path, key, err);
+            close(fd);
+        }
+    }
+    unlink(tmp);
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
-    return FA_OK;
+    return rc;
 }
 
 /* 1 when some template is stored sealed (its blob is not 4 * dim bytes). */
