@@ -113,11 +113,19 @@ static void test_gates(void)
 
     q = good_face();
     q.upright = -6.5f;
-    q.eye_distance = 5; /* upside down also reads as small: the cause is named */
+    q.yaw = 70;
+    q.sharpness = 1; /* upside down also reads as turned and blurry: the cause is named */
     tap_ok(fa_face_check_gates(&o, FA_FACE_AUTH, &q, &err) == FA_GATE_UPSIDE &&
                fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_UPSIDE &&
                says(&err, "the face is upside down: turn the photo the right way up", "-6.5"),
-           "upside down, before small: %s", err.msg);
+           "upside down, before pose and blur: %s", err.msg);
+    q.turned = 1;
+    tap_ok(fa_face_check_gates(&o, FA_FACE_AUTH, &q, &err) == FA_GATE_SIDEWAYS &&
+               says(&err, "lying on its side", NULL),
+           "on its side: %s", err.msg);
+    q = good_face();
+    q.upright = -2.5f; /* within the margin */
+    TAP_OK(fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_PASS);
     q = good_face();
     q.upright = 0; /* not measured */
     TAP_OK(fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_PASS);
