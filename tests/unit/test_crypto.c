@@ -212,8 +212,6 @@ int main(void)
     test_str_equal();
     test_wipe();
     test_sha256_file();
-}
-
     test_seal();
     return tap_done();
 }
