@@ -33,6 +33,7 @@
 struct fa_disk {
     char dir[DISK_PATH_MAX];
     char reserve[DISK_PATH_MAX + 32];
+    char images[DISK_PATH_MAX + 16]; /* media.h's images/ folder */
     unsigned long long min_free;     /* bytes */
     unsigned long long reserve_size; /* bytes; 0 = no reserve */
     pthread_mutex_t lock;            /* guards the two fields below */
@@ -54,6 +55,7 @@ enum fa_rc fa_disk_open(const char *data_dir, long min_free_mb, int reserve_mb,
         return fa_err_set(err, FA_ENOMEM, "out of memory");
     snprintf(d->dir, sizeof d->dir, "%s", data_dir);
     snprintf(d->reserve, sizeof d->reserve, "%s/%s", data_dir, FA_DISK_RESERVE_NAME);
+    snprintf(d->images, sizeof d->images, "%s/images", data_dir);
     d->min_free = min_free_mb > 0 ? (unsigned long long)min_free_mb << 20 : 0;
     d->reserve_size = reserve_mb > 0 ? (unsigned long long)reserve_mb << 20 : 0;
     pthread_mutex_init(&d->lock, NULL);
@@ -69,15 +71,19 @@ void fa_disk_free(struct fa_disk *d)
     free(d);
 }
 
-/* Bytes an unprivileged writer may still use; -1 when statvfs fails. */
+/* Bytes an unprivileged writer may still use, and whether the folder or
+ * its images/ (which may be a mount of its own) is read-only; -1 when
+ * statvfs fails on the folder. */
 static int disk_stat(const struct fa_disk *d, unsigned long long *avail, int *read_only)
 {
-    struct statvfs vfs;
+    struct statvfs vfs, images;
 
     if (statvfs(d->dir, &vfs) != 0)
         return -1;
     *avail = (unsigned long long)vfs.f_bavail * (unsigned long long)vfs.f_frsize;
     *read_only = (vfs.f_flag & ST_RDONLY) != 0;
+    if (statvfs(d->images, &images) == 0 && (images.f_flag & ST_RDONLY) != 0)
+        *read_only = 1;
     return 0;
 }
 
