@@ -67,6 +67,9 @@ struct fa_config {
     int thumbnail_size;               /* pixels, square */
     int max_learned_templates;        /* learned samples kept per user */
     double learn_margin;              /* learn only when fused score >= threshold + margin (z) */
+    long enroll_link_ttl_s;           /* enrollment page link lifetime from its issue */
+    int enroll_attempts_per_hour;     /* POSTs to one enrollment page link per hour */
+    size_t enroll_page_max_bytes;     /* body cap of an enrollment page upload (413 above) */
     long fetch_request_timeout_ms;    /* every image download of one request together */
     int max_fetches_per_customer;     /* image downloads at once per customer (429 above); 0 = auto */
     int durable_commits;              /* 1 = synchronous=FULL: commits survive a power loss */
