@@ -14,7 +14,14 @@
  * index and a real face service (one engine, the models of models/).
  * Authorization always carries a live token of "fuzz", so bodies get past
  * authentication; a request that revokes it (logout) is followed by a new
- * login.
+ * login. Two users are always there when an input starts: "ann" and "eve",
+ * whose face is enrolled (through the real enroll handler); an input that
+ * deletes or changes them gets them back before the next one.
+ *
+ * "@FACE@" anywhere in a body stands for a data: URI of a real face (a demo
+ * photo of tests/assets, shrunk to fit max_pixels), so that enroll, update,
+ * authenticate and search also run their paths after a face is found:
+ * scoring, learning, stored images, the search index.
  *
  * DESIGN. What is not the real thing, and why:
  *  - The request object. Handlers see requests only through the five
@@ -28,10 +35,8 @@
  *    refuses every http(s) URL with FA_EFETCH. data: URIs go through the
  *    real decoder and the real magic-byte check; the URL parser itself is
  *    fuzzed by fuzz_url.
- *  - Image size. max_pixels is 128 x 128, so fuzzed images are probed,
- *    decoded and searched for faces for real, but stay cheap; none holds a
- *    face, so the paths after a match (learning, templates) are left to the
- *    end-to-end tests.
+ *  - Image size. max_pixels is 400 x 300, so fuzzed images are probed,
+ *    decoded and searched for faces for real, but stay cheap.
  * The state carries over between inputs (users created by one input exist
  * for the next), as it does in a running server; a crash found after many
  * inputs may need the run's earlier inputs to reproduce.
@@ -43,6 +48,8 @@
  */
 #define _GNU_SOURCE /* strcasecmp, nftw */
 #include <ftw.h>
+#include <math.h>
+#include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +59,15 @@
 
 #include "faceauth/api.h"
 #include "faceauth/crypto.h"
+#include "faceauth/vision.h"
 #include "fetch/fetch_int.h"
 
 #define FUZZ_CUSTOMER "fuzz"
 #define FUZZ_PASSWORD "fuzz-password-1"
 #define FUZZ_MAX_QUERY 8
 #define FUZZ_TARGET_MAX 2048
+#define FUZZ_FACE_TAG "@FACE@"
+#define FUZZ_MAX_PIXELS (400L * 300L)
 
 /* ---- the request ---------------------------------------------------------- */
 
@@ -120,6 +130,7 @@ static struct {
     struct fa_app app;
     char dir[256];
     char token[FA_TOKEN_CHARS + 1];
+    char *face_uri; /* what FUZZ_FACE_TAG stands for */
 } g;
 
 static void fuzz_die(const char *what, const struct fa_err *err)
@@ -168,8 +179,8 @@ static void open_app(void)
     snprintf(g.cfg.model_dir, sizeof g.cfg.model_dir, "%s", FA_MODEL_DIR);
     g.cfg.engines = 1;
     g.cfg.http_threads = 1;
-    g.cfg.max_pixels = 128 * 128;
-    g.cfg.max_image_bytes = 64 * 1024;
+    g.cfg.max_pixels = FUZZ_MAX_PIXELS;
+    g.cfg.max_image_bytes = 256 * 1024;
     g.app.cfg = &g.cfg;
     fa_fetch_opts_default(&g.app.fetch);
     g.app.fetch.max_bytes = g.cfg.max_image_bytes;
@@ -190,6 +201,81 @@ static void open_app(void)
     login();
 }
 
+static uint8_t *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    long len;
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len)) != NULL &&
+        fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        free(buf);
+        buf = NULL;
+    }
+    *n = buf != NULL ? (size_t)len : 0;
+    if (f != NULL)
+        fclose(f);
+    return buf;
+}
+
+/* A demo photo shrunk to fit max_pixels, as JPEG; NULL when it does not
+ * load or no longer holds a face that passes the enrollment gates. */
+static uint8_t *small_face(const char *name, size_t *n_jpeg)
+{
+    char path[512];
+    struct fa_image *img = NULL, *small = NULL;
+    struct fa_face_probe *probe = calloc(1, sizeof *probe);
+    uint8_t *jpeg = NULL, *bytes;
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/%s", FA_TEST_ASSETS, name);
+    bytes = read_file(path, &n);
+    *n_jpeg = 0;
+    if (bytes != NULL && probe != NULL && fa_image_decode(bytes, n, 100000000L, &img, NULL) == FA_OK) {
+        double area = (double)fa_image_width(img) * fa_image_height(img);
+        double scale = area > FUZZ_MAX_PIXELS ? sqrt(FUZZ_MAX_PIXELS / area) * 0.99 : 1.0;
+        if (fa_image_adjust(img, scale, 0, &small, NULL) == FA_OK &&
+            fa_image_encode(small, FA_IMG_JPEG, 90, &jpeg, n_jpeg, NULL) == FA_OK &&
+            fa_face_analyze(g.app.faces, jpeg, *n_jpeg, FA_FACE_ENROLL, 0, probe, NULL, NULL) !=
+                FA_OK) {
+            free(jpeg);
+            jpeg = NULL;
+        }
+    }
+    if (probe != NULL)
+        fa_face_probe_cleanup(probe);
+    free(probe);
+    fa_image_free(small);
+    fa_image_free(img);
+    free(bytes);
+    return jpeg;
+}
+
+/* The first demo photo whose face survives the shrinking, as a data: URI. */
+static void make_face_uri(void)
+{
+    static const char *const photos[] = {"sample3.jpg", "sample1.jpg", "sample2.jpg",
+                                         "sample5.jpg", "sample6.jpg", "sample4.jpg"};
+    static const char prefix[] = "data:image/jpeg;base64,";
+    for (size_t i = 0; i < sizeof photos / sizeof photos[0] && g.face_uri == NULL; i++) {
+        size_t n = 0, b64;
+        uint8_t *jpeg = small_face(photos[i], &n);
+        if (jpeg == NULL)
+            continue;
+        b64 = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+        g.face_uri = malloc(sizeof prefix - 1 + b64);
+        if (g.face_uri != NULL) {
+            memcpy(g.face_uri, prefix, sizeof prefix - 1);
+            sodium_bin2base64(g.face_uri + sizeof prefix - 1, b64, jpeg, n,
+                              sodium_base64_VARIANT_ORIGINAL);
+        }
+        free(jpeg);
+    }
+    if (g.face_uri == NULL)
+        fuzz_die("no demo photo in " FA_TEST_ASSETS " gives a face at the fuzzer's pixel cap", NULL);
+}
+
+static void keep_fixtures(void);
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
@@ -197,6 +283,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fuzz_die("crypto/curl init", NULL);
     make_data_dir();
     open_app();
+    make_face_uri();
+    keep_fixtures();
     return 0;
 }
 
@@ -299,15 +387,34 @@ static void check_reply(const struct fa_http_req *req, const struct fa_http_repl
         fail(req, "error answer without error.message and error.status", r);
 }
 
-/* A logout (or anything else) may have revoked our token: log in again. */
-static void keep_token(void)
+/* The body with every FUZZ_FACE_TAG replaced by the face URI, NUL-terminated
+ * past *n as the server's is; NULL when out of memory. */
+static uint8_t *expand_body(const uint8_t *p, size_t n, size_t *out_n)
 {
-    int64_t id = 0;
-    if (fa_store_token_check(g.app.store, FUZZ_CUSTOMER, g.token, &id, NULL) != FA_OK)
-        login();
+    size_t tag = sizeof FUZZ_FACE_TAG - 1, face = strlen(g.face_uri), len = 0, i;
+    uint8_t *out;
+    for (i = 0; i < n; i++)
+        len += i + tag <= n && memcmp(p + i, FUZZ_FACE_TAG, tag) == 0 ? (i += tag - 1, face) : 1;
+    out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    for (i = 0, len = 0; i < n; i++) {
+        if (i + tag <= n && memcmp(p + i, FUZZ_FACE_TAG, tag) == 0) {
+            memcpy(out + len, g.face_uri, face);
+            len += face;
+            i += tag - 1;
+        } else {
+            out[len++] = p[i];
+        }
+    }
+    out[len] = '\0';
+    *out_n = len;
+    return out;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Run one request in the text form of the file comment; check its answer
+ * when check is set. The status, or 0 when no route takes it. */
+static int run_request(const uint8_t *data, size_t size, int check)
 {
     struct fa_http_req *req = calloc(1, sizeof *req);
     struct fa_http_reply reply = {0};
@@ -319,22 +426,48 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     handler = find_route(req->method, req->path);
     if (handler == NULL)
         goto out;
-    req->n_body = nl != NULL ? size - n_line - 1 : 0;
-    req->body = malloc(req->n_body + 1);
+    req->body = nl != NULL ? expand_body(nl + 1, size - n_line - 1, &req->n_body)
+                           : expand_body(data, 0, &req->n_body);
     if (req->body == NULL)
         goto out;
-    if (req->n_body > 0)
-        memcpy(req->body, nl + 1, req->n_body);
-    req->body[req->n_body] = '\0';
     req->token = g.token;
     handler(&g.app, req, &reply);
-    check_reply(req, &reply);
-    keep_token();
+    if (check)
+        check_reply(req, &reply);
 out:
     cJSON_Delete(reply.json);
     free(reply.bytes);
     if (req != NULL)
         free(req->body);
     free(req);
+    return reply.status;
+}
+
+static int run_text(const char *text) { return run_request((const uint8_t *)text, strlen(text), 0); }
+
+/* Put back what an input may have taken away: our token (logout revokes
+ * it), user "ann", and user "eve" with an enrolled face. */
+static void keep_fixtures(void)
+{
+    struct fa_user u;
+    int64_t id = 0;
+    if (fa_store_token_check(g.app.store, FUZZ_CUSTOMER, g.token, &id, NULL) != FA_OK)
+        login();
+    if (fa_store_user_get(g.app.store, id, "ann", &u, NULL) != FA_OK)
+        run_text("POST " FA_API_BASE "user/create\n{\"customerName\":\"fuzz\",\"userName\":\"ann\"}");
+    if (fa_store_user_get(g.app.store, id, "eve", &u, NULL) != FA_OK)
+        run_text("POST " FA_API_BASE "user/create\n{\"customerName\":\"fuzz\",\"userName\":\"eve\"}");
+    if (fa_store_user_get(g.app.store, id, "eve", &u, NULL) == FA_OK && u.blacklisted)
+        run_text("POST " FA_API_BASE "user/whitelist\n{\"customerName\":\"fuzz\",\"userName\":\"eve\"}");
+    if (fa_store_user_get(g.app.store, id, "eve", &u, NULL) == FA_OK && u.state != FA_USER_SUCCESS &&
+        run_text("POST " FA_API_BASE "update\n{\"customerName\":\"fuzz\",\"userName\":\"eve\","
+                 "\"url\":\"" FUZZ_FACE_TAG "\"}") != 200)
+        fuzz_die("enrolling the fixture user eve failed", NULL);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    run_request(data, size, 1);
+    keep_fixtures();
     return 0;
 }

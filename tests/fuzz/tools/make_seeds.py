@@ -96,6 +96,18 @@ def api_seeds(imgs):
                                '"url":"https://photos.example.com/a.jpg"}' % (BASE, c))
     write("api", "authenticate_bmp",
           'POST %sauthenticate\n{%s,"username":"ann","url":"%s"}' % (BASE, c, data_uri(imgs["bmp"], "image/bmp")))
+    # "@FACE@" is a real face (see fuzz_api.c); "eve" is enrolled, "ann" is not.
+    face = {
+        "enroll_face": 'enroll\n{%s,"userName":"ann","url":"@FACE@"}',
+        "update_face": 'update\n{%s,"userName":"ann","urls":["@FACE@","@FACE@"]}',
+        "authenticate_face": 'authenticate\n{%s,"username":"eve","url":"@FACE@","precision":"low",'
+                             '"useSampleForLearning":"yes"}',
+        "authenticate_eve": 'authenticate\n{%s,"username":"eve","url":"%s"}' % ("%s", uri),
+        "search_face": 'search\n{%s,"url":"@FACE@","threshold":0.3,"searchSpaces":null}',
+        "details_eve": 'user/details\n{%s,"userName":"eve"}',
+    }
+    for name, text in face.items():
+        write("api", name, "POST " + BASE + text % c)
     write("api", "get_blacklist", "GET %sview/blacklist/all?customerName=fuzz\n" % BASE)
     write("api", "get_face", "GET %sface/%s?expires=99999999999&signature=%s\n" % (BASE, "0" * 32, "a" * 64))
     write("api", "healthz", "GET /healthz\n")
