@@ -110,6 +110,10 @@ def api_seeds(imgs):
         write("api", name, "POST " + BASE + text % c)
     write("api", "get_blacklist", "GET %sview/blacklist/all?customerName=fuzz\n" % BASE)
     write("api", "get_face", "GET %sface/%s?expires=99999999999&signature=%s\n" % (BASE, "0" * 32, "a" * 64))
+    # "@TOKEN@" is ann's enrollment token: the enrollment page of her link.
+    write("api", "page_get", "GET /enroll/@TOKEN@\n")
+    write("api", "page_post", 'POST /enroll/@TOKEN@\n{"images":["@FACE@","%s"]}' % uri)
+    write("api", "page_unknown", 'POST /enroll/%s\n{"images":[]}' % ("A" * 43))
     write("api", "healthz", "GET /healthz\n")
     write("api", "readyz", "GET /readyz\n")
 
