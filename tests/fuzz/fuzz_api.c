@@ -140,6 +140,7 @@ static struct {
     char token[FA_TOKEN_CHARS + 1];
     char *face_uri; /* what FUZZ_FACE_TAG stands for */
     char ann_token[FA_TOKEN_CHARS + 1]; /* and FUZZ_TOKEN_TAG */
+    int verbose;
 } g;
 
 static void fuzz_die(const char *what, const struct fa_err *err)
@@ -314,6 +315,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc, (void)argv;
     if (fa_crypto_init() != FA_OK || fa_fetch_global_init() != FA_OK)
         fuzz_die("crypto/curl init", NULL);
+    g.verbose = getenv("FA_FUZZ_VERBOSE") != NULL;
     make_data_dir();
     open_app();
     make_face_uri();
@@ -481,6 +483,8 @@ static int run_request(const uint8_t *input, size_t n_input, int check)
     handler(&g.app, req, &reply);
     if (check)
         check_reply(req, &reply);
+    if (g.verbose) /* FA_FUZZ_VERBOSE=1: what each input did, for writing seeds */
+        fprintf(stderr, "fuzz_api: %s %.60s -> %d\n", req->method, req->path, reply.status);
 out:
     cJSON_Delete(reply.json);
     free(reply.bytes);

@@ -113,6 +113,7 @@ def api_seeds(imgs):
     # "@TOKEN@" is ann's enrollment token: the enrollment page of her link.
     write("api", "page_get", "GET /enroll/@TOKEN@\n")
     write("api", "page_post", 'POST /enroll/@TOKEN@\n{"images":["@FACE@","%s"]}' % uri)
+    write("api", "page_post_face", 'POST /enroll/@TOKEN@\n{"images":["@FACE@"]}')
     write("api", "page_unknown", 'POST /enroll/%s\n{"images":[]}' % ("A" * 43))
     write("api", "healthz", "GET /healthz\n")
     write("api", "readyz", "GET /readyz\n")
