@@ -215,6 +215,7 @@ static void open_app(void)
     g.cfg.max_pixels = FUZZ_MAX_PIXELS;
     g.cfg.max_image_bytes = 256 * 1024;
     g.cfg.enroll_attempts_per_hour = 100000; /* else the page answers 429 after 10 */
+    g.cfg.disk_reserve_mb = 1;               /* the folder is in RAM (/dev/shm) */
     g.app.cfg = &g.cfg;
     fa_fetch_opts_default(&g.app.fetch);
     g.app.fetch.max_bytes = g.cfg.max_image_bytes;
@@ -225,8 +226,12 @@ static void open_app(void)
         fuzz_die("store", &err);
     if (fa_index_new(FA_EMBED_DIM, &g.app.index, &err) != FA_OK)
         fuzz_die("index", &err);
+    if (fa_store_set_sync(g.app.store, g.cfg.durable_commits, &err) != FA_OK)
+        fuzz_die("store sync", &err);
     if (fa_api_recover(&g.app, &err) != FA_OK)
         fuzz_die("recover", &err);
+    if (fa_api_services_start(&g.app, &err) != FA_OK)
+        fuzz_die("services", &err);
     fa_face_opts_from_config(&g.cfg, &face);
     if (fa_face_service_new(&face, &g.app.faces, &err) != FA_OK)
         fuzz_die("face service (are the models in " FA_MODEL_DIR "?)", &err);
