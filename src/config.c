@@ -81,6 +81,12 @@ static const struct key_def keys[] = {
     {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
     {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
     {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
+    {"callback_connect_timeout_ms", K_LONG, OFF(callback_connect_timeout_ms), 0, 100, 60000},
+    {"callback_timeout_ms", K_LONG, OFF(callback_timeout_ms), 0, 100, 120000},
+    {"callback_retry_base_ms", K_LONG, OFF(callback_retry_base_ms), 0, 10, 3600000},
+    {"callback_retry_max_ms", K_LONG, OFF(callback_retry_max_ms), 0, 10, 86400000},
+    {"callback_max_attempts", K_INT, OFF(callback_max_attempts), 0, 1, 100},
+    {"callback_parallel", K_INT, OFF(callback_parallel), 0, 1, 64},
 };
 
 /*
@@ -150,6 +156,12 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->thumbnail_size = 192;
     cfg->max_learned_templates = 10;
     cfg->learn_margin = 1.0;
+    cfg->callback_connect_timeout_ms = 2000;
+    cfg->callback_timeout_ms = 5000;
+    cfg->callback_retry_base_ms = 1000;
+    cfg->callback_retry_max_ms = 3600000;
+    cfg->callback_max_attempts = 10;
+    cfg->callback_parallel = 4;
 }
 
 static const struct key_def *find_key(const char *name)

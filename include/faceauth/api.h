@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "faceauth/callback.h"
 #include "faceauth/config.h"
 #include "faceauth/face.h"
 #include "faceauth/fetch.h"
@@ -28,6 +29,7 @@ struct fa_app {
     struct fa_face_service *faces;
     struct fa_index *index;   /* every customer's templates, for search */
     struct fa_fetch_opts fetch;
+    struct fa_callbacks *callbacks; /* the delivery thread; NULL: events wait for the next start */
 };
 
 /* The route table the HTTP server dispatches on (static storage). */

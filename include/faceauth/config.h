@@ -67,6 +67,12 @@ struct fa_config {
     int thumbnail_size;               /* pixels, square */
     int max_learned_templates;        /* learned samples kept per user */
     double learn_margin;              /* learn only when fused score >= threshold + margin (z) */
+    long callback_connect_timeout_ms; /* callbacks: connect phase of one attempt */
+    long callback_timeout_ms;         /* callbacks: whole attempt */
+    long callback_retry_base_ms;      /* callbacks: first retry delay (then x3 each time) */
+    long callback_retry_max_ms;       /* callbacks: longest retry delay */
+    int callback_max_attempts;        /* callbacks: attempts before an event is dead */
+    int callback_parallel;            /* callbacks: transfers at once (one per customer) */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

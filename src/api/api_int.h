@@ -14,6 +14,12 @@
 
 #include "faceauth/api.h"
 
+/* The callback event of a call's record (events.c). */
+struct api_event {
+    struct fa_store_event ev; /* ev.queued: the outbox holds it, held */
+    int64_t time;             /* its timeStamp, Unix seconds */
+};
+
 /* One API call in progress. */
 struct fa_call {
     struct fa_app *app;
@@ -23,6 +29,7 @@ struct fa_call {
     const char *customer_name; /* borrowed from body */
     int64_t customer_id;       /* set when authenticated */
     struct fa_err err;
+    struct api_event event;    /* the record's callback event, when one was queued */
 };
 
 enum api_auth { API_PUBLIC, API_CUSTOMER };
@@ -176,6 +183,20 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
 /* Add faceOriginal / faceThumbnail links of the saved images to obj. */
 void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_saved *saved);
 
+/* ---- callback events (events.c) ---- */
+
+/*
+ * Before a record's commit: name its callback event (none for search) and
+ * point rec->callback at c->event with a stand-in body, returned to be
+ * freed (free()) after the commit; NULL when there is no event.
+ */
+char *api_event_prepare(struct fa_call *c, struct fa_store_record *rec);
+
+/* In api_finish, once the answer is final: when an event was queued, give
+ * it the answer's body plus event, eventId, customerName and timeStamp,
+ * and wake the delivery thread. Never fails the call. */
+void api_event_finish(struct fa_call *c);
+
 /* ---- handlers, one per endpoint (src/api/<group>.c) ---- */
 void fa_api_login(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_logout(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
@@ -199,6 +220,7 @@ void fa_api_space_view(void *app, struct fa_http_req *req, struct fa_http_reply 
 void fa_api_settings_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_settings_update(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_callbacks_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 

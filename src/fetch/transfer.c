@@ -40,6 +40,8 @@
 /* curl.h has no public maximum; curl_off_t is 64-bit on every platform we build. */
 #define FETCH_OFF_T_MAX ((curl_off_t)INT64_MAX)
 _Static_assert(sizeof(curl_off_t) == 8, "curl_off_t is expected to be 64-bit");
+_Static_assert(sizeof(((struct fa_fetch_guard *)0)->refused_ip) >= INET6_ADDRSTRLEN,
+               "fa_fetch_guard.refused_ip must hold any address");
 
 /* Everything one transfer owns; lives on fa_fetch_http's stack. */
 struct fetch_xfer {
@@ -49,8 +51,7 @@ struct fetch_xfer {
     size_t cap;
     int too_big;  /* the write callback cut the body at max_bytes */
     int no_mem;   /* the write callback could not grow the buffer */
-    int refused;  /* the socket callback refused a private address */
-    char refused_ip[INET6_ADDRSTRLEN];
+    struct fa_fetch_guard guard; /* the socket callback's verdict */
     char errbuf[CURL_ERROR_SIZE];
     char shown[FA_FETCH_URL_SHOWN]; /* the URL as messages show it */
 };
@@ -155,19 +156,19 @@ static void fetch_addr_text(const struct sockaddr *sa, char *out, size_t cap)
 static curl_socket_t fetch_open_socket_cb(void *clientp, curlsocktype purpose,
                                           struct curl_sockaddr *address)
 {
-    struct fetch_xfer *x = clientp;
+    struct fa_fetch_guard *g = clientp;
 
     if (purpose != CURLSOCKTYPE_IPCXN)
         return CURL_SOCKET_BAD;
-    if (!x->opts->allow_private && fa_fetch_addr_is_private(&address->addr)) {
-        x->refused = 1;
-        fetch_addr_text(&address->addr, x->refused_ip, sizeof x->refused_ip);
+    if (!g->allow_private && fa_fetch_addr_is_private(&address->addr)) {
+        g->refused = 1;
+        fetch_addr_text(&address->addr, g->refused_ip, sizeof g->refused_ip);
         return CURL_SOCKET_BAD;
     }
     return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
 }
 
-static CURLcode fetch_setopt_guards(CURL *h, struct fetch_xfer *x)
+static CURLcode fetch_setopt_guards(CURL *h, struct fa_fetch_guard *g)
 {
     CURLcode cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, FETCH_PROTOCOLS);
     if (cc == CURLE_OK)
@@ -177,8 +178,20 @@ static CURLcode fetch_setopt_guards(CURL *h, struct fetch_xfer *x)
     if (cc == CURLE_OK)
         cc = curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, fetch_open_socket_cb);
     if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
+        cc = curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, g);
     return cc;
+}
+
+enum fa_rc fa_fetch_guard_setopt(void *curl, struct fa_fetch_guard *g, struct fa_err *err)
+{
+    CURLcode cc;
+
+    g->refused = 0;
+    g->refused_ip[0] = '\0';
+    cc = fetch_setopt_guards(curl, g);
+    if (cc != CURLE_OK)
+        return fa_err_set(err, FA_EINTERNAL, "curl_easy_setopt: %s", curl_easy_strerror(cc));
+    return FA_OK;
 }
 
 static CURLcode fetch_setopt_limits(CURL *h, const struct fa_fetch_opts *o)
@@ -253,9 +266,9 @@ static enum fa_rc fetch_map_result(CURL *h, CURLcode cc, struct fetch_xfer *x, s
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         return code >= 200 && code < 300 ? FA_OK : fetch_status_error(h, x, err);
     }
-    if (x->refused && cc == CURLE_COULDNT_CONNECT)
+    if (x->guard.refused && cc == CURLE_COULDNT_CONNECT)
         return fa_err_set(err, FA_EFORBIDDEN, "refusing to fetch from private or loopback address %s: %s",
-                          x->refused_ip, x->shown);
+                          x->guard.refused_ip, x->shown);
     if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED)
         return fa_err_set(err, FA_ETOOBIG, "image at URL is larger than %zu bytes: %s",
                           x->opts->max_bytes, x->shown);
@@ -290,6 +303,7 @@ enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint
     assert(opts->timeout_ms > 0); /* 0 would mean "forever" to curl */
     memset(&x, 0, sizeof x);
     x.opts = opts;
+    x.guard.allow_private = opts->allow_private;
     *bytes = NULL;
     *n = 0;
     fa_fetch_url_excerpt(url, x.shown, sizeof x.shown);
@@ -301,7 +315,7 @@ enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint
         rc = fa_err_set(err, FA_ENOMEM, "out of memory fetching %s", x.shown);
         goto out;
     }
-    cc = fetch_setopt_guards(h, &x);
+    cc = fetch_setopt_guards(h, &x.guard);
     if (cc == CURLE_OK)
         cc = fetch_setopt_limits(h, opts);
     if (cc == CURLE_OK)

@@ -69,6 +69,12 @@ static const char *const all_keys[] = {
     "thumbnail_size",
     "max_learned_templates",
     "learn_margin",
+    "callback_connect_timeout_ms",
+    "callback_timeout_ms",
+    "callback_retry_base_ms",
+    "callback_retry_max_ms",
+    "callback_max_attempts",
+    "callback_parallel",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
