@@ -234,7 +234,7 @@ enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
         rc = fa_store_dberr(c, "callback due", err);
     fa_store_stmt_done(s);
 out:
-    if (rc != FA_OK) {
+    if (rc != FA_OK || *n == 0) {
         fa_store_due_free(rows, *n);
         rows = NULL;
         *n = 0;
