@@ -87,6 +87,7 @@ static const struct key_def keys[] = {
     {"callback_retry_max_ms", K_LONG, OFF(callback_retry_max_ms), 0, 10, 86400000},
     {"callback_max_attempts", K_INT, OFF(callback_max_attempts), 0, 1, 100},
     {"callback_parallel", K_INT, OFF(callback_parallel), 0, 1, 64},
+    {"callback_keep_days", K_INT, OFF(callback_keep_days), 0, 1, 3650},
 };
 
 /*
@@ -162,6 +163,7 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->callback_retry_max_ms = 3600000;
     cfg->callback_max_attempts = 10;
     cfg->callback_parallel = 4;
+    cfg->callback_keep_days = 30;
 }
 
 static const struct key_def *find_key(const char *name)

@@ -132,6 +132,7 @@ static enum fa_rc callbacks_start(struct server_parts *p, const struct fa_config
     o.retry_max_ms = cfg->callback_retry_max_ms;
     o.max_attempts = cfg->callback_max_attempts;
     o.max_parallel = cfg->callback_parallel;
+    o.keep_s = (long)cfg->callback_keep_days * 86400;
     return fa_callbacks_start(p->app.store, &o, &p->app.callbacks, err);
 }
 

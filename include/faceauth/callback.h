@@ -19,7 +19,7 @@
  *    holds one slot for at most timeout_ms per attempt and never stops
  *    other customers' events;
  *  - durable: everything lives in the database, so pending events survive a
- *    restart. Delivery is at least once (a crash after the receiver got an
+ *    restart; sent and dead events are deleted keep_s after their last attempt. Delivery is at least once (a crash after the receiver got an
  *    event but before it was marked sent repeats it): receivers deduplicate
  *    by eventId.
  *
@@ -45,6 +45,7 @@ struct fa_callback_opts {
     long retry_max_ms;        /* longest retry delay; default 3600000 */
     int max_attempts;         /* then dead; default 10 */
     int max_parallel;         /* transfers at once, one per customer; default 4 */
+    long keep_s;              /* sent and dead events are deleted after this; default 30 days */
 };
 
 /* Fill o with the defaults above. */

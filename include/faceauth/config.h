@@ -73,6 +73,7 @@ struct fa_config {
     long callback_retry_max_ms;       /* callbacks: longest retry delay */
     int callback_max_attempts;        /* callbacks: attempts before an event is dead */
     int callback_parallel;            /* callbacks: transfers at once (one per customer) */
+    int callback_keep_days;           /* callbacks: sent and dead events kept this long */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

@@ -470,6 +470,12 @@ enum fa_rc fa_store_event_attempt(struct fa_store *st, int64_t id, const char *s
                                   int attempts, int64_t next_ms, const char *error,
                                   struct fa_err *err);
 
+/* Delete sent and dead events last changed before `before` (Unix seconds):
+ * their bodies are answers that hold image links, kept no longer than needed.
+ * *n gets how many. */
+enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
+                                 struct fa_err *err);
+
 /* Events by state over every customer (queued = held + pending). */
 struct fa_cb_counts {
     long queued, sent, dead;

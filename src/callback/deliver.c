@@ -251,6 +251,9 @@ static void slot_finish(struct fa_callbacks *cb, struct cb_slot *sl, CURLcode cc
 
 /* ---- the loop ---- */
 
+/* Housekeeping, every CB_RELEASE_EVERY_MS: held events whose request is
+ * gone become pending; old sent and dead events are deleted. */
+
 static int slot_busy_for(const struct fa_callbacks *cb, int64_t customer_id)
 {
     for (int i = 0; i < cb->n_slots; i++)
@@ -308,7 +311,7 @@ static void harvest(struct fa_callbacks *cb)
     }
 }
 
-static void release_stale(struct fa_callbacks *cb, int64_t now)
+static void housekeeping(struct fa_callbacks *cb, int64_t now)
 {
     struct fa_err err = {{0}};
     int n = 0;
@@ -317,6 +320,8 @@ static void release_stale(struct fa_callbacks *cb, int64_t now)
         return;
     cb->next_release_ms = now + CB_RELEASE_EVERY_MS;
     if (fa_store_events_release(cb->st, now / 1000 - CB_HELD_STALE_S, &n, &err) != FA_OK)
+        fprintf(stderr, "faceauth: callbacks: %s\n", err.msg);
+    if (fa_store_events_prune(cb->st, now / 1000 - cb->o.keep_s, &n, &err) != FA_OK)
         fprintf(stderr, "faceauth: callbacks: %s\n", err.msg);
 }
 
@@ -347,7 +352,7 @@ static int turn(struct fa_callbacks *cb)
     look = cb->look_now;
     cb->look_now = 0;
     pthread_mutex_unlock(&cb->lock);
-    release_stale(cb, now);
+    housekeeping(cb, now);
     if (look || now >= cb->next_look_ms)
         fill_slots(cb, now);
     now = now_ms();

@@ -18,6 +18,7 @@ void fa_callback_opts_default(struct fa_callback_opts *o)
     o->retry_max_ms = 3600000;
     o->max_attempts = 10;
     o->max_parallel = 4;
+    o->keep_s = 30L * 86400;
 }
 
 /*

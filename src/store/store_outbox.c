@@ -161,6 +161,28 @@ enum fa_rc fa_store_events_release(struct fa_store *st, int64_t before, int *n,
     return rc;
 }
 
+static const char SQL_EVENTS_PRUNE[] =
+    "DELETE FROM callback_events WHERE state IN ('sent','dead') AND updated < ?1";
+
+enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
+                                 struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+
+    *n = 0;
+    rc = fa_store_conn(st, &c, err);
+    if (rc == FA_OK)
+        rc = fa_store_stmt(c, SQL_EVENTS_PRUNE, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    rc = fa_store_run(c, s, sqlite3_bind_int64(s, 1, before), "callback prune", err);
+    if (rc == FA_OK)
+        *n = sqlite3_changes(c->db);
+    return rc;
+}
+
 /* ---- delivery ---- */
 
 /* SQLite's bare-column rule: with MIN() the other columns come from the row

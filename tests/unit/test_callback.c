@@ -202,6 +202,18 @@ static void test_outbox_list(struct fa_store *st, int64_t acme)
     TAP_OK(fa_store_events_list(st, acme, NULL, 0, 10, &rows, &n, &total, &err) == FA_EINVAL);
 }
 
+static void test_outbox_prune(struct fa_store *st)
+{
+    struct fa_err err = {{0}};
+    int n = -1;
+
+    /* sent 1, dead 1, pending 1 (test_outbox_due): only a pending one survives */
+    TAP_OK(fa_store_events_prune(st, fa_store_now() - 60, &n, &err) == FA_OK && n == 0);
+    TAP_OK(fa_store_events_prune(st, fa_store_now() + 1, &n, &err) == FA_OK && n == 2);
+    TAP_OK(q_int("SELECT count(*) FROM callback_events WHERE state = 'pending'") == 1 &&
+           q_int("SELECT count(*) FROM callback_events") == 1);
+}
+
 static void run(struct fa_store *st)
 {
     struct fa_user jane, bob;
@@ -223,6 +235,7 @@ static void run(struct fa_store *st)
     test_outbox_write(st, acme, globex, &jane);
     test_outbox_due(st, acme, globex, &jane, &bob);
     test_outbox_list(st, acme);
+    test_outbox_prune(st);
 }
 
 int main(void)

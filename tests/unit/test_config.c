@@ -75,6 +75,7 @@ static const char *const all_keys[] = {
     "callback_retry_max_ms",
     "callback_max_attempts",
     "callback_parallel",
+    "callback_keep_days",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
