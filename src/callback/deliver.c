@@ -83,36 +83,45 @@ static size_t cb_discard(char *ptr, size_t size, size_t nmemb, void *userdata)
     return size * nmemb; /* the receiver's answer is not read; the timeout bounds it */
 }
 
+/* Append "name: value" to *l; 0 when out of memory (*l is kept). */
+static int header_add(struct curl_slist **l, const char *name, const char *value)
+{
+    char line[160];
+    struct curl_slist *next;
+
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    next = curl_slist_append(*l, line);
+    if (next == NULL)
+        return 0;
+    *l = next;
+    return 1;
+}
+
+/* The headers of one attempt, signed now. "Expect:" (empty) stops curl from
+ * waiting for a 100 Continue that many receivers never send. */
 static enum fa_rc slot_headers(struct cb_slot *sl, const uint8_t key[FA_KEY_BYTES],
                                struct fa_err *err)
 {
     char sig[FA_CB_SIG_MAX];
-    char line[160];
-    struct curl_slist *l = NULL, *next;
-    const char *fixed[] = {"Content-Type: application/json", "Expect:", NULL};
+    struct curl_slist *l = NULL;
+    int ok;
 
     fa_callback_sign(key, (int64_t)time(NULL), sl->ev.body, strlen(sl->ev.body), sig);
-    for (int i = 0; fixed[i] != NULL; i++) {
-        next = curl_slist_append(l, fixed[i]);
-        if (next == NULL)
-            goto nomem;
-        l = next;
+    ok = header_add(&l, "Content-Type", "application/json") &&
+         header_add(&l, "X-Faceauth-Signature", sig) &&
+         header_add(&l, "X-Faceauth-Event", sl->ev.event) &&
+         header_add(&l, "X-Faceauth-Event-Id", sl->ev.event_id);
+    if (ok) {
+        struct curl_slist *next = curl_slist_append(l, "Expect:");
+        ok = next != NULL;
+        l = ok ? next : l;
     }
-    const char *const fmt[][2] = {{"X-Faceauth-Signature: %s", sig},
-                                  {"X-Faceauth-Event: %s", sl->ev.event},
-                                  {"X-Faceauth-Event-Id: %s", sl->ev.event_id}};
-    for (size_t i = 0; i < sizeof fmt / sizeof fmt[0]; i++) {
-        snprintf(line, sizeof line, fmt[i][0], fmt[i][1]);
-        next = curl_slist_append(l, line);
-        if (next == NULL)
-            goto nomem;
-        l = next;
+    if (!ok) {
+        curl_slist_free_all(l);
+        return fa_err_set(err, FA_ENOMEM, "out of memory building callback headers");
     }
     sl->headers = l;
     return FA_OK;
-nomem:
-    curl_slist_free_all(l);
-    return fa_err_set(err, FA_ENOMEM, "out of memory building callback headers");
 }
 
 static enum fa_rc slot_options(struct fa_callbacks *cb, struct cb_slot *sl, struct fa_err *err)
