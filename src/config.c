@@ -81,6 +81,9 @@ static const struct key_def keys[] = {
     {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
     {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
     {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
+    {"enroll_link_ttl_s", K_LONG, OFF(enroll_link_ttl_s), 0, 1, 1e9},
+    {"enroll_attempts_per_hour", K_INT, OFF(enroll_attempts_per_hour), 0, 1, 100000},
+    {"enroll_page_max_bytes", K_SIZE, OFF(enroll_page_max_bytes), 0, 1024, 1e9},
     {"callback_connect_timeout_ms", K_LONG, OFF(callback_connect_timeout_ms), 0, 100, 60000},
     {"callback_timeout_ms", K_LONG, OFF(callback_timeout_ms), 0, 100, 120000},
     {"callback_retry_base_ms", K_LONG, OFF(callback_retry_base_ms), 0, 10, 3600000},
@@ -157,6 +160,9 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->thumbnail_size = 192;
     cfg->max_learned_templates = 10;
     cfg->learn_margin = 1.0;
+    cfg->enroll_link_ttl_s = 7 * 86400;
+    cfg->enroll_attempts_per_hour = 10;
+    cfg->enroll_page_max_bytes = 8u << 20;
     cfg->callback_connect_timeout_ms = 2000;
     cfg->callback_timeout_ms = 5000;
     cfg->callback_retry_base_ms = 1000;

@@ -18,6 +18,7 @@
 struct api_event {
     struct fa_store_event ev; /* ev.queued: the outbox holds it, held */
     int64_t time;             /* its timeStamp, Unix seconds */
+    char customer[FA_NAME_MAX + 1]; /* its customerName */
 };
 
 /* One API call in progress. */
@@ -183,6 +184,17 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
 /* Add faceOriginal / faceThumbnail links of the saved images to obj. */
 void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_saved *saved);
 
+/* ---- enroll (enroll.c) ---- */
+
+/*
+ * Enroll user u (of c->customer_id) from n photos (1..5 URLs or data:
+ * URIs, borrowed): exactly what POST enroll does with urls (the gates, the
+ * same-person check, the log row, enrollmentStatus, the JSON answer in
+ * c->reply). Messages name the photos "<label> 1", "<label> 2", ...
+ */
+enum fa_rc api_enroll_user(struct fa_call *c, const struct fa_user *u, const char *const *urls,
+                           int n, const char *label);
+
 /* ---- callback events (events.c) ---- */
 
 /*
@@ -223,5 +235,7 @@ void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *r
 void fa_api_callbacks_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll_page(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll_page_submit(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 
 #endif

@@ -36,8 +36,7 @@ static void add_event_fields(const struct fa_call *c, cJSON *obj)
 {
     cJSON_AddStringToObject(obj, "event", fa_cb_event_name(c->event.ev.event));
     cJSON_AddStringToObject(obj, "eventId", c->event.ev.event_id);
-    cJSON_AddStringToObject(obj, "customerName",
-                            c->customer_name != NULL ? c->customer_name : "");
+    cJSON_AddStringToObject(obj, "customerName", c->event.customer);
     api_add_date(obj, "timeStamp", c->event.time);
 }
 
@@ -71,6 +70,12 @@ char *api_event_prepare(struct fa_call *c, struct fa_store_record *rec)
         return NULL;
     fa_crypto_random_hex(ev->ev.event_id, FA_EVENT_ID_HEX / 2);
     ev->time = (int64_t)time(NULL);
+    /* The enrollment page carries no customerName: its link stands for the
+     * customer, so the name comes from the customer id. */
+    if (c->customer_name != NULL)
+        snprintf(ev->customer, sizeof ev->customer, "%s", c->customer_name);
+    else if (fa_store_customer_name(c->app->store, c->customer_id, ev->customer, NULL) != FA_OK)
+        ev->customer[0] = '\0';
     body = standin_body(c, rec);
     /* Out of memory: the operation still goes ahead, without its callback. */
     if (body == NULL) {

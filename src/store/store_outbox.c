@@ -465,6 +465,35 @@ enum fa_rc fa_store_events_list(struct fa_store *st, int64_t customer_id, const 
     return rc;
 }
 
+/* ---- the customer ---- */
+
+static const char SQL_CUSTOMER_NAME[] = "SELECT name FROM customers WHERE id = ?1";
+
+enum fa_rc fa_store_customer_name(struct fa_store *st, int64_t customer_id,
+                                  char out[FA_NAME_MAX + 1], struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    sqlite3_stmt *s = NULL;
+    enum fa_rc rc;
+    int r;
+
+    out[0] = '\0';
+    rc = fa_store_conn(st, &c, err);
+    if (rc == FA_OK)
+        rc = fa_store_stmt(c, SQL_CUSTOMER_NAME, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    r = sqlite3_bind_int64(s, 1, customer_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    if (r == SQLITE_ROW)
+        rc = fa_store_col_text(c, s, 0, out, FA_NAME_MAX + 1, err);
+    else if (r == SQLITE_DONE)
+        rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
+    else
+        rc = fa_store_dberr(c, "customer name", err);
+    fa_store_stmt_done(s);
+    return rc;
+}
+
 /* ---- the secret ---- */
 
 static const char SQL_SECRET_SET[] = "UPDATE customers SET cb_secret = ?2 WHERE name = ?1";

@@ -7,7 +7,8 @@ enroll/update/authenticate event arrives once, at the URL of its event, with
 the client's answer plus event, eventId, customerName and timeStamp, and a
 signature that the README's own verify() accepts (and refuses for another
 secret, an old t or a changed body); search sends nothing; view/callbacks
-lists the events of the caller only; a receiver that hangs neither slows
+lists the events of the caller only; the enrollment page's enrollments are
+reported with their customer's name; a receiver that hangs neither slows
 authenticate nor holds back another customer's events; with the receiver
 down the events queue, the server restarts, the receiver comes up and every
 event arrives exactly once (by eventId); without allow_private_urls a
@@ -241,6 +242,23 @@ def phase_view(t, acme, globex):
          "another customer does not see acme's events", body)
 
 
+def phase_page(t, verify, world, srv, rx, acme, secrets):
+    """An enrollment through the enrollment page (POST /enroll/<token>, no
+    customerName in the request) reports the customer all the same."""
+    _, _, created = acme("user/create", userName="alice-page")
+    path = "/" + created.get("enrollmentUrl", "").split("/", 3)[-1]
+    with open(os.path.join(world.photo_dir, "alice.jpg"), "rb") as f:
+        inline = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
+    before = len(rx.got("/acme/accepted"))
+    st, _, answer = srv.request("POST", path, body={"images": [inline]})
+    t.ok(st == 200 and answer.get("enrollmentStatus") == "success",
+         "the enrollment page enrolls a user", (st, answer))
+    got = wait_for(lambda: len(rx.got("/acme/accepted")) > before, 20)
+    if t.ok(got, "the page's enrollment sends enrollmentAccepted"):
+        check_event(t, verify, secrets["acme"], rx.got("/acme/accepted")[-1],
+                    "enrollmentAccepted", answer, "acme", "enrollment page")
+
+
 def timed(call):
     start = time.time()
     got = call()
@@ -362,6 +380,7 @@ def main():
         if posts:
             phase_verify(t, verify, posts[0], secrets)
         phase_view(t, acme, globex)
+        phase_page(t, verify, world, srv, rx, acme, secrets)
         phase_hang(t, world, rx, acme, globex)
         srv, rx = phase_restart(t, verify, args, world, rx, srv, secrets)
         srv = phase_dead(t, args, world, rx, srv)

@@ -69,6 +69,9 @@ static const char *const all_keys[] = {
     "thumbnail_size",
     "max_learned_templates",
     "learn_margin",
+    "enroll_link_ttl_s",
+    "enroll_attempts_per_hour",
+    "enroll_page_max_bytes",
     "callback_connect_timeout_ms",
     "callback_timeout_ms",
     "callback_retry_base_ms",
@@ -163,6 +166,9 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(thumbnail_size);
     SAME_NUM(max_learned_templates);
     SAME_NUM(learn_margin);
+    SAME_NUM(enroll_link_ttl_s);
+    SAME_NUM(enroll_attempts_per_hour);
+    SAME_NUM(enroll_page_max_bytes);
 }
 
 /* How many `key = value` lines the file has, and whether each of all_keys
