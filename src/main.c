@@ -112,6 +112,7 @@ struct server_parts {
 static void parts_free(struct server_parts *p)
 {
     fa_http_stop(p->http, 30000);
+    fa_api_services_stop(&p->app); /* after the handlers: they use its counts */
     /* After the HTTP server: the last requests' events are queued by now. */
     fa_callbacks_stop(p->app.callbacks, 2000);
     fa_index_free(p->app.index);
@@ -158,7 +159,11 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     if (rc == FA_OK)
         rc = fa_index_new(FA_EMBED_DIM, &p->app.index, err);
     if (rc == FA_OK)
+        rc = fa_store_set_sync(p->app.store, cfg->durable_commits, err);
+    if (rc == FA_OK)
         rc = fa_api_recover(&p->app, err);
+    if (rc == FA_OK)
+        rc = fa_api_services_start(&p->app, err);
     if (rc == FA_OK)
         rc = fa_face_service_new(&face, &p->app.faces, err);
     if (rc == FA_OK)

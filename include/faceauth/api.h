@@ -13,6 +13,7 @@
 
 #include "faceauth/callback.h"
 #include "faceauth/config.h"
+#include "faceauth/disk.h"
 #include "faceauth/face.h"
 #include "faceauth/fetch.h"
 #include "faceauth/http.h"
@@ -22,6 +23,8 @@
 
 #define FA_API_BASE "/api/v1/basic/"
 
+struct fa_api_services;
+
 struct fa_app {
     const struct fa_config *cfg;
     struct fa_store *store;
@@ -30,6 +33,8 @@ struct fa_app {
     struct fa_index *index;   /* every customer's templates, for search */
     struct fa_fetch_opts fetch;
     struct fa_callbacks *callbacks; /* the delivery thread; NULL: events wait for the next start */
+    struct fa_disk *disk;     /* free space and the deletion reserve (fa_api_services_start) */
+    struct fa_api_services *services; /* per-customer fetch counts, the photo purge */
 };
 
 /* The route table the HTTP server dispatches on (static storage). */
@@ -42,5 +47,24 @@ const struct fa_route *fa_api_routes(size_t *n);
  * stderr; only a database failure stops the start.
  */
 enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err);
+
+/*
+ * After fa_api_recover, before the HTTP server starts: the disk watch and
+ * its reserve file (app->disk), the per-customer count of image downloads,
+ * and the thread that purges old photos of failed operations and searches
+ * (keep_failed_photos_days, keep_search_photos_days). fa_api_services_stop
+ * stops and joins that thread and frees all of it; call it after the HTTP
+ * server has stopped. Stopping twice, or without a start, is fine.
+ */
+enum fa_rc fa_api_services_start(struct fa_app *app, struct fa_err *err);
+void fa_api_services_stop(struct fa_app *app);
+
+/*
+ * One pass of the photo purge (what the thread runs each interval): delete
+ * the image files and rows of failed operations older than
+ * keep_failed_photos_days and of searches older than keep_search_photos_days;
+ * the log rows stay, their image links become null. *removed counts files.
+ */
+enum fa_rc fa_api_purge_photos(struct fa_app *app, int *removed, struct fa_err *err);
 
 #endif

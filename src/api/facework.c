@@ -106,6 +106,8 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
     rc = fa_store_record_commit(c->app->store, rec, &c->err);
     c->event.ev.body = NULL;
     cJSON_free(standin);
+    if (rc == FA_OK && saved->has_original)
+        fa_disk_note(c->app->disk, FA_OK); /* files and row written: there is room again */
     if (rc != FA_OK) {
         if (saved->has_original)
             fa_media_remove(c->app->media, saved->original_path);

@@ -205,6 +205,17 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* Photo retention (store_purge.c): the log rows whose images are to be
+ * purged some day, while they still have them. Partial, so the periodic
+ * purge reads only those rows, however long the log grows; the WHERE
+ * terms must stay word for word those of SQL_EXPIRED. */
+static const char *const migration_4[] = {
+    "CREATE INDEX transactions_photo_expiry ON transactions(created)"
+    " WHERE (original_id IS NOT NULL OR thumbnail_id IS NOT NULL)"
+    " AND (result = 'failure' OR request_type = 'search')",
+    NULL,
+};
+
 /*
  * Callbacks (callback.h). cb_secret is the customer's HMAC key for signing
  * callbacks, as hex; "" until `faceauth customer callback-secret` makes one.
@@ -216,7 +227,7 @@ static const char *const migration_3[] = {
  * to 'sent', or to 'dead' after the last attempt. next_ms is when the next
  * attempt is due, in Unix milliseconds (retries start under a second).
  */
-static const char *const migration_4[] = {
+static const char *const migration_5[] = {
     "ALTER TABLE customers ADD COLUMN cb_secret TEXT NOT NULL DEFAULT ''",
     "CREATE TABLE callback_events("
     " id INTEGER PRIMARY KEY,"
@@ -241,6 +252,7 @@ static const char *const *const migrations[] = {
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
