@@ -22,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -239,8 +240,30 @@ def test_counters(t, args, srv, photos):
     t.ok(all(("faceauth_callbacks_" + n, "") in after
              for n in ("sent_total", "retried_total", "dead_total", "queued")),
          "the callback metrics are there")
-    t.ok(not any(w in text for w in (CUSTOMER, "alice", "carol", "bob")),
+    test_callbacks(t, srv, photos)
+    t.ok(not any(w in text for w in (CUSTOMER, "alice", "carol", "bob", "dave")),
          "no customer or user name in the scrape")
+
+
+def test_callbacks(t, srv, photos):
+    """The callback counters come from the delivery thread: an accepted
+    enrollment with a callback URL (the photo server, which refuses POST)
+    shows up as queued, retried, dead or sent within a few seconds."""
+    tok = h.login(srv, CUSTOMER, PASSWORD)
+    srv.api("settings/update", {"customerName": CUSTOMER,
+                                "enrollmentAcceptedCallbackurl": photos + "/callback"}, tok)
+    srv.api("user/create", {"customerName": CUSTOMER, "userName": "dave"}, tok)
+    st, _, _ = srv.api("enroll", {"customerName": CUSTOMER, "userName": "dave",
+                                  "url": photos + "/alice.jpg"}, tok)
+    total, deadline = 0, time.time() + 20
+    while total == 0 and time.time() < deadline:
+        time.sleep(0.5)
+        _, _, body = srv.request("GET", "/metrics")
+        text = body.decode() if isinstance(body, bytes) else ""
+        total = sum(float(m.group(1)) for m in re.finditer(
+            r"^faceauth_callbacks_(?:sent_total|retried_total|dead_total|queued) (\S+)$",
+            text, re.M))
+    t.ok(st == 200 and total >= 1, "an enrollment callback moves the callback metrics", total)
 
 
 def test_token(t, args, data):
