@@ -33,6 +33,9 @@ struct fa_app {
 /* The route table the HTTP server dispatches on (static storage). */
 const struct fa_route *fa_api_routes(size_t *n);
 
+/* Set the health routes of opts (inline /healthz, priority /readyz). */
+void fa_api_health_routes(struct fa_http_opts *opts);
+
 /*
  * Start-up work before serving: finish file deletions a crash interrupted,
  * remove image files no database row names (written just before a crash,

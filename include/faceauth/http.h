@@ -52,6 +52,22 @@ struct fa_http_opts {
     const struct fa_route *routes;
     size_t n_routes;
     void *app;            /* passed to every handler */
+    /*
+     * Health probes must answer while every worker is busy and the queue
+     * is full, or an orchestrator restarts a server that is merely loaded.
+     * inline_routes run on the network thread itself: only for handlers
+     * that do no I/O and take microseconds (/healthz). priority_routes run
+     * on a worker of their own, never behind the ordinary queue (/readyz).
+     */
+    const struct fa_route *inline_routes;
+    size_t n_inline_routes;
+    const struct fa_route *priority_routes;
+    size_t n_priority_routes;
+    /* Abuse limits (README "Security"); 0 = the default or off as said. */
+    int max_connections;        /* open connections at most; 0 = 1000 */
+    int max_connections_per_ip; /* per client address; 0 = no limit */
+    long read_timeout_ms;       /* headers + body must arrive within; 0 = none */
+    long min_body_rate;         /* body bytes/s that extend read_timeout_ms */
 };
 
 struct fa_http_server;
@@ -76,6 +92,14 @@ const char *fa_http_req_path(const struct fa_http_req *req);
 const char *fa_http_req_header(const struct fa_http_req *req, const char *name);
 const char *fa_http_req_query(const struct fa_http_req *req, const char *name);
 const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n);
+
+/*
+ * The address and port of this server that the client connected to, as
+ * "127.0.0.1" or "[::1]" (for a URL) and a port number. Unlike the Host
+ * header it is not chosen by the client: it is one of our own addresses.
+ * FA_EINTERNAL when the socket cannot tell.
+ */
+enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port);
 
 /* ---- replies ---- */
 
