@@ -12,7 +12,11 @@
  * thread-safe. One further thread does all the network I/O, so a request
  * waits only for a free worker, never behind a slow request that happened to
  * share its connection's thread. Requests beyond the workers wait in a queue
- * of a few per worker; past that the server answers 503 at once.
+ * of a few per worker; past that the server answers 503 at once, except
+ * on the health routes (inline_routes, priority_routes), which skip it.
+ *
+ * Abuse limits (fa_http_opts): connections in all and per client address,
+ * and a total deadline for a request's headers and body to arrive.
  */
 #ifndef FACEAUTH_HTTP_H
 #define FACEAUTH_HTTP_H

@@ -20,6 +20,15 @@
  * otherwise it is drained and discarded and 413 is sent at the end, so
  * memory never grows past the cap whatever the client sends.
  *
+ * Abuse limits: MHD refuses connections over max_connections in all or
+ * max_connections_per_ip from one address; conns.c tracks every connection
+ * (MHD's connect/close notifications) and drops one whose request has not
+ * fully arrived within read_timeout_ms, which MHD's idle timeout cannot do
+ * against a client sending a byte every few seconds. Health routes skip
+ * the worker queue: inline_routes run right here on MHD's thread,
+ * priority_routes on a worker of their own. Method and path are escaped in
+ * the access log (escape.c).
+ *
  * Shutdown: quiesce (stop accepting), wait until every request in flight
  * (queued, running or being sent) is answered, then stop the workers and
  * the daemon. Past the grace period queued requests are answered 503.
