@@ -192,6 +192,16 @@ int fa_http_conns_remove(struct fa_http_conns *cs, struct fa_http_conn *c, doubl
     return unlogged;
 }
 
+void fa_http_conn_request_line(struct fa_http_conns *cs, struct fa_http_conn *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&cs->mu);
+    clock_gettime(CLOCK_MONOTONIC, &c->since);
+    c->body_bytes = 0;
+    pthread_mutex_unlock(&cs->mu);
+}
+
 void fa_http_conn_begin(struct fa_http_conns *cs, struct fa_http_conn *c)
 {
     if (c == NULL)

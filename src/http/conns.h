@@ -4,11 +4,14 @@
  *
  * MHD's connection timeout is an idle timeout: a client that sends one byte
  * every few seconds keeps a connection forever, and a thousand of them fill
- * the server. This module gives each request a total deadline for arriving:
- * headers and body must be in within read_timeout_ms of the connection
- * opening (or of the previous answer on a kept-alive connection), plus one
- * second per min_body_rate bytes of body received, so a slow but honest
- * upload keeps going while a trickle does not. A reaper thread shuts down
+ * the server. This module gives each request two total deadlines of
+ * read_timeout_ms: its request line must arrive within it of the
+ * connection opening (or of the previous answer on a kept-alive one), and
+ * its headers and body within it of the request line, plus one second per
+ * min_body_rate bytes of body received, so a slow but honest upload keeps
+ * going while a trickle does not. Two phases, not one, so a pooled client
+ * that idles on a kept-alive connection still gets the whole time for its
+ * next request. A reaper thread shuts down
  * (shutdown(2), never close) the socket of a connection past its deadline;
  * MHD then sees the end of the stream on its own thread and closes it.
  *
@@ -53,6 +56,10 @@ struct fa_http_conn *fa_http_conns_add(struct fa_http_conns *cs, int fd);
  * reading; 0 otherwise. c may be NULL.
  */
 int fa_http_conns_remove(struct fa_http_conns *cs, struct fa_http_conn *c, double *ms);
+
+/* The request line arrived (MHD's URI callback): the headers and body now
+ * have read_timeout_ms from here. */
+void fa_http_conn_request_line(struct fa_http_conns *cs, struct fa_http_conn *c);
 
 /* The headers of a request are in and the handler saw it. */
 void fa_http_conn_begin(struct fa_http_conns *cs, struct fa_http_conn *c);

@@ -494,6 +494,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     *req_cls = NULL;
 }
 
+/* MHD parsed a request line: the headers and body get a deadline of their
+ * own from now (conns.h). NULL: *req_cls stays NULL for on_request. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct fa_http_server *srv = cls;
+    fa_http_conn_request_line(srv->conns, conn_track(conn));
+    return NULL;
+}
+
 /* MHD opened or is closing a connection: keep srv->conns in step. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
@@ -561,7 +570,7 @@ static struct MHD_Daemon *daemon_start(struct fa_http_server *srv, unsigned flag
         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         (unsigned)(o->max_connections_per_ip > 0 ? o->max_connections_per_ip : 0),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
-        on_connection, srv, MHD_OPTION_END);
+        on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv, MHD_OPTION_END);
 }
 
 enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server **out,

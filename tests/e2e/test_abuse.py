@@ -165,6 +165,33 @@ def test_trickle(t, srv):
          "both drops are in the access log as 408", lines)
 
 
+def test_keepalive_idle(t, srv):
+    """A pooled client idles on a kept-alive connection for most of the
+    deadline, then sends its next request over a second: still answered."""
+    s = connect(srv.port, "127.0.0.7")
+    req = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    s.sendall(req)
+    s.settimeout(5)
+    resp = http.client.HTTPResponse(s)
+    resp.begin()
+    resp.read()
+    first = resp.status
+    time.sleep(READ_TIMEOUT_S * 0.75)
+    try:
+        line = req.index(b"\r\n") + 2  # the request line, then the headers a second later
+        s.sendall(req[:line])
+        time.sleep(READ_TIMEOUT_S * 0.5)
+        s.sendall(req[line:])
+        resp = http.client.HTTPResponse(s)
+        resp.begin()
+        second = resp.status
+    except OSError as e:
+        second = repr(e)
+    s.close()
+    t.ok(first == 200 and second == 200,
+         "a kept-alive connection's next request gets its own deadline", (first, second))
+
+
 def test_slow_honest_upload(t, srv):
     """3 s of upload at ~3 kB/s: past the 2 s deadline, but min_body_rate
     (1 kB/s) extends it, so the request is answered."""
@@ -337,6 +364,7 @@ def main():
         test_per_ip_limit(t, srv)
         test_trickle(t, srv)
         test_slow_honest_upload(t, srv)
+        test_keepalive_idle(t, srv)
         test_health_while_busy(t, srv, tok)
         test_log_escape(t, srv)
         answer = test_json_text(t, srv, tok, world.photo_dir)

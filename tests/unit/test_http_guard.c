@@ -106,6 +106,28 @@ static void test_deadline(void)
     }
 }
 
+/* The request line restarts the clock: a kept-alive connection idle for
+ * most of the deadline still gets all of it for its next request. */
+static void test_request_line(void)
+{
+    int p[2];
+    double ms = 0;
+    struct fa_http_conns *cs = fa_http_conns_start(300, 0);
+    struct fa_http_conn *c;
+    if (cs == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, p) != 0)
+        return;
+    c = fa_http_conns_add(cs, p[0]);
+    sleep_ms(200);
+    fa_http_conn_request_line(cs, c);
+    tap_ok(!closed_within(p[1], 200), "the request line gives headers and body a fresh deadline");
+    tap_ok(closed_within(p[1], 1000), "which passes in turn when they do not come");
+    fa_http_conns_remove(cs, c, &ms);
+    fa_http_conns_stop(cs);
+    fa_http_conns_free(cs);
+    close(p[0]);
+    close(p[1]);
+}
+
 static void test_no_deadline(void)
 {
     int p[2];
@@ -133,6 +155,7 @@ int main(void)
 {
     test_escape();
     test_deadline();
+    test_request_line();
     test_no_deadline();
     return tap_done();
 }
