@@ -72,7 +72,7 @@ struct fa_http_server {
     atomic_int in_flight;
     atomic_int closing;   /* grace over: queued requests get 503 */
     struct fa_http_workers *workers;
-    struct fa_http_workers *priority; /* FA_ROUTE_PRIORITY handlers */
+    struct fa_http_workers *priority; /* opts.priority_routes run here */
     struct fa_http_conns *conns;      /* open connections, read deadline */
 };
 
