@@ -86,6 +86,9 @@ static const struct key_def keys[] = {
     {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
     {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
     {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
+    {"enroll_link_ttl_s", K_LONG, OFF(enroll_link_ttl_s), 0, 1, 1e9},
+    {"enroll_attempts_per_hour", K_INT, OFF(enroll_attempts_per_hour), 0, 1, 100000},
+    {"enroll_page_max_bytes", K_SIZE, OFF(enroll_page_max_bytes), 0, 1024, 1e9},
 };
 
 /*
@@ -160,6 +163,9 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->thumbnail_size = 192;
     cfg->max_learned_templates = 10;
     cfg->learn_margin = 1.0;
+    cfg->enroll_link_ttl_s = 7 * 86400;
+    cfg->enroll_attempts_per_hour = 10;
+    cfg->enroll_page_max_bytes = 8u << 20;
 }
 
 static const struct key_def *find_key(const char *name)

@@ -72,6 +72,9 @@ struct fa_config {
     int thumbnail_size;               /* pixels, square */
     int max_learned_templates;        /* learned samples kept per user */
     double learn_margin;              /* learn only when fused score >= threshold + margin (z) */
+    long enroll_link_ttl_s;           /* enrollment page link lifetime from its issue */
+    int enroll_attempts_per_hour;     /* POSTs to one enrollment page link per hour */
+    size_t enroll_page_max_bytes;     /* body cap of an enrollment page upload (413 above) */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

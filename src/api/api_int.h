@@ -76,7 +76,8 @@ enum fa_rc api_user(struct fa_call *c, const char *user_name, struct fa_user *ou
 /*
  * Refuse control characters in the text of a JSON body cJSON accepted:
  * NUL, other C0 controls, DEL and C1 controls in any string value or field
- * name, raw or escaped; tab/CR/LF too except in url/urls (wrapped base64).
+ * name, raw or escaped; tab/CR/LF too except in url/urls/images (wrapped
+ * base64).
  * FA_EINVAL names the field ("userName", "urls[2]") and the character.
  */
 enum fa_rc api_json_check_text(const char *json, size_t n, struct fa_err *err);
@@ -192,6 +193,17 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
 /* Add faceOriginal / faceThumbnail links of the saved images to obj. */
 void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_saved *saved);
 
+/* ---- enroll (enroll.c) ---- */
+
+/*
+ * Enroll user u (of c->customer_id) from n photos (1..5 URLs or data:
+ * URIs, borrowed): exactly what POST enroll does with urls (the gates, the
+ * same-person check, the log row, enrollmentStatus, the JSON answer in
+ * c->reply). Messages name the photos "<label> 1", "<label> 2", ...
+ */
+enum fa_rc api_enroll_user(struct fa_call *c, const struct fa_user *u, const char *const *urls,
+                           int n, const char *label);
+
 /* ---- handlers, one per endpoint (src/api/<group>.c) ---- */
 void fa_api_login(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_logout(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
@@ -217,5 +229,7 @@ void fa_api_settings_update(void *app, struct fa_http_req *req, struct fa_http_r
 void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll_page(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll_page_submit(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 
 #endif

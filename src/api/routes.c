@@ -36,6 +36,9 @@ static const struct fa_route inline_routes[] = {
 };
 static const struct fa_route priority_routes[] = {
     {"GET", "/readyz", fa_api_readyz},
+    /* The enrollmentUrl; its token is a credential: a secret route (http.h). */
+    {"GET", "/enroll/*", fa_api_enroll_page},
+    {"POST", "/enroll/*", fa_api_enroll_page_submit},
 };
 
 const struct fa_route *fa_api_routes(size_t *n)

@@ -11,7 +11,7 @@
  *
  * Refused: U+0000-U+001F, DEL and the C1 controls U+0080-U+009F, written
  * raw or as escapes. No field of the API is multi-line; the one exception
- * is an image (url, urls), whose data: URI may be wrapped into base64 lines
+ * is an image (url, urls, images), whose data: URI may be wrapped into lines
  * that the decoder skips, so tab, CR and LF pass there, NUL still not.
  */
 #include "api_int.h"
@@ -143,11 +143,17 @@ static void describe(long cp, char *out, size_t cap)
         snprintf(out, cap, "U+%04lX", (unsigned long)cp);
 }
 
-/* Line breaks are allowed in an image field only (wrapped base64). */
+/* Line breaks are allowed in an image field only (wrapped base64): the
+ * API's url and urls, the enrollment page's images. */
 static int line_space_ok(const struct text_scan *s)
 {
-    return s->depth > 0 && !s->lv[0].is_array &&
-           (strcmp(s->lv[0].key, "url") == 0 || strcmp(s->lv[0].key, "urls") == 0);
+    static const char *const image_fields[] = {"url", "urls", "images"};
+    if (s->depth == 0 || s->lv[0].is_array)
+        return 0;
+    for (size_t i = 0; i < sizeof image_fields / sizeof image_fields[0]; i++)
+        if (strcmp(s->lv[0].key, image_fields[i]) == 0)
+            return 1;
+    return 0;
 }
 
 static enum fa_rc check_string(struct text_scan *s, struct fa_err *err)

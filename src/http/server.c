@@ -174,9 +174,16 @@ static int body_append(struct fa_http_req *req, const char *data, size_t n)
 
 /* ---- routing ---- */
 
-static int path_matches(const struct fa_route *r, const char *path)
+/* A route path ending in a '/' and a '*' is a prefix whose rest is secret. */
+static int route_is_secret(const struct fa_route *r)
 {
     size_t n = strlen(r->path);
+    return n >= 2 && r->path[n - 2] == '/' && r->path[n - 1] == '*';
+}
+
+static int path_matches(const struct fa_route *r, const char *path)
+{
+    size_t n = strlen(r->path) - (route_is_secret(r) ? 1 : 0);
     if (n > 0 && r->path[n - 1] == '/')
         return strncmp(path, r->path, n) == 0 && path[n] != '\0';
     return strcmp(path, r->path) == 0;
@@ -430,6 +437,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return finish(req);
 }
 
+/* How much of path the access log may show: after the prefix of a secret
+ * route comes a credential (an enrollment token). */
+static size_t loggable_len(const struct fa_http_opts *o, const char *path)
+{
+    for (size_t i = 0; i < o->n_routes; i++)
+        if (route_is_secret(&o->routes[i]) && path_matches(&o->routes[i], path))
+            return strlen(o->routes[i].path) - 1;
+    return strlen(path);
+}
+
 /*
  * One access log line. Method and path come from the client and MHD has
  * decoded the path ("%0a" is a newline by now), so both are escaped: a
@@ -464,14 +481,22 @@ static void log_line(struct MHD_Connection *conn, const char *method, const char
 
 static void log_access(const struct fa_http_req *req)
 {
+    size_t shown = loggable_len(&req->srv->opts, req->path);
+    char redacted[160];
+    const char *path = req->path;
     struct timespec now;
     double ms;
+    if (req->path[shown] != '\0') {
+        /* shown is the length of a route's own prefix: short */
+        snprintf(redacted, sizeof redacted, "%.*s<redacted>", (int)shown, req->path);
+        path = redacted;
+    }
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
          (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
     /* The path only: MHD's url has no query string, so signed-link
      * signatures and anything else in the query never reach the log. */
-    log_line(req->conn, req->method, req->path, req->status, req->n_sent, ms);
+    log_line(req->conn, req->method, path, req->status, req->n_sent, ms);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,

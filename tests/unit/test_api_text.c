@@ -84,6 +84,8 @@ static void test_passes(void)
            "line breaks in a data: URI (wrapped base64)");
     passes("{\"urls\": [\"data:image/png;base64,AA\\nAA\", \"http://x/y.jpg\"]}",
            "line breaks in urls items");
+    passes("{\"images\": [\"data:image/png;base64,AA\\r\\nAA\"]}",
+           "line breaks in the enrollment page's images");
     passes("{\"a\": \"\\\\u0000\"}", "an escaped backslash before u0000 is text, not NUL");
     passes("{\"n\": 1.5e3, \"b\": true, \"z\": null, \"l\": [1, [2, {\"k\": \"v\"}]]}",
            "numbers, literals and nesting");

@@ -74,6 +74,9 @@ static const char *const all_keys[] = {
     "thumbnail_size",
     "max_learned_templates",
     "learn_margin",
+    "enroll_link_ttl_s",
+    "enroll_attempts_per_hour",
+    "enroll_page_max_bytes",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -167,6 +170,9 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(thumbnail_size);
     SAME_NUM(max_learned_templates);
     SAME_NUM(learn_margin);
+    SAME_NUM(enroll_link_ttl_s);
+    SAME_NUM(enroll_attempts_per_hour);
+    SAME_NUM(enroll_page_max_bytes);
 }
 
 /* How many `key = value` lines the file has, and whether each of all_keys
