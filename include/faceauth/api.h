@@ -33,7 +33,7 @@ struct fa_app {
 /* The route table the HTTP server dispatches on (static storage). */
 const struct fa_route *fa_api_routes(size_t *n);
 
-/* Set the health routes of opts (inline /healthz, priority /readyz). */
+/* Mark the health handlers in opts: /healthz inline, /readyz priority. */
 void fa_api_health_routes(struct fa_http_opts *opts);
 
 /*

@@ -13,7 +13,7 @@
  * waits only for a free worker, never behind a slow request that happened to
  * share its connection's thread. Requests beyond the workers wait in a queue
  * of a few per worker; past that the server answers 503 at once, except
- * on the health routes (inline_routes, priority_routes), which skip it.
+ * for the health handlers (inline_handlers, priority_handlers), which skip it.
  *
  * Abuse limits (fa_http_opts): connections in all and per client address,
  * and a total deadline for a request's headers and body to arrive.
@@ -59,16 +59,17 @@ struct fa_http_opts {
     size_t n_routes;
     void *app;            /* passed to every handler */
     /*
-     * Health probes must answer while every worker is busy and the queue
-     * is full, or an orchestrator restarts a server that is merely loaded.
-     * inline_routes run on the network thread itself: only for handlers
-     * that do no I/O and take microseconds (/healthz). priority_routes run
-     * on a worker of their own, never behind the ordinary queue (/readyz).
+     * Handlers of routes above that skip the worker queue. Health probes
+     * must answer while every worker is busy and the queue is full, or an
+     * orchestrator restarts a server that is merely loaded. Inline handlers
+     * run on the network thread itself: only for handlers that do no I/O
+     * and take microseconds (/healthz). Priority handlers run on a worker
+     * of their own, never behind the ordinary queue (/readyz).
      */
-    const struct fa_route *inline_routes;
-    size_t n_inline_routes;
-    const struct fa_route *priority_routes;
-    size_t n_priority_routes;
+    const fa_http_handler *inline_handlers;
+    size_t n_inline_handlers;
+    const fa_http_handler *priority_handlers;
+    size_t n_priority_handlers;
     /* Abuse limits (README "Security"); 0 = the default or off as said. */
     int max_connections;        /* open connections at most; 0 = 1000 */
     int max_connections_per_ip; /* per client address; 0 = no limit */

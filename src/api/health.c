@@ -2,8 +2,8 @@
  * health.c — GET /healthz (the process answers) and GET /readyz (models
  * loaded and the database takes writes). No authentication, no data.
  *
- * /healthz runs on the network thread (FA_ROUTE_INLINE): it must stay free
- * of I/O and locks. /readyz has a worker of its own (FA_ROUTE_PRIORITY).
+ * /healthz runs on the network thread (an inline handler, http.h): it must
+ * stay free of I/O and locks. /readyz has a worker of its own (priority).
  */
 #include "api_int.h"
 

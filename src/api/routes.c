@@ -27,19 +27,17 @@ static const struct fa_route routes[] = {
     {"POST", FA_API_BASE "settings/update", fa_api_settings_update},
     {"POST", FA_API_BASE "view/logs/all", fa_api_logs_all},
     {"GET", FA_API_BASE "face/", fa_api_face_image},
-};
-
-/* Answered while every worker is busy (http.h): a loaded server is not a
- * dead one. /healthz on the network thread, /readyz on its own worker. */
-static const struct fa_route inline_routes[] = {
     {"GET", "/healthz", fa_api_healthz},
-};
-static const struct fa_route priority_routes[] = {
     {"GET", "/readyz", fa_api_readyz},
     /* The enrollmentUrl; its token is a credential: a secret route (http.h). */
     {"GET", "/enroll/*", fa_api_enroll_page},
     {"POST", "/enroll/*", fa_api_enroll_page_submit},
 };
+
+/* Answered while every worker is busy (http.h): a loaded server is not a
+ * dead one. /healthz on the network thread, /readyz on its own worker. */
+static const fa_http_handler inline_handlers[] = {fa_api_healthz};
+static const fa_http_handler priority_handlers[] = {fa_api_readyz};
 
 const struct fa_route *fa_api_routes(size_t *n)
 {
@@ -49,8 +47,8 @@ const struct fa_route *fa_api_routes(size_t *n)
 
 void fa_api_health_routes(struct fa_http_opts *opts)
 {
-    opts->inline_routes = inline_routes;
-    opts->n_inline_routes = sizeof inline_routes / sizeof inline_routes[0];
-    opts->priority_routes = priority_routes;
-    opts->n_priority_routes = sizeof priority_routes / sizeof priority_routes[0];
+    opts->inline_handlers = inline_handlers;
+    opts->n_inline_handlers = sizeof inline_handlers / sizeof inline_handlers[0];
+    opts->priority_handlers = priority_handlers;
+    opts->n_priority_handlers = sizeof priority_handlers / sizeof priority_handlers[0];
 }

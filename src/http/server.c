@@ -24,9 +24,9 @@
  * max_connections_per_ip from one address; conns.c tracks every connection
  * (MHD's connect/close notifications) and drops one whose request has not
  * fully arrived within read_timeout_ms, which MHD's idle timeout cannot do
- * against a client sending a byte every few seconds. Health routes skip
- * the worker queue: inline_routes run right here on MHD's thread,
- * priority_routes on a worker of their own. Method and path are escaped in
+ * against a client sending a byte every few seconds. Health handlers skip
+ * the worker queue: inline_handlers run right here on MHD's thread,
+ * priority_handlers on a worker of their own. Method and path are escaped in
  * the access log (escape.c).
  *
  * Shutdown: quiesce (stop accepting), wait until every request in flight
@@ -72,7 +72,7 @@ struct fa_http_server {
     atomic_int in_flight;
     atomic_int closing;   /* grace over: queued requests get 503 */
     struct fa_http_workers *workers;
-    struct fa_http_workers *priority; /* opts.priority_routes run here */
+    struct fa_http_workers *priority; /* opts.priority_handlers run here */
     struct fa_http_conns *conns;      /* open connections, read deadline */
 };
 
@@ -189,52 +189,51 @@ static int path_matches(const struct fa_route *r, const char *path)
     return strcmp(path, r->path) == 0;
 }
 
-/* Where a route's handler runs (the three tables of fa_http_opts). */
-enum route_kind { ROUTE_QUEUED, ROUTE_INLINE, ROUTE_PRIORITY };
-
-/* Find the route in one table; *path_known tells 405 from 404. */
-static const struct fa_route *route_in(const struct fa_route *routes, size_t n,
-                                       const char *method, const char *path, int *path_known)
+/* Find the handler; *path_known tells 405 from 404 when none matches. */
+static fa_http_handler route(const struct fa_http_opts *o, const char *method, const char *path,
+                             int *path_known)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (!path_matches(&routes[i], path))
+    *path_known = 0;
+    for (size_t i = 0; i < o->n_routes; i++) {
+        if (!path_matches(&o->routes[i], path))
             continue;
         *path_known = 1;
-        if (strcmp(routes[i].method, method) == 0)
-            return &routes[i];
+        if (strcmp(o->routes[i].method, method) == 0)
+            return o->routes[i].handler;
     }
     return NULL;
 }
 
-static const struct fa_route *route(const struct fa_http_opts *o, const char *method,
-                                    const char *path, int *path_known, enum route_kind *kind)
+/* Where a handler runs: most on the worker queue, health probes not. */
+enum route_kind { ROUTE_QUEUED, ROUTE_INLINE, ROUTE_PRIORITY };
+
+static int handler_in(fa_http_handler h, const fa_http_handler *list, size_t n)
 {
-    const struct fa_route *r;
-    *path_known = 0;
-    *kind = ROUTE_INLINE;
-    r = route_in(o->inline_routes, o->n_inline_routes, method, path, path_known);
-    if (r == NULL) {
-        *kind = ROUTE_PRIORITY;
-        r = route_in(o->priority_routes, o->n_priority_routes, method, path, path_known);
-    }
-    if (r == NULL) {
-        *kind = ROUTE_QUEUED;
-        r = route_in(o->routes, o->n_routes, method, path, path_known);
-    }
-    return r;
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == h)
+            return 1;
+    return 0;
 }
 
-/* The route of the request, or NULL with the error reply filled in. */
-static const struct fa_route *pick_route(struct fa_http_req *req, struct fa_http_reply *reply,
-                                         enum route_kind *kind)
+static enum route_kind route_kind_of(const struct fa_http_opts *o, fa_http_handler h)
+{
+    if (handler_in(h, o->inline_handlers, o->n_inline_handlers))
+        return ROUTE_INLINE;
+    if (handler_in(h, o->priority_handlers, o->n_priority_handlers))
+        return ROUTE_PRIORITY;
+    return ROUTE_QUEUED;
+}
+
+/* The handler for the request, or NULL with the error reply filled in. */
+static fa_http_handler pick_handler(struct fa_http_req *req, struct fa_http_reply *reply)
 {
     int path_known;
-    const struct fa_route *h;
+    fa_http_handler h;
     if (req->too_big) {
         fa_http_reply_error(reply, FA_ETOOBIG, "request body is larger than the server accepts");
         return NULL;
     }
-    h = route(&req->srv->opts, req->method, req->path, &path_known, kind);
+    h = route(&req->srv->opts, req->method, req->path, &path_known);
     if (h == NULL) {
         if (path_known)
             fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
@@ -342,15 +341,14 @@ static void suspend_job(void *job)
 static enum MHD_Result finish(struct fa_http_req *req)
 {
     struct fa_http_reply reply = {0};
-    const struct fa_route *r;
     enum route_kind kind;
     struct fa_http_workers *pool = req->srv->workers;
     if (req->handler != NULL)
         return send_stored(req); /* back from a worker */
-    r = pick_route(req, &reply, &kind);
-    if (r == NULL)
+    req->handler = pick_handler(req, &reply);
+    if (req->handler == NULL)
         return answer(req, &reply);
-    req->handler = r->handler;
+    kind = route_kind_of(&req->srv->opts, req->handler);
     if (kind == ROUTE_INLINE) {
         run_handler(req, &reply);
         return answer(req, &reply);
