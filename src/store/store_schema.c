@@ -205,10 +205,22 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* Photo retention (store_purge.c): the log rows whose images are to be
+ * purged some day, while they still have them. Partial, so the periodic
+ * purge reads only those rows, however long the log grows; the WHERE
+ * terms must stay word for word those of SQL_EXPIRED. */
+static const char *const migration_4[] = {
+    "CREATE INDEX transactions_photo_expiry ON transactions(created)"
+    " WHERE (original_id IS NOT NULL OR thumbnail_id IS NOT NULL)"
+    " AND (result = 'failure' OR request_type = 'search')",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -465,11 +465,12 @@ static void test_status_table(void)
         {FA_EMETHOD, 405},  {FA_ECONFLICT, 409},  {FA_ETOOBIG, 413}, {FA_EFETCH, 400},
         {FA_ETIMEOUT, 400}, {FA_EFORBIDDEN, 400}, {FA_EIMAGE, 400},  {FA_ENOFACE, 400},
         {FA_EFAIL, 400},    {FA_EBUSY, 503},      {FA_EDB, 500},     {FA_EVISION, 500},
-        {FA_ENOMEM, 500},   {FA_EINTERNAL, 500},
+        {FA_ENOMEM, 500},   {FA_EINTERNAL, 500},  {FA_ENOSPACE, 507}, {FA_EREADONLY, 503},
+        {FA_ELIMIT, 429},
     };
     size_t n = sizeof want / sizeof want[0];
     int all = 1;
-    tap_ok(n == FA_EINTERNAL + 1, "the table below covers every fa_rc (%zu)", n);
+    tap_ok(n == FA_ELIMIT + 1, "the table below covers every fa_rc (%zu)", n);
     for (size_t i = 0; i < n; i++) {
         int got = fa_http_status_for(want[i].rc);
         if (got != want[i].status) {
