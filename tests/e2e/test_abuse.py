@@ -37,7 +37,9 @@ WORKERS = 2
 CONFIG = ["allow_private_urls = yes", "engines = 1", "http_threads = %d" % WORKERS,
           "max_connections_per_ip = %d" % PER_IP,
           "request_read_timeout_ms = %d" % int(READ_TIMEOUT_S * 1000),
-          "min_body_rate = 1000", "allowed_hosts = localhost, faces.example:8443"]
+          "min_body_rate = 1000", "allowed_hosts = localhost, faces.example:8443",
+          # one customer's held image downloads must be able to fill every worker
+          "max_fetches_per_customer = 64"]
 
 
 def make_photos(args, root):
