@@ -114,8 +114,8 @@ static int fk_clean(void)
 
 static void test_schema(void)
 {
-    /* migration 2 added enroll_attempts */
-    TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 10);
+    /* migration 2 added enroll_attempts, 5 callback_events */
+    TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 11);
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE name IN ('search_spaces',"
                  " 'search_space_users', 'pending_deletes', 'images_path',"
                  " 'users_customer_blacklisted')") == 5);
