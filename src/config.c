@@ -48,6 +48,11 @@ static const struct key_def keys[] = {
     {"engines", K_INT, OFF(engines), 0, 0, 256},
     {"max_body_bytes", K_SIZE, OFF(max_body_bytes), 0, 1024, 1e9},
     {"connection_timeout_s", K_INT, OFF(connection_timeout_s), 0, 1, 3600},
+    {"max_connections", K_INT, OFF(max_connections), 0, 1, 1000000},
+    {"max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 0, 0, 1000000},
+    {"request_read_timeout_ms", K_LONG, OFF(request_read_timeout_ms), 0, 100, 3600000},
+    {"min_body_rate", K_LONG, OFF(min_body_rate), 0, 0, 1e9},
+    {"allowed_hosts", STR(allowed_hosts)},
     {"queue_timeout_ms", K_INT, OFF(queue_timeout_ms), 0, 1, 600000},
     {"max_image_bytes", K_SIZE, OFF(max_image_bytes), 0, 1024, 1e9},
     {"fetch_timeout_ms", K_LONG, OFF(fetch_timeout_ms), 0, 100, 600000},
@@ -136,6 +141,11 @@ void fa_config_defaults(struct fa_config *cfg)
     snprintf(cfg->model_dir, sizeof cfg->model_dir, "models");
     cfg->max_body_bytes = 16u << 20; /* a 10 MB image as base64 is 13.4 MB */
     cfg->connection_timeout_s = 30;
+    cfg->max_connections = 1000;
+    cfg->max_connections_per_ip = 32;
+    cfg->request_read_timeout_ms = 30000;
+    cfg->min_body_rate = 8192;
+    snprintf(cfg->allowed_hosts, sizeof cfg->allowed_hosts, "localhost");
     cfg->queue_timeout_ms = 15000;
     cfg->max_image_bytes = 10u << 20;
     cfg->fetch_timeout_ms = 10000;

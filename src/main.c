@@ -191,8 +191,15 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     char db_path[FA_CFG_PATH_MAX + 32];
     size_t n_routes;
     struct fa_face_opts face;
-    struct fa_http_opts http = {cfg->listen, cfg->port, cfg->http_threads, cfg->max_body_bytes,
-                                cfg->connection_timeout_s, NULL, 0, &p->app, NULL, NULL};
+    struct fa_http_opts http = {.listen = cfg->listen, .port = cfg->port,
+                                .threads = cfg->http_threads,
+                                .max_body_bytes = cfg->max_body_bytes,
+                                .connection_timeout_s = cfg->connection_timeout_s,
+                                .app = &p->app};
+    http.max_connections = cfg->max_connections;
+    http.max_connections_per_ip = cfg->max_connections_per_ip;
+    http.read_timeout_ms = cfg->request_read_timeout_ms;
+    http.min_body_rate = cfg->min_body_rate;
     enum fa_rc rc = fa_media_open(cfg->data_dir, &p->app.media, err);
     fa_face_opts_from_config(cfg, &face);
     p->app.cfg = cfg;
@@ -225,6 +232,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
         rc = callbacks_start(p, cfg, err);
     if (rc == FA_OK)
         fa_metrics_set_callbacks_source(p->app.metrics, callbacks_metrics, p->app.callbacks);
+    fa_api_health_routes(&http);
     if (rc == FA_OK)
         rc = fa_http_start(&http, &p->http, err);
     return rc;
@@ -249,6 +257,18 @@ static void serve_tune_malloc(void)
 #endif
 }
 
+/* Links handed out (enrollmentUrl, image links) need the address clients
+ * use; without public_url a forged Host header must not choose it. */
+static void serve_warn_public_url(const struct fa_config *cfg)
+{
+    fprintf(stderr,
+            "faceauth: warning: public_url is not set: links (enrollmentUrl, faceOriginal, "
+            "faceThumbnail) use the Host header only when allowed_hosts lists it (%s), "
+            "otherwise the address the client connected to; set public_url to the address "
+            "clients use in production\n",
+            cfg->allowed_hosts[0] != '\0' ? cfg->allowed_hosts : "none");
+}
+
 static int cmd_serve(const struct args *a)
 {
     struct server_parts parts;
@@ -269,6 +289,8 @@ static int cmd_serve(const struct args *a)
         parts_free(&parts);
         return 1;
     }
+    if (a->cfg.public_url[0] == '\0')
+        serve_warn_public_url(&a->cfg);
     printf("faceauth %s listening on http://%s:%d (data %s, %d engines, %d http threads)\n",
            FA_VERSION, a->cfg.listen, fa_http_port(parts.http), a->cfg.data_dir, a->cfg.engines,
            a->cfg.http_threads);

@@ -42,6 +42,9 @@ struct fa_app {
 /* The route table the HTTP server dispatches on (static storage). */
 const struct fa_route *fa_api_routes(size_t *n);
 
+/* Mark the health handlers in opts: /healthz inline, /readyz priority. */
+void fa_api_health_routes(struct fa_http_opts *opts);
+
 /*
  * Start-up work before serving: finish file deletions a crash interrupted,
  * remove image files no database row names (written just before a crash,

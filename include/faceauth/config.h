@@ -31,11 +31,16 @@ struct fa_config {
     int port;
     char data_dir[FA_CFG_PATH_MAX];   /* faceauth.db, images/, secret.key */
     char model_dir[FA_CFG_PATH_MAX];  /* the .onnx files */
-    char public_url[256];             /* base of links we hand out; "" = from the Host header */
+    char public_url[256];             /* base of links we hand out; "" = see allowed_hosts */
     int http_threads;                 /* 0 = 4 x cores */
     int engines;                      /* 0 = cores: concurrent face computations */
     size_t max_body_bytes;            /* request body cap (413 above it) */
     int connection_timeout_s;         /* idle connections are closed after this */
+    int max_connections;              /* open connections at most */
+    int max_connections_per_ip;       /* open connections per client address; 0 = no limit */
+    long request_read_timeout_ms;     /* headers + body must arrive within this */
+    long min_body_rate;               /* body bytes/s that extend request_read_timeout_ms */
+    char allowed_hosts[512];          /* Host values trusted for links when public_url is "" */
     int queue_timeout_ms;             /* wait for a free engine before answering 503 */
     size_t max_image_bytes;           /* image download / data: URI cap */
     long fetch_timeout_ms;            /* whole image download */

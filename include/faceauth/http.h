@@ -12,7 +12,11 @@
  * thread-safe. One further thread does all the network I/O, so a request
  * waits only for a free worker, never behind a slow request that happened to
  * share its connection's thread. Requests beyond the workers wait in a queue
- * of a few per worker; past that the server answers 503 at once.
+ * of a few per worker; past that the server answers 503 at once, except
+ * for the health handlers (inline_handlers, priority_handlers), which skip it.
+ *
+ * Abuse limits (fa_http_opts): connections in all and per client address,
+ * and a total deadline for a request's headers and body to arrive.
  */
 #ifndef FACEAUTH_HTTP_H
 #define FACEAUTH_HTTP_H
@@ -56,6 +60,23 @@ struct fa_http_opts {
     const struct fa_route *routes;
     size_t n_routes;
     void *app;            /* passed to every handler */
+    /*
+     * Handlers of routes above that skip the worker queue. Health probes
+     * must answer while every worker is busy and the queue is full, or an
+     * orchestrator restarts a server that is merely loaded. Inline handlers
+     * run on the network thread itself: only for handlers that do no I/O
+     * and take microseconds (/healthz). Priority handlers run on a worker
+     * of their own, never behind the ordinary queue (/readyz).
+     */
+    const fa_http_handler *inline_handlers;
+    size_t n_inline_handlers;
+    const fa_http_handler *priority_handlers;
+    size_t n_priority_handlers;
+    /* Abuse limits (README "Security"); 0 = the default or off as said. */
+    int max_connections;        /* open connections at most; 0 = 1000 */
+    int max_connections_per_ip; /* per client address; 0 = no limit */
+    long read_timeout_ms;       /* headers + body must arrive within; 0 = none */
+    long min_body_rate;         /* body bytes/s that extend read_timeout_ms */
     /* Called once per finished request, on the server's I/O thread (may be
      * NULL): the route that answered (an entry of a route table; NULL when
      * none matched: 404, 405, 413), the status sent (499 when the client
@@ -92,6 +113,14 @@ int fa_http_req_from_loopback(const struct fa_http_req *req);
 
 /* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; 0 for anything else or NULL. Pure. */
 int fa_http_addr_is_loopback(const struct sockaddr *sa);
+
+/*
+ * The address and port of this server that the client connected to, as
+ * "127.0.0.1" or "[::1]" (for a URL) and a port number. Unlike the Host
+ * header it is not chosen by the client: it is one of our own addresses.
+ * FA_EINTERNAL when the socket cannot tell.
+ */
+enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port);
 
 /* ---- replies ---- */
 

@@ -82,7 +82,24 @@ enum fa_rc api_choice(struct fa_call *c, const char *field, const char *const *c
 /* Look a user up by name in the caller's customer; FA_ENOTFOUND names it. */
 enum fa_rc api_user(struct fa_call *c, const char *user_name, struct fa_user *out);
 
-/* "http://host:port" of this server, for links (public_url or Host). */
+/*
+ * Refuse control characters in the text of a JSON body cJSON accepted:
+ * NUL, other C0 controls, DEL and C1 controls in any string value or field
+ * name, raw or escaped; tab/CR/LF too except in url/urls/images (wrapped
+ * base64).
+ * FA_EINVAL names the field ("userName", "urls[2]") and the character.
+ */
+enum fa_rc api_json_check_text(const char *json, size_t n, struct fa_err *err);
+
+/* 1 when a C string holds a byte below 0x20 or DEL. */
+int api_text_has_control(const char *text);
+
+/*
+ * "http://host:port" of this server, for links: public_url when set; else
+ * the Host header when allowed_hosts lists it (an entry without a port
+ * matches that host on the port the client connected to); else the address
+ * and port the client connected to. A Host header alone never decides.
+ */
 void api_base_url(const struct fa_call *c, char *out, size_t cap);
 
 /* A signed, expiring link to a stored image, added to obj as field. */

@@ -18,6 +18,8 @@ static enum fa_rc body_from_query(struct fa_call *c)
     c->body = cJSON_CreateObject();
     if (c->body == NULL)
         return fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+    if (customer != NULL && api_text_has_control(customer))
+        return fa_err_set(&c->err, FA_EINVAL, "customerName must not contain control characters");
     if (customer != NULL)
         cJSON_AddStringToObject(c->body, "customerName", customer);
     return FA_OK;
@@ -46,7 +48,8 @@ static enum fa_rc parse_body(struct fa_call *c)
                                               "object");
     if (!cJSON_IsObject(c->body))
         return fa_err_set(&c->err, FA_EINVAL, "request body must be a JSON object");
-    return FA_OK;
+    /* Strings cut at a NUL and control characters in names: text.c. */
+    return api_json_check_text((const char *)body, n, &c->err);
 }
 
 const char *api_token(const struct fa_call *c)
@@ -310,16 +313,73 @@ static int host_is_clean(const char *host)
     return 1;
 }
 
+/* Copy the next comma-separated entry of *list, trimmed, into entry (""
+ * when empty or too long); 0 at the end of the list. */
+static int next_host_entry(const char **list, char *entry, size_t cap)
+{
+    const char *p = *list;
+    size_t len, n;
+    if (*p == '\0')
+        return 0;
+    len = strcspn(p, ",");
+    *list = p + len + (p[len] == ',');
+    while (len > 0 && *p == ' ') {
+        p++;
+        len--;
+    }
+    for (n = len; n > 0 && p[n - 1] == ' ';)
+        n--;
+    entry[0] = '\0';
+    if (n > 0 && n < cap) {
+        memcpy(entry, p, n);
+        entry[n] = '\0';
+    }
+    return 1;
+}
+
+/*
+ * Does the allowed_hosts list hold host? An entry with a port must match
+ * exactly. One without ("localhost", "[::1]") matches host:port with the
+ * port the client connected to, and the bare host only on port 80, so a
+ * link always leads where the client went. Case-insensitive, as names are.
+ */
+static int host_allowed(const char *list, const char *host, int port)
+{
+    char entry[256];
+    char with_port[300];
+    while (next_host_entry(&list, entry, sizeof entry)) {
+        size_t n = strlen(entry);
+        int has_port = n > 0 && strchr(entry, ':') != NULL && entry[n - 1] != ']';
+        if (n == 0)
+            continue;
+        if (has_port || port == 80) {
+            if (strcasecmp(entry, host) == 0)
+                return 1;
+            if (has_port)
+                continue;
+        }
+        snprintf(with_port, sizeof with_port, "%s:%d", entry, port);
+        if (strcasecmp(with_port, host) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 void api_base_url(const struct fa_call *c, char *out, size_t cap)
 {
     const char *host = fa_http_req_header(c->req, "Host");
+    char local[64];
+    int port = c->app->cfg->port;
     size_t n;
+    /* Where the client connected: one of our own addresses, not its say. */
+    if (fa_http_req_local(c->req, local, sizeof local, &port) != FA_OK)
+        snprintf(local, sizeof local, "127.0.0.1");
     if (c->app->cfg->public_url[0] != '\0')
         snprintf(out, cap, "%s", c->app->cfg->public_url);
-    else if (host_is_clean(host))
+    else if (host_is_clean(host) && host_allowed(c->app->cfg->allowed_hosts, host, port))
         snprintf(out, cap, "http://%s", host);
     else
-        snprintf(out, cap, "http://127.0.0.1:%d", c->app->cfg->port);
+        snprintf(out, cap, "http://%s:%d", local, port);
     n = strlen(out);
     if (n > 0 && out[n - 1] == '/')
         out[n - 1] = '\0';

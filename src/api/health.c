@@ -2,6 +2,9 @@
  * health.c — GET /healthz (the process answers) and GET /readyz (models
  * loaded, the database takes writes, the disk has room). No authentication,
  * no data.
+ *
+ * /healthz runs on the network thread (an inline handler, http.h): it must
+ * stay free of I/O and locks. /readyz has a worker of its own (priority).
  */
 #include "api_int.h"
 

@@ -36,8 +36,21 @@ static const struct fa_route routes[] = {
     {"POST", "/enroll/*", fa_api_enroll_page_submit},
 };
 
+/* Answered while every worker is busy (http.h): a loaded server is not a
+ * dead one. /healthz on the network thread, /readyz on its own worker. */
+static const fa_http_handler inline_handlers[] = {fa_api_healthz};
+static const fa_http_handler priority_handlers[] = {fa_api_readyz};
+
 const struct fa_route *fa_api_routes(size_t *n)
 {
     *n = sizeof routes / sizeof routes[0];
     return routes;
+}
+
+void fa_api_health_routes(struct fa_http_opts *opts)
+{
+    opts->inline_handlers = inline_handlers;
+    opts->n_inline_handlers = sizeof inline_handlers / sizeof inline_handlers[0];
+    opts->priority_handlers = priority_handlers;
+    opts->n_priority_handlers = sizeof priority_handlers / sizeof priority_handlers[0];
 }

@@ -20,6 +20,15 @@
  * otherwise it is drained and discarded and 413 is sent at the end, so
  * memory never grows past the cap whatever the client sends.
  *
+ * Abuse limits: MHD refuses connections over max_connections in all or
+ * max_connections_per_ip from one address; conns.c tracks every connection
+ * (MHD's connect/close notifications) and drops one whose request has not
+ * fully arrived within read_timeout_ms, which MHD's idle timeout cannot do
+ * against a client sending a byte every few seconds. Health handlers skip
+ * the worker queue: inline_handlers run right here on MHD's thread,
+ * priority_handlers on a worker of their own. Method and path are escaped in
+ * the access log (escape.c).
+ *
  * Shutdown: quiesce (stop accepting), wait until every request in flight
  * (queued, running or being sent) is answered, then stop the workers and
  * the daemon. Past the grace period queued requests are answered 503.
@@ -38,11 +47,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conns.h"
+#include "escape.h"
 #include "workers.h"
 
 /* Queued requests allowed per worker before 503: a few handler runs of
  * waiting, not an unbounded backlog of bodies in memory. */
 #define QUEUE_PER_WORKER 8
+
+/* Health probes queued at most on their own worker: a flood of /readyz
+ * gets 503 quickly instead of piling up. */
+#define PRIORITY_QUEUE 16
+
+/* Open connections at most when the options say 0. */
+#define DEFAULT_MAX_CONNECTIONS 1000
+
+/* Escaped path and method in the access log, at most. */
+#define LOG_FIELD_MAX 1024
 
 struct fa_http_server {
     struct MHD_Daemon *daemon;
@@ -51,6 +72,8 @@ struct fa_http_server {
     atomic_int in_flight;
     atomic_int closing;   /* grace over: queued requests get 503 */
     struct fa_http_workers *workers;
+    struct fa_http_workers *priority; /* opts.priority_handlers run here */
+    struct fa_http_conns *conns;      /* open connections, read deadline */
 };
 
 struct fa_http_req {
@@ -68,6 +91,7 @@ struct fa_http_req {
     int status;           /* for the access log */
     size_t n_sent;
     struct timespec start;
+    struct fa_http_conn *track;   /* the connection's entry in srv->conns */
 };
 
 /* ---- accessors ---- */
@@ -99,6 +123,32 @@ int fa_http_req_from_loopback(const struct fa_http_req *req)
 }
 
 int fa_http_port(const struct fa_http_server *srv) { return srv->port; }
+
+enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    char text[INET6_ADDRSTRLEN];
+    if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) != 0)
+        return FA_EINTERNAL;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+        snprintf(addr, cap, "%s", text);
+        *port = ntohs(v4->sin_port);
+        return FA_OK;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+        snprintf(addr, cap, "[%s]", text); /* brackets: a URL's host */
+        *port = ntohs(v6->sin6_port);
+        return FA_OK;
+    }
+    return FA_EINTERNAL;
+}
 
 /* ---- body collection ---- */
 
@@ -160,6 +210,26 @@ static const struct fa_route *route(const struct fa_http_opts *o, const char *me
             return &o->routes[i];
     }
     return NULL;
+}
+
+/* Where a handler runs: most on the worker queue, health probes not. */
+enum route_kind { ROUTE_QUEUED, ROUTE_INLINE, ROUTE_PRIORITY };
+
+static int handler_in(fa_http_handler h, const fa_http_handler *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == h)
+            return 1;
+    return 0;
+}
+
+static enum route_kind route_kind_of(const struct fa_http_opts *o, fa_http_handler h)
+{
+    if (handler_in(h, o->inline_handlers, o->n_inline_handlers))
+        return ROUTE_INLINE;
+    if (handler_in(h, o->priority_handlers, o->n_priority_handlers))
+        return ROUTE_PRIORITY;
+    return ROUTE_QUEUED;
 }
 
 /* The handler for the request, or NULL with the error reply filled in. */
@@ -243,20 +313,25 @@ static enum MHD_Result answer(struct fa_http_req *req, struct fa_http_reply *rep
 
 /* ---- the hand-off to the workers ---- */
 
-/* On a worker: run the handler (or refuse once the grace is over), store
- * the response, wake the connection. */
+/* Run the handler, or refuse once the grace is over. */
+static void run_handler(struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    if (atomic_load(&req->srv->closing)) {
+        fa_http_reply_error(reply, FA_EBUSY, "server is shutting down");
+        return;
+    }
+    req->handler(req->srv->opts.app, req, reply);
+    if (reply->json == NULL && reply->bytes == NULL)
+        fa_http_reply_error(reply, FA_EINTERNAL, "handler gave no answer");
+}
+
+/* On a worker: run the handler, store the response, wake the connection. */
 static void run_job(void *job)
 {
     struct fa_http_req *req = job;
     struct MHD_Connection *conn = req->conn;
     struct fa_http_reply reply = {0};
-    if (atomic_load(&req->srv->closing)) {
-        fa_http_reply_error(&reply, FA_EBUSY, "server is shutting down");
-    } else {
-        req->handler(req->srv->opts.app, req, &reply);
-        if (reply.json == NULL && reply.bytes == NULL)
-            fa_http_reply_error(&reply, FA_EINTERNAL, "handler gave no answer");
-    }
+    run_handler(req, &reply);
     store_reply(req, &reply);
     /* Last touch of req: once resumed, MHD may answer and free it at once. */
     MHD_resume_connection(conn);
@@ -274,12 +349,21 @@ static void suspend_job(void *job)
 static enum MHD_Result finish(struct fa_http_req *req)
 {
     struct fa_http_reply reply = {0};
+    enum route_kind kind;
+    struct fa_http_workers *pool = req->srv->workers;
     if (req->handler != NULL)
         return send_stored(req); /* back from a worker */
     req->handler = pick_handler(req, &reply);
     if (req->handler == NULL)
         return answer(req, &reply);
-    if (fa_http_workers_submit(req->srv->workers, req, suspend_job))
+    kind = route_kind_of(&req->srv->opts, req->handler);
+    if (kind == ROUTE_INLINE) {
+        run_handler(req, &reply);
+        return answer(req, &reply);
+    }
+    if (kind == ROUTE_PRIORITY)
+        pool = req->srv->priority;
+    if (fa_http_workers_submit(pool, req, suspend_job))
         return MHD_YES;
     fa_http_reply_error(&reply, FA_EBUSY, "server is busy, try again shortly");
     return answer(req, &reply);
@@ -309,6 +393,14 @@ static int answer_413_early(struct fa_http_req *req)
     return expect != NULL || n / 4 > req->srv->opts.max_body_bytes;
 }
 
+/* The connection's entry in srv->conns (set by on_connection). */
+static struct fa_http_conn *conn_track(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connection *conn,
                                    const char *url, const char *method)
 {
@@ -318,8 +410,10 @@ static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connec
     req->srv = srv;
     req->conn = conn;
     req->path = url;
+    req->track = conn_track(conn);
     snprintf(req->method, sizeof req->method, "%s", method);
     clock_gettime(CLOCK_MONOTONIC, &req->start);
+    fa_http_conn_begin(srv->conns, req->track);
     return req;
 }
 
@@ -340,9 +434,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES; /* come back with the body */
     } else if (*upload_data_size > 0) {
         body_append(req, upload_data, *upload_data_size);
+        fa_http_conn_body(srv->conns, req->track, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* All of the request is in: its read deadline no longer runs. */
+    fa_http_conn_read_done(srv->conns, req->track);
     return finish(req);
 }
 
@@ -363,17 +460,23 @@ static size_t loggable_len(const struct fa_http_opts *o, const char *path)
     return strlen(path);
 }
 
-static void log_access(const struct fa_http_req *req)
+/*
+ * One access log line. Method and path come from the client and MHD has
+ * decoded the path ("%0a" is a newline by now), so both are escaped: a
+ * line of the log is always one request, and nothing in it reaches a
+ * terminal as a control sequence.
+ */
+static void log_line(struct MHD_Connection *conn, const char *method, const char *path,
+                     int status, size_t n_sent, double ms)
 {
-    size_t shown = loggable_len(&req->srv->opts, req->path);
     const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char addr[INET6_ADDRSTRLEN] = "-";
-    struct timespec now;
+    char method_log[64];
+    char path_log[LOG_FIELD_MAX];
     time_t wall = time(NULL);
     struct tm tm;
     char when[32];
-    double ms;
     if (ci != NULL && ci->client_addr != NULL) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
@@ -381,16 +484,32 @@ static void log_access(const struct fa_http_req *req)
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
     }
+    fa_http_log_escape(method, method_log, sizeof method_log);
+    fa_http_log_escape(path, path_log, sizeof path_log);
+    gmtime_r(&wall, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("%s %s %s %s %d %zu %.1fms\n", when, addr, method_log, path_log, status, n_sent, ms);
+    fflush(stdout);
+}
+
+static void log_access(const struct fa_http_req *req)
+{
+    size_t shown = loggable_len(&req->srv->opts, req->path);
+    char redacted[160];
+    const char *path = req->path;
+    struct timespec now;
+    double ms;
+    if (req->path[shown] != '\0') {
+        /* shown is the length of a route's own prefix: short */
+        snprintf(redacted, sizeof redacted, "%.*s<redacted>", (int)shown, req->path);
+        path = redacted;
+    }
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
          (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
-    gmtime_r(&wall, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     /* The path only: MHD's url has no query string, so signed-link
      * signatures and anything else in the query never reach the log. */
-    printf("%s %s %s %.*s%s %d %zu %.1fms\n", when, addr, req->method, (int)shown, req->path,
-           req->path[shown] != '\0' ? "<redacted>" : "", req->status, req->n_sent, ms);
-    fflush(stdout);
+    log_line(req->conn, req->method, path, req->status, req->n_sent, ms);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
@@ -399,6 +518,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct fa_http_req *req = *req_cls;
     if (req == NULL)
         return;
+    /* The next request on this connection has its own read deadline. */
+    if (fa_http_conn_next(req->srv->conns, req->track) && req->status == 0)
+        req->status = 408; /* dropped: the request did not arrive in time */
     if (req->status == 0)
         req->status = 499; /* client went away before an answer */
     log_access(req);
@@ -411,6 +533,33 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     free(req->body);
     free(req);
     *req_cls = NULL;
+}
+
+/* MHD parsed a request line: the headers and body get a deadline of their
+ * own from now (conns.h). NULL: *req_cls stays NULL for on_request. */
+static void *on_request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct fa_http_server *srv = cls;
+    fa_http_conn_request_line(srv->conns, conn_track(conn));
+    return NULL;
+}
+
+/* MHD opened or is closing a connection: keep srv->conns in step. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct fa_http_server *srv = cls;
+    const union MHD_ConnectionInfo *ci;
+    double ms = 0;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci != NULL ? fa_http_conns_add(srv->conns, ci->connect_fd) : NULL;
+        return;
+    }
+    /* Dropped while its headers trickled in: no request, so no other log line. */
+    if (fa_http_conns_remove(srv->conns, *socket_context, &ms))
+        log_line(conn, "-", "-", 408, 0, ms);
+    *socket_context = NULL;
 }
 
 static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_storage *ss,
@@ -430,6 +579,39 @@ static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_sto
         return FA_OK;
     }
     return fa_err_set(err, FA_EINVAL, "listen: '%s' is not a numeric IPv4 or IPv6 address", listen);
+}
+
+/* Stop and free what fa_http_start made, in the order it is safe to:
+ * workers before the daemon (their connections are suspended), the
+ * connection list after it (the daemon's closes still remove from it). */
+static void server_free(struct fa_http_server *srv)
+{
+    fa_http_workers_stop(srv->workers);
+    fa_http_workers_stop(srv->priority);
+    if (srv->daemon != NULL)
+        MHD_stop_daemon(srv->daemon);
+    fa_http_conns_stop(srv->conns);
+    fa_http_workers_free(srv->workers);
+    fa_http_workers_free(srv->priority);
+    fa_http_conns_free(srv->conns);
+    free(srv);
+}
+
+static struct MHD_Daemon *daemon_start(struct fa_http_server *srv, unsigned flags,
+                                       struct sockaddr_storage *ss)
+{
+    const struct fa_http_opts *o = &srv->opts;
+    unsigned limit = o->max_connections > 0 ? (unsigned)o->max_connections
+                                            : DEFAULT_MAX_CONNECTIONS;
+    /* MHD refuses (closes at once) a connection over either limit; a per-IP
+     * limit of 0 is MHD's "no limit". */
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->connection_timeout_s,
+        MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)(o->max_connections_per_ip > 0 ? o->max_connections_per_ip : 0),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_request_line, srv, MHD_OPTION_END);
 }
 
 enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server **out,
@@ -453,19 +635,15 @@ enum fa_rc fa_http_start(const struct fa_http_opts *opts, struct fa_http_server 
         return fa_err_set(err, FA_ENOMEM, "out of memory");
     srv->opts = *opts;
     srv->workers = fa_http_workers_start(n_workers, (size_t)n_workers * QUEUE_PER_WORKER, run_job);
-    if (srv->workers == NULL) {
-        free(srv);
+    srv->priority = fa_http_workers_start(1, PRIORITY_QUEUE, run_job);
+    srv->conns = fa_http_conns_start(opts->read_timeout_ms, opts->min_body_rate);
+    if (srv->workers == NULL || srv->priority == NULL || srv->conns == NULL) {
+        server_free(srv);
         return fa_err_set(err, FA_EINTERNAL, "cannot start %d HTTP worker threads", n_workers);
     }
-    srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
-        MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
+    srv->daemon = daemon_start(srv, flags, &ss);
     if (srv->daemon == NULL) {
-        fa_http_workers_stop(srv->workers);
-        fa_http_workers_free(srv->workers);
-        free(srv);
+        server_free(srv);
         return fa_err_set(err, FA_EINTERNAL, "cannot listen on %s port %d (in use?)",
                           opts->listen, opts->port);
     }
@@ -485,12 +663,9 @@ void fa_http_stop(struct fa_http_server *srv, int grace_ms)
     atomic_store(&srv->closing, 1);
     /* Workers first: each queued request's connection is suspended and
      * must be resumed before MHD_stop_daemon; requests completing later are
-     * refused by submit (503). The pool is freed only after the daemon,
+     * refused by submit (503). The pools are freed only after the daemon,
      * whose thread may still call submit until then. */
-    fa_http_workers_stop(srv->workers);
-    MHD_stop_daemon(srv->daemon);
-    fa_http_workers_free(srv->workers);
+    server_free(srv);
     if (fd != MHD_INVALID_SOCKET)
         close(fd);
-    free(srv);
 }

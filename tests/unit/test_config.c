@@ -36,6 +36,11 @@ static const char *const all_keys[] = {
     "engines",
     "max_body_bytes",
     "connection_timeout_s",
+    "max_connections",
+    "max_connections_per_ip",
+    "request_read_timeout_ms",
+    "min_body_rate",
+    "allowed_hosts",
     "queue_timeout_ms",
     "max_image_bytes",
     "fetch_timeout_ms",
@@ -115,6 +120,7 @@ static void poison(struct fa_config *c)
     snprintf(c->data_dir, sizeof c->data_dir, "poison");
     snprintf(c->model_dir, sizeof c->model_dir, "poison");
     snprintf(c->public_url, sizeof c->public_url, "poison");
+    snprintf(c->allowed_hosts, sizeof c->allowed_hosts, "poison");
     snprintf(c->metrics_token, sizeof c->metrics_token, "poison");
     c->allow_private_urls = 7;
     c->durable_commits = 7;
@@ -146,6 +152,11 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(engines);
     SAME_NUM(max_body_bytes);
     SAME_NUM(connection_timeout_s);
+    SAME_NUM(max_connections);
+    SAME_NUM(max_connections_per_ip);
+    SAME_NUM(request_read_timeout_ms);
+    SAME_NUM(min_body_rate);
+    SAME_STR(allowed_hosts);
     SAME_NUM(queue_timeout_ms);
     SAME_NUM(max_image_bytes);
     SAME_NUM(fetch_timeout_ms);
@@ -363,6 +374,15 @@ static void test_values(void)
            c.threshold_low.v[0] == -100);
     TAP_OK(fa_config_set(&c, "max_body_bytes", "1024", NULL) == FA_OK && c.max_body_bytes == 1024);
     TAP_OK(fa_config_set(&c, "max_body_bytes", "1000000001", NULL) == FA_EINVAL);
+    /* Abuse limits: a per-IP limit of 0 means none; no limit on all
+     * connections and no read deadline are not offered. */
+    TAP_OK(fa_config_set(&c, "max_connections_per_ip", "0", NULL) == FA_OK &&
+           c.max_connections_per_ip == 0);
+    TAP_OK(fa_config_set(&c, "max_connections", "0", NULL) == FA_EINVAL);
+    TAP_OK(fa_config_set(&c, "request_read_timeout_ms", "99", NULL) == FA_EINVAL);
+    TAP_OK(fa_config_set(&c, "min_body_rate", "0", NULL) == FA_OK && c.min_body_rate == 0);
+    TAP_OK(fa_config_set(&c, "allowed_hosts", "a.example, b.example:8443", NULL) == FA_OK &&
+           strcmp(c.allowed_hosts, "a.example, b.example:8443") == 0);
 }
 
 static void test_strings(void)
