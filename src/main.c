@@ -4,6 +4,7 @@
  *   faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]
  *   faceauth customer add NAME [--password-file F]   (password on stdin otherwise)
  *   faceauth customer passwd NAME [--password-file F]
+ *   faceauth customer unlock NAME   (clears login locks and users' attempt locks)
  *   faceauth compare A.jpg B.jpg [--model NAME|all]
  *   faceauth embed FILE... | -   [--model NAME|all]
  *   faceauth score-pairs PAIRS.tsv [--model NAME|all]
@@ -40,6 +41,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]\n"
             "       faceauth customer add|passwd NAME [--password-file F] [--data DIR]\n"
+            "       faceauth customer unlock NAME [--data DIR]\n"
             "       faceauth compare A.jpg B.jpg [--models DIR] [--model NAME|all]\n"
             "       faceauth embed FILE...|- [--models DIR] [--model NAME|all]\n"
             "       faceauth score-pairs PAIRS.tsv [--models DIR] [--model NAME|all]\n"
@@ -110,6 +112,7 @@ struct server_parts {
 static void parts_free(struct server_parts *p)
 {
     fa_http_stop(p->http, 30000);
+    fa_api_slots_free(p->app.login_slots);
     fa_index_free(p->app.index);
     fa_face_service_free(p->app.faces);
     fa_media_free(p->app.media);
@@ -133,6 +136,9 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     p->app.fetch.max_redirects = cfg->max_redirects;
     p->app.fetch.allow_private = cfg->allow_private_urls;
     snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
+    if (rc == FA_OK)
+        rc = fa_api_slots_new(cfg->login_hash_concurrency, cfg->login_hash_wait_ms,
+                              &p->app.login_slots, err);
     if (rc == FA_OK)
         rc = fa_store_open(db_path, &p->app.store, err);
     if (rc == FA_OK)
@@ -221,6 +227,28 @@ static int read_password(const char *file, char *out, size_t cap)
     return 0;
 }
 
+/* customer unlock NAME: forget the customer's failed logins (every
+ * address) and its users' failed face attempts, locks included. */
+static int cmd_unlock(const struct args *a)
+{
+    char db_path[FA_CFG_PATH_MAX + 32];
+    struct fa_store *st = NULL;
+    struct fa_err err = {{0}};
+    int n = 0;
+    enum fa_rc rc;
+    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    rc = fa_store_open(db_path, &st, &err);
+    if (rc == FA_OK)
+        rc = fa_store_customer_unlock(st, a->positional[2], &n, &err);
+    fa_store_free(st);
+    if (rc != FA_OK) {
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+        return 1;
+    }
+    printf("customer %s unlocked (%d throttle entries cleared)\n", a->positional[2], n);
+    return 0;
+}
+
 static int cmd_customer(const struct args *a)
 {
     char db_path[FA_CFG_PATH_MAX + 32];
@@ -231,6 +259,8 @@ static int cmd_customer(const struct args *a)
     int adding;
     if (a->n_positional != 3)
         return usage();
+    if (strcmp(a->positional[1], "unlock") == 0)
+        return cmd_unlock(a);
     adding = strcmp(a->positional[1], "add") == 0;
     if (!adding && strcmp(a->positional[1], "passwd") != 0)
         return usage();

@@ -33,7 +33,8 @@ enum fa_rc {
     FA_EDB,        /* storage failure (500) */
     FA_EVISION,    /* model or OpenCV failure (500) */
     FA_ENOMEM,     /* allocation failure (500) */
-    FA_EINTERNAL   /* a bug or an OS failure (500) */
+    FA_EINTERNAL,  /* a bug or an OS failure (500) */
+    FA_ELIMIT      /* too many attempts or too busy for this one: try later (429) */
 };
 
 #define FA_ERR_MAX 320

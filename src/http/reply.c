@@ -23,6 +23,7 @@ int fa_http_status_for(enum fa_rc rc)
     case FA_ECONFLICT: return 409;
     case FA_ETOOBIG: return 413;
     case FA_EBUSY: return 503;
+    case FA_ELIMIT: return 429;
     case FA_EDB:
     case FA_EVISION:
     case FA_ENOMEM:
@@ -77,6 +78,15 @@ void fa_http_reply_error(struct fa_http_reply *reply, enum fa_rc rc, const char 
 void fa_http_reply_failure(struct fa_http_reply *reply, cJSON *fields, const char *msg)
 {
     fa_http_reply_json(reply, 400, error_body(fields, msg, "422"));
+}
+
+void fa_http_reply_failure_rc(struct fa_http_reply *reply, enum fa_rc rc, cJSON *fields,
+                               const char *msg)
+{
+    char status_text[8];
+    int status = fa_http_status_for(rc);
+    snprintf(status_text, sizeof status_text, "%d", status);
+    fa_http_reply_json(reply, status, error_body(fields, msg, status_text));
 }
 
 void fa_http_reply_bytes(struct fa_http_reply *reply, int status, const char *content_type,

@@ -90,6 +90,21 @@ const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
     return req->body;
 }
 
+void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+    const char *ok = NULL;
+    if (sa != NULL && sa->sa_family == AF_INET)
+        ok = inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        ok = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+                       (socklen_t)cap);
+    if (ok == NULL && cap > 1)
+        snprintf(out, cap, "-");
+}
+
 int fa_http_port(const struct fa_http_server *srv) { return srv->port; }
 
 /* ---- body collection ---- */
@@ -194,6 +209,11 @@ static struct MHD_Response *make_response(struct fa_http_reply *reply, size_t *n
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (reply->no_store)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store, private");
+    if (reply->retry_after_s > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%ld", reply->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     return resp;
 }
 
@@ -333,21 +353,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void log_access(const struct fa_http_req *req)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char addr[INET6_ADDRSTRLEN] = "-";
     struct timespec now;
     time_t wall = time(NULL);
     struct tm tm;
     char when[32];
     double ms;
-    if (ci != NULL && ci->client_addr != NULL) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
-    }
+    fa_http_req_client_addr(req, addr, sizeof addr);
     clock_gettime(CLOCK_MONOTONIC, &now);
     ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 +
          (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;

@@ -69,6 +69,17 @@ static const char *const all_keys[] = {
     "thumbnail_size",
     "max_learned_templates",
     "learn_margin",
+    "login_hash_concurrency",
+    "login_hash_wait_ms",
+    "login_fail_limit",
+    "login_fail_window_s",
+    "login_lock_s",
+    "login_max_lock_s",
+    "login_fail_delay_s",
+    "auth_fail_limit",
+    "auth_fail_window_s",
+    "auth_lock_s",
+    "log_failed_scores",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -156,6 +167,17 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(thumbnail_size);
     SAME_NUM(max_learned_templates);
     SAME_NUM(learn_margin);
+    SAME_NUM(login_hash_concurrency);
+    SAME_NUM(login_hash_wait_ms);
+    SAME_NUM(login_fail_limit);
+    SAME_NUM(login_fail_window_s);
+    SAME_NUM(login_lock_s);
+    SAME_NUM(login_max_lock_s);
+    SAME_NUM(login_fail_delay_s);
+    SAME_NUM(auth_fail_limit);
+    SAME_NUM(auth_fail_window_s);
+    SAME_NUM(auth_lock_s);
+    SAME_NUM(log_failed_scores);
 }
 
 /* How many `key = value` lines the file has, and whether each of all_keys
