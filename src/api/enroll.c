@@ -243,6 +243,24 @@ static enum fa_rc fetch_photos(struct fa_call *c, struct enroll_photos *ph)
     return rc;
 }
 
+/*
+ * A locked user: *wait_s > 0 and nothing fetched. Otherwise fetch the
+ * photos, then count the attempt as a failure until it succeeds; a
+ * concurrent attempt may have locked the user meanwhile (*wait_s > 0 too).
+ */
+static enum fa_rc fetch_counted(struct fa_call *c, const struct fa_user *u,
+                                struct enroll_photos *ph, long *wait_s)
+{
+    enum fa_rc rc;
+    *wait_s = api_attempt_wait(c, u, "enroll");
+    if (*wait_s > 0)
+        return FA_OK;
+    rc = fetch_photos(c, ph);
+    if (rc == FA_OK)
+        rc = api_attempt_reserve(c, u, "enroll", wait_s);
+    return rc == FA_ELIMIT ? FA_OK : rc;
+}
+
 /* Analyse each fetched photo; *bad is the photo a refusal (FA_ENOFACE) is about. */
 static enum fa_rc analyze_photos(struct fa_call *c, struct enroll_photos *ph, int *bad)
 {
@@ -356,14 +374,8 @@ static enum fa_rc enroll(struct fa_call *c, const struct enroll_mode *mode)
         reply_already_registered(c, &u);
         goto out;
     }
-    /* Locked: refused before any photo is fetched. Else the attempt counts
-     * as a failure from when its photos arrived until it succeeds. */
-    wait_s = api_attempt_wait(c, &u, "enroll");
-    if (wait_s == 0)
-        rc = fetch_photos(c, &ph);
-    if (rc == FA_OK && wait_s == 0)
-        rc = api_attempt_reserve(c, &u, "enroll", &wait_s);
-    if (rc == FA_ELIMIT || wait_s > 0) {
+    rc = fetch_counted(c, &u, &ph, &wait_s);
+    if (rc == FA_OK && wait_s > 0) {
         rc = refuse_locked(c, mode, &u, wait_s);
         goto out;
     }
