@@ -92,6 +92,9 @@ static const struct key_def keys[] = {
     {"auth_fail_window_s", K_LONG, OFF(auth_fail_window_s), 0, 1, 1e7},
     {"auth_lock_s", K_LONG, OFF(auth_lock_s), 0, 1, 1e7},
     {"log_failed_scores", K_BOOL, OFF(log_failed_scores), 0, 0, 1},
+    {"enroll_link_ttl_s", K_LONG, OFF(enroll_link_ttl_s), 0, 1, 1e9},
+    {"enroll_attempts_per_hour", K_INT, OFF(enroll_attempts_per_hour), 0, 1, 100000},
+    {"enroll_page_max_bytes", K_SIZE, OFF(enroll_page_max_bytes), 0, 1024, 1e9},
 };
 
 /*
@@ -170,6 +173,9 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->auth_fail_limit = 5;
     cfg->auth_fail_window_s = 180;
     cfg->auth_lock_s = 900;
+    cfg->enroll_link_ttl_s = 7 * 86400;
+    cfg->enroll_attempts_per_hour = 10;
+    cfg->enroll_page_max_bytes = 8u << 20;
 }
 
 static const struct key_def *find_key(const char *name)

@@ -78,6 +78,9 @@ struct fa_config {
     long auth_fail_window_s;          /* ... counted within this many seconds */
     long auth_lock_s;                 /* then the user's attempts are refused this long */
     int log_failed_scores;            /* 1: view/logs/all shows failed attempts' matchScore */
+    long enroll_link_ttl_s;           /* enrollment page link lifetime from its issue */
+    int enroll_attempts_per_hour;     /* POSTs to one enrollment page link per hour */
+    size_t enroll_page_max_bytes;     /* body cap of an enrollment page upload (413 above) */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

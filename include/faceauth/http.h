@@ -40,7 +40,9 @@ typedef void (*fa_http_handler)(void *app, struct fa_http_req *req, struct fa_ht
 
 struct fa_route {
     const char *method;   /* "GET", "POST" */
-    const char *path;     /* exact path, or a prefix when it ends with '/' */
+    const char *path;     /* exact path, or a prefix when it ends with '/', or a secret
+                             prefix when it ends in a '/' and a '*': what follows is a
+                             credential the access log leaves out */
     fa_http_handler handler;
 };
 

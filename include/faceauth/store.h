@@ -119,6 +119,26 @@ enum fa_rc fa_store_user_by_token(struct fa_store *st, int64_t customer_id,
                                   const char *enroll_token, struct fa_user *out,
                                   struct fa_err *err);
 
+/* ---- the enrollment page (store_enroll.c) ---- */
+
+/*
+ * The user of an enrollment token, whatever the customer (tokens are unique
+ * across customers: the token alone is the page's credential), and when
+ * that token was issued (Unix seconds). FA_ENOTFOUND "unknown enrollment
+ * token" for anything else, a string that is not token-shaped included.
+ */
+enum fa_rc fa_store_enroll_link(struct fa_store *st, const char *enroll_token,
+                                struct fa_user *out, int64_t *issued, struct fa_err *err);
+
+/*
+ * Count one enrollment page attempt of the user at time now, unless the
+ * user already made `limit` attempts in the window_s seconds before now:
+ * then *allowed = 0 and nothing is written. Older attempts are dropped in
+ * the same transaction, so the table stays small.
+ */
+enum fa_rc fa_store_enroll_attempt(struct fa_store *st, int64_t user_id, int64_t now,
+                                   long window_s, int limit, int *allowed, struct fa_err *err);
+
 /* ---- templates: a user's photos (samples), each embedded by several models ---- */
 
 #define FA_STORE_SAMPLES_MAX 16   /* samples one record may add */

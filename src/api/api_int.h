@@ -209,6 +209,16 @@ void api_attempt_succeeded(struct fa_call *c, const struct fa_user *u, const cha
 /* "<prefix>too many failed attempts for user 'x'; try again in N s" */
 void api_attempt_locked_message(const struct fa_user *u, long wait_s, const char *prefix,
                                 char *out, size_t cap);
+/* ---- enroll (enroll.c) ---- */
+
+/*
+ * Enroll user u (of c->customer_id) from n photos (1..5 URLs or data:
+ * URIs, borrowed): exactly what POST enroll does with urls (the gates, the
+ * same-person check, the log row, enrollmentStatus, the JSON answer in
+ * c->reply). Messages name the photos "<label> 1", "<label> 2", ...
+ */
+enum fa_rc api_enroll_user(struct fa_call *c, const struct fa_user *u, const char *const *urls,
+                           int n, const char *label);
 
 /* ---- handlers, one per endpoint (src/api/<group>.c) ---- */
 void fa_api_login(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
@@ -235,5 +245,7 @@ void fa_api_settings_update(void *app, struct fa_http_req *req, struct fa_http_r
 void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll_page(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_enroll_page_submit(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 
 #endif

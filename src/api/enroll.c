@@ -24,6 +24,10 @@
  * together, apart from authenticate's; the limits are auth_fail_*. A locked
  * user's attempt is answered 429 in the failure shape before any photo is
  * fetched.
+ *
+ * The enrollment page (enroll_page.c) enrolls through api_enroll_user, which
+ * runs the same enroll_photos as POST enroll: whatever enroll does with a
+ * user and its photos, the page does too (the attempt limit included).
  */
 #include "api_int.h"
 
@@ -196,6 +200,15 @@ static enum fa_rc parse_urls(struct fa_call *c, const cJSON *list, struct enroll
     return FA_OK;
 }
 
+/* Room for the analysis of every photo. */
+static enum fa_rc alloc_probes(struct fa_call *c, struct enroll_photos *ph)
+{
+    ph->probe = calloc((size_t)ph->n, sizeof *ph->probe);
+    if (ph->probe == NULL)
+        return fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+    return FA_OK;
+}
+
 /* url or urls, exactly one of them. */
 static enum fa_rc parse_photos(struct fa_call *c, struct enroll_photos *ph)
 {
@@ -218,9 +231,7 @@ static enum fa_rc parse_photos(struct fa_call *c, struct enroll_photos *ph)
         ph->n = 1;
     }
     if (rc == FA_OK)
-        ph->probe = calloc((size_t)ph->n, sizeof *ph->probe);
-    if (rc == FA_OK && ph->probe == NULL)
-        rc = fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+        rc = alloc_probes(c, ph);
     return rc;
 }
 
@@ -357,37 +368,64 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     return FA_OK;
 }
 
+/* The work once the user and the photos are known: every enrollment,
+ * the JSON API's and the enrollment page's (api_enroll_user), runs this. */
+static enum fa_rc enroll_photos(struct fa_call *c, const struct enroll_mode *mode,
+                                const struct fa_user *u, struct enroll_photos *ph)
+{
+    int bad = 0;
+    long wait_s = 0;
+    enum fa_rc rc;
+    if (u->state == FA_USER_SUCCESS && !mode->replace) {
+        reply_already_registered(c, u);
+        return FA_OK;
+    }
+    rc = fetch_counted(c, u, ph, &wait_s);
+    if (rc == FA_OK && wait_s > 0)
+        return refuse_locked(c, mode, u, wait_s);
+    if (rc == FA_OK)
+        rc = analyze_photos(c, ph, &bad);
+    if (rc == FA_OK)
+        rc = cross_match(c, ph, &bad);
+    if (rc == FA_ENOFACE)
+        rc = record_refused(c, mode, u, ph->bytes[bad], ph->len[bad]);
+    else if (rc == FA_OK)
+        rc = record_enrolled(c, mode, u, ph);
+    return rc;
+}
+
 static enum fa_rc enroll(struct fa_call *c, const struct enroll_mode *mode)
 {
     struct fa_user u;
     struct enroll_photos ph;
-    int bad = 0;
-    long wait_s = 0;
     enum fa_rc rc;
     memset(&ph, 0, sizeof ph);
     rc = parse_photos(c, &ph);
     if (rc == FA_OK)
         rc = enroll_target(c, &u);
-    if (rc != FA_OK)
-        goto out;
-    if (u.state == FA_USER_SUCCESS && !mode->replace) {
-        reply_already_registered(c, &u);
-        goto out;
-    }
-    rc = fetch_counted(c, &u, &ph, &wait_s);
-    if (rc == FA_OK && wait_s > 0) {
-        rc = refuse_locked(c, mode, &u, wait_s);
-        goto out;
-    }
     if (rc == FA_OK)
-        rc = analyze_photos(c, &ph, &bad);
+        rc = enroll_photos(c, mode, &u, &ph);
+    photos_cleanup(&ph);
+    return rc;
+}
+
+enum fa_rc api_enroll_user(struct fa_call *c, const struct fa_user *u, const char *const *urls,
+                           int n, const char *label)
+{
+    struct enroll_photos ph;
+    enum fa_rc rc = FA_OK;
+    memset(&ph, 0, sizeof ph);
+    if (n < 1 || n > ENROLL_MAX_PHOTOS)
+        return fa_err_set(&c->err, FA_EINVAL, "send 1 to %d photos, not %d", ENROLL_MAX_PHOTOS, n);
+    for (int i = 0; i < n; i++) {
+        snprintf(ph.field[i], sizeof ph.field[i], "%s %d", label, i + 1);
+        ph.url[i] = urls[i];
+    }
+    ph.n = n;
+    ph.listed = 1;
+    rc = alloc_probes(c, &ph);
     if (rc == FA_OK)
-        rc = cross_match(c, &ph, &bad);
-    if (rc == FA_ENOFACE)
-        rc = record_refused(c, mode, &u, ph.bytes[bad], ph.len[bad]);
-    else if (rc == FA_OK)
-        rc = record_enrolled(c, mode, &u, &ph);
-out:
+        rc = enroll_photos(c, &ENROLL, u, &ph);
     photos_cleanup(&ph);
     return rc;
 }

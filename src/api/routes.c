@@ -29,6 +29,9 @@ static const struct fa_route routes[] = {
     {"GET", FA_API_BASE "face/", fa_api_face_image},
     {"GET", "/healthz", fa_api_healthz},
     {"GET", "/readyz", fa_api_readyz},
+    /* The enrollmentUrl; its token is a credential: a secret route (http.h). */
+    {"GET", "/enroll/*", fa_api_enroll_page},
+    {"POST", "/enroll/*", fa_api_enroll_page_submit},
 };
 
 const struct fa_route *fa_api_routes(size_t *n)

@@ -12,6 +12,7 @@ static enum fa_rc status_user(struct fa_call *c)
     struct fa_user u;
     const char *url;
     const char *token;
+    int enrolled = 0, learned = 0;
     cJSON *out;
     enum fa_rc rc = api_string(c, "enrollmentUrl", 1, &url);
     if (rc != FA_OK)
@@ -21,11 +22,15 @@ static enum fa_rc status_user(struct fa_call *c)
     rc = fa_store_user_by_token(c->app->store, c->customer_id, token, &u, &c->err);
     if (rc == FA_ENOTFOUND)
         fa_err_set(&c->err, rc, "enrollmentUrl does not name a user of this customer");
+    if (rc == FA_OK)
+        rc = fa_store_samples_count(c->app->store, u.id, &enrolled, &learned, &c->err);
     if (rc != FA_OK)
         return rc;
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "userName", u.user_name);
     cJSON_AddStringToObject(out, "enrollmentStatus", fa_user_state_name(u.state));
+    /* Extra, as in user/details: photos held (enrolled + learned). */
+    cJSON_AddNumberToObject(out, "templateCount", enrolled + learned);
     api_reply_ok(c, out, "Enrollment status");
     return FA_OK;
 }

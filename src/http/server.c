@@ -139,9 +139,16 @@ static int body_append(struct fa_http_req *req, const char *data, size_t n)
 
 /* ---- routing ---- */
 
-static int path_matches(const struct fa_route *r, const char *path)
+/* A route path ending in a '/' and a '*' is a prefix whose rest is secret. */
+static int route_is_secret(const struct fa_route *r)
 {
     size_t n = strlen(r->path);
+    return n >= 2 && r->path[n - 2] == '/' && r->path[n - 1] == '*';
+}
+
+static int path_matches(const struct fa_route *r, const char *path)
+{
+    size_t n = strlen(r->path) - (route_is_secret(r) ? 1 : 0);
     if (n > 0 && r->path[n - 1] == '/')
         return strncmp(path, r->path, n) == 0 && path[n] != '\0';
     return strcmp(path, r->path) == 0;
@@ -351,8 +358,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return finish(req);
 }
 
+/* How much of path the access log may show: after the prefix of a secret
+ * route comes a credential (an enrollment token). */
+static size_t loggable_len(const struct fa_http_opts *o, const char *path)
+{
+    for (size_t i = 0; i < o->n_routes; i++)
+        if (route_is_secret(&o->routes[i]) && path_matches(&o->routes[i], path))
+            return strlen(o->routes[i].path) - 1;
+    return strlen(path);
+}
+
 static void log_access(const struct fa_http_req *req)
 {
+    size_t shown = loggable_len(&req->srv->opts, req->path);
     char addr[INET6_ADDRSTRLEN] = "-";
     struct timespec now;
     time_t wall = time(NULL);
@@ -367,8 +385,8 @@ static void log_access(const struct fa_http_req *req)
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     /* The path only: MHD's url has no query string, so signed-link
      * signatures and anything else in the query never reach the log. */
-    printf("%s %s %s %s %d %zu %.1fms\n", when, addr, req->method, req->path, req->status,
-           req->n_sent, ms);
+    printf("%s %s %s %.*s%s %d %zu %.1fms\n", when, addr, req->method, (int)shown, req->path,
+           req->path[shown] != '\0' ? "<redacted>" : "", req->status, req->n_sent, ms);
     fflush(stdout);
 }
 

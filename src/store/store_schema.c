@@ -154,6 +154,29 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/* The enrollment page (src/api/enroll_page.c). enroll_issued: when the
+ * current enrollment token was drawn, so a link can expire; the triggers
+ * keep it in step with every write of the token (user create, face reset),
+ * taking the time the writer put in created/updated, so no store code has to
+ * remember it. Links that exist at the upgrade count as issued then.
+ * enroll_attempts: one row per POST to the page, for its per-hour limit;
+ * a new token starts with none. */
+static const char *const migration_2[] = {
+    "ALTER TABLE users ADD COLUMN enroll_issued INTEGER NOT NULL DEFAULT 0",
+    "UPDATE users SET enroll_issued = CAST(strftime('%s','now') AS INTEGER)",
+    "CREATE TABLE enroll_attempts("
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " at INTEGER NOT NULL)",
+    "CREATE INDEX enroll_attempts_user ON enroll_attempts(user_id, at)",
+    "CREATE TRIGGER users_enroll_issued_insert AFTER INSERT ON users BEGIN"
+    " UPDATE users SET enroll_issued = NEW.created WHERE id = NEW.id; END",
+    "CREATE TRIGGER users_enroll_issued_token AFTER UPDATE OF enroll_token ON users"
+    " WHEN NEW.enroll_token IS NOT OLD.enroll_token BEGIN"
+    " UPDATE users SET enroll_issued = NEW.updated WHERE id = NEW.id;"
+    " DELETE FROM enroll_attempts WHERE user_id = NEW.id; END",
+    NULL,
+};
+
 /*
  * Failure throttles (store_throttle.c) and the allowLowPrecision setting.
  * recent: the Unix times of the failures still inside the counting window,
@@ -163,7 +186,7 @@ static const char *const migration_1[] = {
  * customer: unknown names are throttled alike, so throttling does not tell
  * which names exist. A user's rows go with the user.
  */
-static const char *const migration_2[] = {
+static const char *const migration_3[] = {
     "CREATE TABLE login_throttle("
     " customer_name TEXT NOT NULL,"
     " address TEXT NOT NULL,"
@@ -187,6 +210,7 @@ static const char *const migration_2[] = {
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

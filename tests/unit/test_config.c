@@ -80,6 +80,9 @@ static const char *const all_keys[] = {
     "auth_fail_window_s",
     "auth_lock_s",
     "log_failed_scores",
+    "enroll_link_ttl_s",
+    "enroll_attempts_per_hour",
+    "enroll_page_max_bytes",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -178,6 +181,9 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(auth_fail_window_s);
     SAME_NUM(auth_lock_s);
     SAME_NUM(log_failed_scores);
+    SAME_NUM(enroll_link_ttl_s);
+    SAME_NUM(enroll_attempts_per_hour);
+    SAME_NUM(enroll_page_max_bytes);
 }
 
 /* How many `key = value` lines the file has, and whether each of all_keys

@@ -133,6 +133,7 @@ static const struct fa_route routes[] = {
     {"GET", "/err", h_err},         {"GET", "/fail", h_fail},  {"GET", "/bytes", h_bytes},
     {"GET", "/nothing", h_nothing}, {"GET", "/slow", h_slow},  {"GET", "/files/", h_echo},
     {"GET", "/limited", h_limited},
+    {"GET", "/secret/*", h_echo},
 };
 
 static struct fa_http_server *start_server_n(int threads, struct fa_err *err)
@@ -333,6 +334,24 @@ static void test_prefix(void)
     tu_resp_free(&r);
     get("/filesabc", &r);
     tap_ok(r.status == 404, "/filesabc is 404 (%ld)", r.status);
+    tu_resp_free(&r);
+}
+
+/* A secret prefix route ("/secret/" and '*') routes like "/secret/"; the
+ * handler sees the whole path (the access log hides the rest: e2e). */
+static void test_secret_prefix(void)
+{
+    struct tu_resp r;
+
+    get("/secret/tok-123", &r);
+    tap_ok(r.status == 200 && streq(tu_jstr(r.json, "path"), "/secret/tok-123"),
+           "secret prefix route matches /secret/tok-123 with the whole path (%ld)", r.status);
+    tu_resp_free(&r);
+    get("/secret/", &r);
+    tap_ok(r.status == 404, "secret prefix alone is 404 (%ld)", r.status);
+    tu_resp_free(&r);
+    get("/secret/*", &r);
+    tap_ok(r.status == 200, "a literal '*' after the prefix is just a path (%ld)", r.status);
     tu_resp_free(&r);
 }
 
@@ -796,6 +815,7 @@ int main(void)
 
     test_routing();
     test_prefix();
+    test_secret_prefix();
     test_accessors();
     test_body_cap();
     test_status_table();
