@@ -133,7 +133,7 @@ static uint8_t *read_file(const char *path, size_t *n)
  * *reduce, detect (landmarks for the two largest faces, as the server's
  * several-faces rule asks), and when fa_face_refine_reduction says so,
  * decode and detect again at the factor it gives (*reduce is then that
- * one); align and embed the largest face with every model the engine holds
+ * one); the upright check (fa_face_upright, in the detect column); align and embed the largest face with every model the engine holds
  * (the server's `models`). Stage
  * seconds go to t[] (t[6]: CPU seconds of the whole pass, which other
  * processes on a busy machine do not inflate as much as wall time), the
@@ -173,6 +173,11 @@ static enum fa_rc run_once(struct fa_engine *eng, const struct fa_face_opts *pol
     }
     for (int m = 0; m < FA_N_MODELS; m++)
         outs[m] = emb[m];
+    if (rc == FA_OK) { /* which way up: one more detector pass, timed as detect */
+        float margin;
+        int turns;
+        rc = fa_face_upright(eng, img, &face[0], &margin, &turns, err);
+    }
     if (rc == FA_OK)
         rc = fa_embed_models(eng, img, &face[0], fa_engine_loaded(eng) & FA_MODELS_ALL, outs, err);
     fa_engine_set_profile(eng, NULL);

@@ -50,4 +50,28 @@ void fa_crypto_wipe(void *p, size_t n);
 /* Fill key with random bytes. */
 void fa_crypto_key_new(uint8_t key[FA_KEY_BYTES]);
 
+/*
+ * Authenticated encryption of small records at rest (the templates):
+ * XChaCha20-Poly1305 (IETF) under a 32-byte key with a random 24-byte nonce
+ * per record, so one key may seal any number of records. The sealed form is
+ * a version byte (FA_SEAL_VERSION), the nonce, then the ciphertext with its
+ * 16-byte tag: FA_SEAL_OVERHEAD bytes more than the plaintext. ad
+ * (associated data, may be NULL with n_ad 0) is authenticated but not
+ * stored: opening with other ad fails, which binds a record to its owner.
+ */
+#define FA_SEAL_VERSION 1
+#define FA_SEAL_OVERHEAD 41 /* 1 + 24 + 16 */
+
+/* Seal n bytes of plain into out (n + FA_SEAL_OVERHEAD bytes). */
+void fa_crypto_seal(const uint8_t key[FA_KEY_BYTES], const void *plain, size_t n, const void *ad,
+                    size_t n_ad, uint8_t *out);
+
+/* Open a sealed record of n_sealed bytes into plain (n_sealed -
+ * FA_SEAL_OVERHEAD bytes). 0 on success; -1 when it is too short, of
+ * another version, or was not sealed under this key and ad (tampered,
+ * moved to another row, or another key); plain is then zeroed when
+ * n_sealed was long enough to name its size. */
+int fa_crypto_open(const uint8_t key[FA_KEY_BYTES], const uint8_t *sealed, size_t n_sealed,
+                   const void *ad, size_t n_ad, void *plain);
+
 #endif

@@ -8,7 +8,9 @@
  * struct fa_store may be shared by every worker thread.
  *
  * Secrets never reach the database in clear: passwords are Argon2id hashes,
- * access tokens are stored as digests. Every write that touches more than one
+ * access tokens are stored as digests, and templates are encrypted under
+ * template.key beside the database file (store_seal.c), which fa_store_open
+ * reads or creates. Every write that touches more than one
  * row runs in one transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on error).
  * All times are Unix seconds (UTC).
  */
@@ -39,7 +41,10 @@ struct fa_store;
  * no other thread uses it any more.
  * path must be a file: ":memory:" is refused (FA_EDB), since each thread's
  * connection would see its own empty database. FA_EDB also when the file's
- * schema is newer than this build.
+ * schema is newer than this build, and when template.key (in the folder of
+ * path) is missing or unreadable while the database holds encrypted
+ * templates; it is created (0600) when neither exists. Templates an older
+ * build stored in clear are encrypted here, before it returns.
  * A thread's connection is closed when that thread ends (pthread key
  * destructor); fa_store_free closes the rest. No thread may still be inside a
  * store call, or be exiting, while fa_store_free runs.

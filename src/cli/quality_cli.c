@@ -114,7 +114,10 @@ static void qcli_print(const char *path, struct qcli_result *r)
         return;
     }
     printf("%s\t%s\t%s", path, fa_face_gate_name(r->gate[0]), fa_face_gate_name(r->gate[1]));
-    if (r->gate[0] == FA_GATE_NOFACE || r->gate[0] == FA_GATE_SEVERAL)
+    /* no face chosen: nothing measured (a face found only in the turned
+     * photo is not measured either) */
+    if (r->gate[0] == FA_GATE_NOFACE || r->gate[0] == FA_GATE_SEVERAL ||
+        r->gate[0] == FA_GATE_SIDEWAYS || (r->gate[0] == FA_GATE_UPSIDE && r->q.eye_distance == 0))
         printf("\teye=NA\tsharp=NA\tbright=NA\tyaw=NA\tpitch=NA\troll=NA\tlive=NA\n");
     else
         printf("\teye=%.1f\tsharp=%.1f\tbright=%.1f\tyaw=%.1f\tpitch=%.1f\troll=%.1f\tlive=%.4f\n",

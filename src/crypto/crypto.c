@@ -12,7 +12,9 @@
  *    the input already has 256 bits of entropy; the digest only keeps a
  *    stolen database from yielding usable tokens;
  *  - signatures: HMAC-SHA256, because webhook receivers can check it with
- *    any standard library.
+ *    any standard library;
+ *  - records at rest (templates): XChaCha20-Poly1305, whose 192-bit nonces
+ *    may be drawn at random for every record without counting them.
  * Temporary copies of secrets are wiped with sodium_memzero before return.
  */
 #include "faceauth/crypto.h"
@@ -24,6 +26,10 @@
 _Static_assert(FA_PWHASH_MAX >= crypto_pwhash_STRBYTES, "FA_PWHASH_MAX too small");
 _Static_assert(FA_KEY_BYTES == crypto_auth_hmacsha256_KEYBYTES, "HMAC key size");
 _Static_assert(FA_DIGEST_HEX == 2 * crypto_auth_hmacsha256_BYTES, "HMAC hex size");
+_Static_assert(FA_SEAL_OVERHEAD == 1 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
+                                       crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "seal overhead");
+_Static_assert(FA_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES, "seal key size");
 _Static_assert(FA_TOKEN_CHARS + 1 ==
                    sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
                "token length");
@@ -143,4 +149,34 @@ void fa_crypto_wipe(void *p, size_t n)
 void fa_crypto_key_new(uint8_t key[FA_KEY_BYTES])
 {
     randombytes_buf(key, FA_KEY_BYTES);
+}
+
+void fa_crypto_seal(const uint8_t key[FA_KEY_BYTES], const void *plain, size_t n, const void *ad,
+                    size_t n_ad, uint8_t *out)
+{
+    uint8_t *nonce = out + 1;
+
+    out[0] = FA_SEAL_VERSION;
+    randombytes_buf(nonce, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(
+        nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, NULL, plain, n, ad, n_ad, NULL,
+        nonce, key);
+}
+
+int fa_crypto_open(const uint8_t key[FA_KEY_BYTES], const uint8_t *sealed, size_t n_sealed,
+                   const void *ad, size_t n_ad, void *plain)
+{
+    const uint8_t *nonce = sealed + 1;
+
+    if (sealed == NULL || n_sealed < FA_SEAL_OVERHEAD || sealed[0] != FA_SEAL_VERSION)
+        return -1;
+    /* libsodium writes nothing on a failed tag check; plain stays as it was */
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            plain, NULL, NULL, nonce + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+            n_sealed - 1 - crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, ad, n_ad, nonce,
+            key) != 0) {
+        sodium_memzero(plain, n_sealed - FA_SEAL_OVERHEAD);
+        return -1;
+    }
+    return 0;
 }

@@ -25,8 +25,9 @@
  * leave this file in pixels of the original image.
  *
  * One request's walk (analyze_image): decode and detect, choose the face,
- * measure it (chip sharpness and brightness, pose from the landmarks) and
- * apply the gates of the purpose (gates.c), then liveness when the request
+ * measure it (chip sharpness and brightness, pose from the landmarks, which
+ * way up it is from one more detector pass on the photo turned upside down)
+ * and apply the gates of the purpose (gates.c), then liveness when the request
  * asks for it, and only then the embeddings: a refused face costs no
  * embedding. Every model embeds once; the two 112x112 models share one
  * warp (fa_embed_models).
@@ -47,6 +48,7 @@
 #define FACE_RECHECK_EYES 0.15   /* eye distance within 15% of its minimum: the same */
 #define FACE_RECHECK_LEVELS 4.0  /* brightness this close to a gate's limit: the same */
 #define FACE_RECHECK_DEGREES 3.0 /* a pose angle this close to its limit: the same */
+#define FACE_RECHECK_UPRIGHT 1.0 /* an upright margin this close to FA_UPRIGHT_MIN: the same */
 
 struct fa_face_service {
     struct fa_face_opts opts;
@@ -238,7 +240,40 @@ static int near_limits(const struct fa_face_opts *opts, enum fa_face_purpose pur
     for (int i = 0; i < 3; i++)
         if (limit[i] > 0 && fabs(angle[i]) > limit[i] - FACE_RECHECK_DEGREES)
             return 1;
-    return 0;
+    return q->upright < FA_UPRIGHT_MIN + FACE_RECHECK_UPRIGHT;
+}
+
+/*
+ * No face was found: look for one in the photo turned by 180 and by 90
+ * degrees either way, so that a photo taken upside down or on its side
+ * (and sent without the EXIF orientation that would have turned it) is
+ * refused with the fix instead of "no face". Three detector passes,
+ * only on photos that are refused anyway. On a find, *img is freed: no
+ * face of it was chosen.
+ */
+static enum fa_rc explain_noface(struct fa_engine *eng, struct fa_image **img,
+                                 enum fa_face_gate *gate, struct fa_err *err)
+{
+    int best_turns = 0;
+    float best = 0;
+    for (int turns = 1; turns <= 3; turns++) {
+        int n = 0;
+        float logit = 0;
+        enum fa_rc rc = fa_detect_turned(eng, *img, turns, &n, &logit, err);
+        if (rc != FA_OK)
+            return rc;
+        if (n > 0 && (best_turns == 0 || logit > best)) {
+            best_turns = turns;
+            best = logit;
+        }
+    }
+    if (best_turns == 0)
+        return fa_err_set(err, FA_ENOFACE, "no face found in the image");
+    fa_image_free(*img);
+    *img = NULL;
+    *gate = best_turns == 2 ? FA_GATE_UPSIDE : FA_GATE_SIDEWAYS;
+    return fa_err_set(err, FA_ENOFACE, "the face is %s: turn the photo the right way up",
+                      best_turns == 2 ? "upside down" : "lying on its side");
 }
 
 /* One attempt of pick_face, decoding at the reduction *reduce (which
@@ -259,6 +294,8 @@ static enum fa_rc pick_face_at(struct fa_face_service *svc, struct fa_engine *en
         return FA_ENOFACE;
     *face = faces[0];
     rc = measure(*img, face, *reduce, &out->q, err);
+    if (rc == FA_OK)
+        rc = fa_face_upright(eng, *img, face, &out->q.upright, &out->q.turned, err);
     if (rc != FA_OK)
         return rc;
     *gate = fa_face_check_gates(&svc->opts, purpose, &out->q, err);
@@ -284,14 +321,17 @@ static enum fa_rc pick_face(struct fa_face_service *svc, struct fa_engine *eng,
         pick_face_at(svc, eng, bytes, n, &reduce, purpose, out, img, face, gate, err);
     int in_full = reduce > 1 && (rc == FA_ENOFACE ||
                                  (rc == FA_OK && near_limits(&svc->opts, purpose, &out->q)));
-    if (!in_full)
-        return rc;
-    fa_image_free(*img);
-    *img = NULL;
-    memset(&out->q, 0, sizeof out->q);
-    *gate = FA_GATE_PASS;
-    reduce = 1;
-    return pick_face_at(svc, eng, bytes, n, &reduce, purpose, out, img, face, gate, err);
+    if (in_full) {
+        fa_image_free(*img);
+        *img = NULL;
+        memset(&out->q, 0, sizeof out->q);
+        *gate = FA_GATE_PASS;
+        reduce = 1;
+        rc = pick_face_at(svc, eng, bytes, n, &reduce, purpose, out, img, face, gate, err);
+    }
+    if (rc == FA_ENOFACE && *gate == FA_GATE_NOFACE && *img != NULL)
+        rc = explain_noface(eng, img, gate, err);
+    return rc;
 }
 
 /* Liveness screen: a face below liveness_min looks like a print or a screen. */

@@ -10,8 +10,8 @@
  * Order matters where two gates see the same cause: a small face is also
  * blurry once the 112x112 chip is enlarged from it, and a dark chip has
  * little contrast, which lowers the variance of the Laplacian as blur does.
- * So size, then light, then pose, then blur: the first refusal names the
- * cause, not a symptom.
+ * So size, then light, then orientation, then pose, then blur: the first
+ * refusal names the cause, not a symptom.
  */
 #include "faceauth/face.h"
 
@@ -21,7 +21,8 @@
 const char *fa_face_gate_name(enum fa_face_gate gate)
 {
     static const char *const names[] = {"pass",   "noface", "several", "small", "dark",
-                                        "bright", "pose",   "blurry",  "spoof"};
+                                        "bright", "pose",   "blurry",  "spoof",
+                                        "upside", "sideways"};
     if ((unsigned)gate >= sizeof names / sizeof names[0])
         return "unknown";
     return names[gate];
@@ -73,6 +74,17 @@ enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
                    "direct light or overexposure",
                    q->brightness, l->max_brightness);
         return FA_GATE_BRIGHT;
+    }
+    /* Before pose and blur: an upside-down face also reads as turned or
+     * blurry, and turning the photo is the one fix the user needs. After
+     * light: a dark chip confuses the detector too. */
+    if (!(q->upright >= FA_UPRIGHT_MIN)) {
+        int side = q->turned == 1 || q->turned == 3;
+        fa_err_set(err, FA_ENOFACE,
+                   "the face is %s: turn the photo the right way up (upright margin %.1f, at "
+                   "least %.1f needed)",
+                   side ? "lying on its side" : "upside down", q->upright, FA_UPRIGHT_MIN);
+        return side ? FA_GATE_SIDEWAYS : FA_GATE_UPSIDE;
     }
     pose = check_pose(l, q, err);
     if (pose != FA_GATE_PASS)

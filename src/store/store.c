@@ -424,6 +424,9 @@ enum fa_rc fa_store_open(const char *path, struct fa_store **out, struct fa_err 
     rc = fa_store_migrate(c, err);
     if (rc != FA_OK)
         goto out;
+    rc = fa_store_seal_open(st, c, err);
+    if (rc != FA_OK)
+        goto out;
     *out = st;
     st = NULL;
 out:
@@ -450,6 +453,7 @@ void fa_store_free(struct fa_store *st)
         conn_close(c);
     }
     pthread_mutex_destroy(&st->lock);
+    fa_crypto_wipe(st->tkey, sizeof st->tkey);
     free(st->path);
     free(st);
 }

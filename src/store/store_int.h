@@ -50,6 +50,7 @@ struct fa_conn {
 
 struct fa_store {
     char *path;
+    uint8_t tkey[FA_KEY_BYTES]; /* seals the templates (store_seal.c); set once at open */
     pthread_key_t key; /* this thread's struct fa_conn */
     pthread_mutex_t lock; /* guards conns only; never held during SQL */
     struct fa_conn *conns;
@@ -174,6 +175,33 @@ enum fa_rc fa_store_user_step(struct fa_conn *c, sqlite3_stmt *s, int b, struct 
  * any). FA_ENOTFOUND with "userName '...' not found". */
 enum fa_rc fa_store_user_find(struct fa_conn *c, int64_t customer_id, const char *user_name,
                               struct fa_user *out, struct fa_err *err);
+
+/* ---- templates encrypted at rest (store_seal.c) ---- */
+
+/* Bytes of a sealed template of dim floats, as stored. */
+#define FA_STORE_SEALED_BYTES(dim) ((size_t)(dim) * sizeof(float) + FA_SEAL_OVERHEAD)
+
+/* Load the template key from template.key beside the database file, or
+ * create it (0600) when there is none and no template is sealed yet; then
+ * seal every template still stored in clear (a database of an older
+ * build) in one transaction and VACUUM, so no vector is left in a free
+ * page. At open, on the opening connection, after the migrations. */
+enum fa_rc fa_store_seal_open(struct fa_store *st, struct fa_conn *c, struct fa_err *err);
+
+/* Seal dim floats of template (user_id, sample, model_id) into out
+ * (FA_STORE_SEALED_BYTES(dim) bytes). The row's identity is the associated
+ * data, so a sealed blob copied into another user's row (or another
+ * sample or model) does not open. */
+void fa_store_tpl_seal(const struct fa_store *st, int64_t user_id, int64_t sample,
+                       const char *model_id, const float *vec, int dim, uint8_t *out);
+
+/* Open the sealed blob of n bytes of template (user_id, sample, model_id)
+ * into out (dim floats). FA_EDB naming the user when the length is not that
+ * of dim floats sealed, or the blob does not open under the key and the
+ * row's identity (another key, or an altered or moved blob). */
+enum fa_rc fa_store_tpl_open(const struct fa_store *st, int64_t user_id, int64_t sample,
+                             const char *model_id, const void *blob, size_t n, int dim,
+                             float *out, struct fa_err *err);
 
 /* Migrate the schema to the newest version (store_schema.c). */
 enum fa_rc fa_store_migrate(struct fa_conn *c, struct fa_err *err);

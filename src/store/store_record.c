@@ -228,21 +228,30 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
     int b = SQLITE_OK;
+    /* the template is stored sealed (store_seal.c), never in clear */
+    uint8_t *sealed = malloc(FA_STORE_SEALED_BYTES(t->dim));
 
+    if (sealed == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory storing a template");
     rc = fa_store_stmt(c, SQL_REC_TPL_ADD, &s, err);
-    if (rc != FA_OK)
+    if (rc != FA_OK) {
+        free(sealed);
         return rc;
+    }
+    fa_store_tpl_seal(c->st, r->user_id, sample, t->model_id, t->vec, t->dim, sealed);
     b |= sqlite3_bind_int64(s, 1, r->user_id);
     b |= sqlite3_bind_int64(s, 2, sample);
     b |= sqlite3_bind_text(s, 3, t->model_id, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 4, smp->source, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_double(s, 5, smp->quality);
     b |= sqlite3_bind_int(s, 6, t->dim);
-    /* STATIC: the vector outlives this function and the binding is cleared
+    /* STATIC: the buffer outlives the binding, which fa_store_run clears
      * before it returns, so the copy TRANSIENT would make is not needed. */
-    b |= sqlite3_bind_blob(s, 7, t->vec, t->dim * (int)sizeof(float), SQLITE_STATIC);
+    b |= sqlite3_bind_blob(s, 7, sealed, (int)FA_STORE_SEALED_BYTES(t->dim), SQLITE_STATIC);
     b |= sqlite3_bind_int64(s, 8, now);
-    return fa_store_run(c, s, b, "template add", err);
+    rc = fa_store_run(c, s, b, "template add", err);
+    free(sealed);
+    return rc;
 }
 
 static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record *r,

@@ -177,6 +177,34 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/* Templates encrypted at rest (store_seal.c): a sealed blob is 41 bytes
+ * longer than the 4 * dim of a clear one, which the CHECK of migration 1
+ * refuses, so the table is rebuilt (SQLite cannot alter a CHECK) with a
+ * CHECK that takes both: clear rows stay readable until fa_store_open
+ * seals them, in the same start. templates_plain indexes the clear rows
+ * (none after that), so finding them is a probe, not a scan of every blob. */
+static const char *const migration_3[] = {
+    "CREATE TABLE templates_sealed("
+    " id INTEGER PRIMARY KEY,"
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " sample INTEGER NOT NULL CHECK(sample > 0),"
+    " model_id TEXT NOT NULL,"
+    " source TEXT NOT NULL CHECK(source IN ('enroll','learned')),"
+    " quality REAL NOT NULL DEFAULT 0,"
+    " dim INTEGER NOT NULL CHECK(dim > 0),"
+    " embedding BLOB NOT NULL CHECK(length(embedding) IN (4 * dim, 4 * dim + 41)),"
+    " created INTEGER NOT NULL)",
+    "INSERT INTO templates_sealed(id, user_id, sample, model_id, source, quality, dim,"
+    " embedding, created) SELECT id, user_id, sample, model_id, source, quality, dim,"
+    " embedding, created FROM templates",
+    "DROP TABLE templates",
+    "ALTER TABLE templates_sealed RENAME TO templates",
+    "CREATE UNIQUE INDEX templates_user_sample ON templates(user_id, sample, model_id)",
+    "CREATE INDEX templates_user ON templates(user_id, model_id)",
+    "CREATE INDEX templates_plain ON templates(id) WHERE length(embedding) = 4 * dim",
+    NULL,
+};
+
 /*
  * Failure throttles (store_throttle.c) and the allowLowPrecision setting.
  * recent: the Unix times of the failures still inside the counting window,
@@ -186,7 +214,7 @@ static const char *const migration_2[] = {
  * customer: unknown names are throttled alike, so throttling does not tell
  * which names exist. A user's rows go with the user.
  */
-static const char *const migration_3[] = {
+static const char *const migration_4[] = {
     "CREATE TABLE login_throttle("
     " customer_name TEXT NOT NULL,"
     " address TEXT NOT NULL,"
@@ -211,6 +239,7 @@ static const char *const *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

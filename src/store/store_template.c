@@ -25,6 +25,8 @@ static const char SQL_SMP_LOAD[] =
 /* The samples being read: offsets of the vectors in data, one slot per
  * (sample, asked model); 0 means none, else offset + 1. */
 struct smp_build {
+    const struct fa_store *st;  /* its key opens the sealed blobs */
+    int64_t user_id;
     const struct fa_store_model *models;
     int n_models;
     size_t *slot;
@@ -61,7 +63,6 @@ static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *e
     const char *model = (const char *)sqlite3_column_text(s, 2);
     int64_t sample = sqlite3_column_int64(s, 0);
     int j = 0, dim;
-    size_t bytes;
     void *p;
     enum fa_rc rc = FA_OK;
     while (j < b->n_models && (model == NULL || strcmp(model, b->models[j].id) != 0))
@@ -69,8 +70,7 @@ static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *e
     if (j == b->n_models)
         return FA_OK; /* a model not asked for, or another version of one */
     dim = b->models[j].dim;
-    bytes = (size_t)dim * sizeof(float);
-    if (sqlite3_column_int(s, 3) != dim || (size_t)sqlite3_column_bytes(s, 4) != bytes)
+    if (sqlite3_column_int(s, 3) != dim)
         return fa_err_set(err, FA_EDB, "database error: a %s template has dim %d, expected %d",
                           b->models[j].id, sqlite3_column_int(s, 3), dim);
     if (b->n == 0 || sample != b->cur)
@@ -82,7 +82,10 @@ static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *e
     b->data = p;
     if (rc != FA_OK)
         return rc;
-    memcpy(b->data + b->n_data, sqlite3_column_blob(s, 4), bytes);
+    rc = fa_store_tpl_open(b->st, b->user_id, sample, model, sqlite3_column_blob(s, 4),
+                           (size_t)sqlite3_column_bytes(s, 4), dim, b->data + b->n_data, err);
+    if (rc != FA_OK)
+        return rc;
     b->slot[(size_t)(b->n - 1) * (size_t)b->n_models + (size_t)j] = b->n_data + 1;
     b->n_data += (size_t)dim;
     return FA_OK;
@@ -112,7 +115,7 @@ enum fa_rc fa_store_samples_load(struct fa_store *st, int64_t user_id,
                                  const struct fa_store_model *models, int n_models,
                                  struct fa_store_samples **out, struct fa_err *err)
 {
-    struct smp_build b = {.models = models, .n_models = n_models};
+    struct smp_build b = {.st = st, .user_id = user_id, .models = models, .n_models = n_models};
     struct fa_conn *c = NULL;
     sqlite3_stmt *s = NULL;
     enum fa_rc rc;
@@ -186,7 +189,7 @@ enum fa_rc fa_store_samples_count(struct fa_store *st, int64_t user_id, int *enr
 /* ---- one model's templates ---- */
 
 static const char SQL_TPL_LOAD[] =
-    "SELECT dim, embedding FROM templates WHERE user_id = ?1 AND model_id = ?2"
+    "SELECT dim, embedding, sample FROM templates WHERE user_id = ?1 AND model_id = ?2"
     " ORDER BY source = 'learned', sample, id";
 
 /* Bounded by the user's templates (a few enrolled + max_learned); the
@@ -195,21 +198,25 @@ static const struct fa_store_growth TPL_GROWTH = {
     8, INT_MAX, "too many templates", "out of memory loading templates"};
 
 /* Append the current row's embedding to *vecs (capacity *cap vectors). */
-static enum fa_rc tpl_append(sqlite3_stmt *s, int dim, float **vecs, int *n, size_t *cap,
+static enum fa_rc tpl_append(const struct fa_store *st, sqlite3_stmt *s, int64_t user_id,
+                             const char *model_id, int dim, float **vecs, int *n, size_t *cap,
                              struct fa_err *err)
 {
     size_t bytes = (size_t)dim * sizeof(float);
     void *p = *vecs;
     enum fa_rc rc;
 
-    if (sqlite3_column_int(s, 0) != dim || (size_t)sqlite3_column_bytes(s, 1) != bytes)
+    if (sqlite3_column_int(s, 0) != dim)
         return fa_err_set(err, FA_EDB, "database error: a template has dim %d, expected %d",
                           sqlite3_column_int(s, 0), dim);
     rc = fa_store_grow(&p, cap, (size_t)*n + 1, bytes, &TPL_GROWTH, err);
     *vecs = p;
+    if (rc == FA_OK)
+        rc = fa_store_tpl_open(st, user_id, sqlite3_column_int64(s, 2), model_id,
+                               sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), dim,
+                               *vecs + (size_t)*n * (size_t)dim, err);
     if (rc != FA_OK)
         return rc;
-    memcpy(*vecs + (size_t)*n * (size_t)dim, sqlite3_column_blob(s, 1), bytes);
     (*n)++;
     return FA_OK;
 }
@@ -236,7 +243,7 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
         return rc;
     r = fa_store_bind_id_text(s, user_id, model_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
     while (r == SQLITE_ROW && rc == FA_OK) {
-        rc = tpl_append(s, dim, &v, &count, &cap, err);
+        rc = tpl_append(st, s, user_id, model_id, dim, &v, &count, &cap, err);
         if (rc == FA_OK)
             r = sqlite3_step(s);
     }
@@ -260,36 +267,32 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
  * embedding blob through a temporary b-tree, which made loading 100k
  * templates at start take 0.9 s instead of 0.4 s (bench/run). */
 static const char SQL_TPL_EACH[] =
-    "SELECT u.customer_id, t.user_id, t.dim, t.embedding FROM templates t"
+    "SELECT u.customer_id, t.user_id, t.dim, t.embedding, t.sample FROM templates t"
     " JOIN users u ON u.id = t.user_id WHERE t.model_id = ?1"
     " ORDER BY t.user_id, t.id";
 
 /*
- * Hand the current row to each. The blob is passed in place when it is
- * aligned for float, which is the common case; SQLite promises no alignment
- * for blob memory, so otherwise it is copied into scratch (dim floats,
- * allocated on first need and kept for the walk).
+ * Open the current row's sealed blob into scratch (FA_STORE_DIM_MAX floats,
+ * allocated on first need and kept for the walk) and hand it to each.
  */
-static enum fa_rc tpl_each_row(sqlite3_stmt *s, fa_store_template_fn each, void *arg,
-                               float **scratch, struct fa_err *err)
+static enum fa_rc tpl_each_row(const struct fa_store *st, sqlite3_stmt *s, const char *model_id,
+                               fa_store_template_fn each, void *arg, float **scratch,
+                               struct fa_err *err)
 {
     int dim = sqlite3_column_int(s, 2);
-    const void *blob = sqlite3_column_blob(s, 3);
-    const float *vec = blob;
+    int64_t user_id = sqlite3_column_int64(s, 1);
+    enum fa_rc rc;
 
-    if (dim <= 0 || dim > FA_STORE_DIM_MAX || blob == NULL ||
-        (size_t)sqlite3_column_bytes(s, 3) != (size_t)dim * sizeof(float))
-        return fa_err_set(err, FA_EDB, "database error: template of user %lld is malformed",
-                          (long long)sqlite3_column_int64(s, 1));
-    if ((uintptr_t)blob % _Alignof(float) != 0) {
-        if (*scratch == NULL)
-            *scratch = malloc((size_t)FA_STORE_DIM_MAX * sizeof(float));
-        if (*scratch == NULL)
-            return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
-        memcpy(*scratch, blob, (size_t)dim * sizeof(float));
-        vec = *scratch;
-    }
-    if (each(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), vec, dim) != 0)
+    if (*scratch == NULL)
+        *scratch = malloc((size_t)FA_STORE_DIM_MAX * sizeof(float));
+    if (*scratch == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
+    rc = fa_store_tpl_open(st, user_id, sqlite3_column_int64(s, 4), model_id,
+                           sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3), dim,
+                           *scratch, err);
+    if (rc != FA_OK)
+        return rc;
+    if (each(arg, sqlite3_column_int64(s, 0), user_id, *scratch, dim) != 0)
         return fa_err_set(err, FA_EINTERNAL, "template walk stopped by the caller");
     return FA_OK;
 }
@@ -314,7 +317,7 @@ enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
     r = sqlite3_bind_text(s, 1, model_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
                                                                               : SQLITE_ERROR;
     while (r == SQLITE_ROW) {
-        rc = tpl_each_row(s, each, arg, &scratch, err);
+        rc = tpl_each_row(st, s, model_id, each, arg, &scratch, err);
         if (rc != FA_OK)
             goto out;
         r = sqlite3_step(s);
@@ -323,6 +326,8 @@ enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
         rc = fa_store_dberr(c, "template walk", err);
 out:
     fa_store_stmt_done(s);
+    if (scratch != NULL)
+        fa_crypto_wipe(scratch, (size_t)FA_STORE_DIM_MAX * sizeof(float));
     free(scratch);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -117,11 +118,21 @@ extern "C" void fa_engine_set_profile(struct fa_engine *eng, struct fa_stage_tim
         eng->profile = acc;
 }
 
-/* Run the detector on the whole image squeezed to 320x240 and return the
- * boxes that pass the score threshold, in image pixels (not yet clamped).
- * The net's boxes are already decoded to corners in 0..1. */
-static void detect_candidates(struct fa_engine *eng, const cv::Mat &img,
-                              std::vector<cv::Rect2d> &boxes, std::vector<float> &scores)
+/* log(p_face / p_background) of one softmax pair, capped where p_background
+ * underflows: unlike p_face it does not saturate at 1 for clear faces. */
+static float score_logit(const float *pair)
+{
+    static const float kLogitCap = 40.0f;
+    if (!(pair[0] > 0.0f))
+        return kLogitCap;
+    if (!(pair[1] > 0.0f))
+        return -kLogitCap;
+    return std::clamp(std::log(pair[1]) - std::log(pair[0]), -kLogitCap, kLogitCap);
+}
+
+void fa_vision_detect_candidates(struct fa_engine *eng, const cv::Mat &img,
+                                 std::vector<cv::Rect2d> &boxes, std::vector<float> &scores,
+                                 std::vector<float> *logits)
 {
     cv::Mat blob = cv::dnn::blobFromImage(img, 1.0 / 128, kDetectSize, cv::Scalar(127, 127, 127),
                                           true, false);
@@ -141,6 +152,8 @@ static void detect_candidates(struct fa_engine *eng, const cv::Mat &img,
         const float *q = b + 4 * i;
         boxes.emplace_back(q[0] * w, q[1] * h, (q[2] - q[0]) * w, (q[3] - q[1]) * h);
         scores.push_back(s[2 * i + 1]);
+        if (logits != nullptr)
+            logits->push_back(score_logit(s + 2 * i));
     }
 }
 
@@ -150,8 +163,8 @@ static std::vector<struct fa_face> detect_boxes(struct fa_engine *eng, const cv:
 {
     fa_stage_timer timer(FA_STAGE_SLOT(eng, detect));
     std::vector<cv::Rect2d> boxes;
-    std::vector<float> scores;
-    detect_candidates(eng, img, boxes, scores);
+    std::vector<float> scores, logits;
+    fa_vision_detect_candidates(eng, img, boxes, scores, &logits);
     std::vector<int> keep;
     cv::dnn::NMSBoxes(boxes, scores, kScoreMin, kNmsIou, keep);
     std::vector<struct fa_face> faces;
@@ -164,6 +177,7 @@ static std::vector<struct fa_face> detect_boxes(struct fa_engine *eng, const cv:
         f.x2 = (float)std::clamp(r.x + r.width, 0.0, (double)img.cols);
         f.y2 = (float)std::clamp(r.y + r.height, 0.0, (double)img.rows);
         f.score = scores[(size_t)k];
+        f.logit = logits[(size_t)k];
         if (f.x2 - f.x1 >= 1.0f && f.y2 - f.y1 >= 1.0f)
             faces.push_back(f);
     }

@@ -23,6 +23,7 @@
 #include "faceauth/vision.h"
 
 #include <chrono>
+#include <vector>
 
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
@@ -70,6 +71,14 @@ class fa_stage_timer {
 
 /* The slot of one stage when eng profiles, else NULL (for fa_stage_timer). */
 #define FA_STAGE_SLOT(eng, field) ((eng)->profile != nullptr ? &(eng)->profile->field : nullptr)
+
+/* Run the detector on the whole image squeezed to 320x240 and append the
+ * boxes that pass the score threshold, in image pixels (not yet clamped),
+ * with their scores and, when logits is not NULL, their logits (see
+ * fa_face.logit). No NMS. engine.cpp. */
+void fa_vision_detect_candidates(struct fa_engine *eng, const cv::Mat &img,
+                                 std::vector<cv::Rect2d> &boxes, std::vector<float> &scores,
+                                 std::vector<float> *logits);
 
 /* Call only inside a catch block: rethrows the current exception and maps
  * it to FA_ENOMEM (std::bad_alloc) or FA_EVISION (everything else), with a

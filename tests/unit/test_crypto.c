@@ -125,6 +125,43 @@ static void test_wipe(void)
     fa_crypto_wipe(NULL, 0); /* harmless */
 }
 
+/* Sealed records open only under the same key and associated data, and
+ * any changed byte is detected. */
+static void test_seal(void)
+{
+    uint8_t key[FA_KEY_BYTES], other[FA_KEY_BYTES];
+    float vec[16], back[16];
+    uint8_t a[sizeof vec + FA_SEAL_OVERHEAD], b[sizeof vec + FA_SEAL_OVERHEAD];
+    const char ad[] = "user 7 sample 1", ad2[] = "user 8 sample 1";
+
+    for (int i = 0; i < 16; i++)
+        vec[i] = (float)i / 16.0f;
+    fa_crypto_key_new(key);
+    fa_crypto_key_new(other);
+    fa_crypto_seal(key, vec, sizeof vec, ad, sizeof ad, a);
+    fa_crypto_seal(key, vec, sizeof vec, ad, sizeof ad, b);
+    TAP_OK(a[0] == FA_SEAL_VERSION);
+    TAP_OK(memcmp(a, b, sizeof a) != 0); /* a fresh nonce each time */
+    TAP_OK(memcmp(a + 1 + 24, vec, sizeof vec) != 0);
+    memset(back, 0, sizeof back);
+    TAP_OK(fa_crypto_open(key, a, sizeof a, ad, sizeof ad, back) == 0 &&
+           memcmp(back, vec, sizeof vec) == 0);
+    TAP_OK(fa_crypto_open(key, a, sizeof a, ad2, sizeof ad2, back) == -1);
+    TAP_OK(back[1] == 0.0f); /* zeroed on failure */
+    TAP_OK(fa_crypto_open(other, a, sizeof a, ad, sizeof ad, back) == -1);
+    for (size_t i = 0; i < sizeof a; i += 7) {
+        a[i] ^= 0x01;
+        if (!tap_ok(fa_crypto_open(key, a, sizeof a, ad, sizeof ad, back) == -1,
+                    "byte %zu flipped: refused", i))
+            break;
+        a[i] ^= 0x01;
+    }
+    TAP_OK(fa_crypto_open(key, a, FA_SEAL_OVERHEAD - 1, ad, sizeof ad, back) == -1);
+    TAP_OK(fa_crypto_open(key, NULL, 0, NULL, 0, back) == -1);
+    fa_crypto_seal(key, vec, 0, NULL, 0, b); /* empty record: tag only */
+    TAP_OK(fa_crypto_open(key, b, FA_SEAL_OVERHEAD, NULL, 0, back) == 0);
+}
+
 int main(void)
 {
     if (!TAP_OK(fa_crypto_init() == FA_OK))
@@ -136,5 +173,6 @@ int main(void)
     test_hmac();
     test_str_equal();
     test_wipe();
+    test_seal();
     return tap_done();
 }

@@ -36,7 +36,7 @@ static struct fa_face_opts default_opts(void)
 
 static struct fa_face_measures good_face(void)
 {
-    struct fa_face_measures q = {60, 150, 110, 5, -3, 2};
+    struct fa_face_measures q = {60, 150, 110, 5, -3, 2, 5, 2};
     return q;
 }
 
@@ -111,6 +111,27 @@ static void test_gates(void)
                fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_BLURRY,
            "sharpness 20: authenticates, does not enroll");
 
+    q = good_face();
+    q.upright = -6.5f;
+    q.yaw = 70;
+    q.sharpness = 1; /* upside down also reads as turned and blurry: the cause is named */
+    tap_ok(fa_face_check_gates(&o, FA_FACE_AUTH, &q, &err) == FA_GATE_UPSIDE &&
+               fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_UPSIDE &&
+               says(&err, "the face is upside down: turn the photo the right way up", "-6.5"),
+           "upside down, before pose and blur: %s", err.msg);
+    q.turned = 1;
+    tap_ok(fa_face_check_gates(&o, FA_FACE_AUTH, &q, &err) == FA_GATE_SIDEWAYS &&
+               says(&err, "lying on its side", NULL),
+           "on its side: %s", err.msg);
+    q = good_face();
+    q.upright = -2.5f; /* within the margin */
+    TAP_OK(fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_PASS);
+    q = good_face();
+    q.upright = 0; /* not measured */
+    TAP_OK(fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_PASS);
+    q.upright = NAN;
+    TAP_OK(fa_face_check_gates(&o, FA_FACE_ENROLL, &q, &err) == FA_GATE_UPSIDE);
+
     /* A limit of 0 turns its gate off. */
     o.auth.min_sharpness = 0;
     o.auth.max_yaw = 0;
@@ -121,6 +142,8 @@ static void test_gates(void)
 
     TAP_OK(strcmp(fa_face_gate_name(FA_GATE_BLURRY), "blurry") == 0);
     TAP_OK(strcmp(fa_face_gate_name(FA_GATE_PASS), "pass") == 0);
+    TAP_OK(strcmp(fa_face_gate_name(FA_GATE_UPSIDE), "upside") == 0);
+    TAP_OK(strcmp(fa_face_gate_name(FA_GATE_SIDEWAYS), "sideways") == 0);
     TAP_OK(strcmp(fa_face_gate_name((enum fa_face_gate)99), "unknown") == 0);
 }
 
@@ -282,6 +305,29 @@ static struct photo make(const struct fa_image *img, struct fa_image_edit e, dou
 
 static const struct fa_image_edit NO_EDIT = {0};
 
+/* A copy of the JPEG p with an EXIF APP1 segment right after its SOI that
+ * holds only the orientation tag (0x0112, SHORT) set to `orientation`, as
+ * a phone writes it; p is freed. */
+static struct photo with_exif(struct photo p, int orientation)
+{
+    static const uint8_t app1[] = {
+        0xFF, 0xE1, 0x00, 0x22, 'E', 'x', 'i', 'f', 0, 0,         /* APP1, length 34 */
+        'I', 'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00,           /* TIFF, IFD0 at 8 */
+        0x01, 0x00,                                             /* one entry */
+        0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0, 0, 0, 0, /* orientation */
+        0x00, 0x00, 0x00, 0x00};                                /* no next IFD */
+    struct photo out = {NULL, 0};
+    if (p.jpeg != NULL && p.n > 2 && (out.jpeg = malloc(p.n + sizeof app1)) != NULL) {
+        memcpy(out.jpeg, p.jpeg, 2);
+        memcpy(out.jpeg + 2, app1, sizeof app1);
+        out.jpeg[2 + 28] = (uint8_t)orientation; /* the entry's value, little-endian */
+        memcpy(out.jpeg + 2 + sizeof app1, p.jpeg + 2, p.n - 2);
+        out.n = p.n + sizeof app1;
+    }
+    free(p.jpeg);
+    return out;
+}
+
 /* Analyze p for purpose; the gate verdict (FA_GATE_PASS on success). */
 static enum fa_face_gate judge(struct fa_face_service *svc, struct photo p,
                                enum fa_face_purpose purpose, struct fa_face_probe *probe,
@@ -324,6 +370,35 @@ static void check_photo(const char *what, struct photo p, enum fa_face_gate auth
     check_with(g_svc, what, p, auth, enroll, words);
 }
 
+/*
+ * EXIF orientation is applied before detection: upright pixels tagged
+ * "rotate 90 degrees clockwise to display" (6) are a face on its side once
+ * decoded; pixels turned that way (made by decoding the tagged copy) and
+ * tagged with the turn back (8) are upright again and pass.
+ */
+static void test_exif(const struct fa_image *upright)
+{
+    struct photo tagged = with_exif(make(upright, NO_EDIT, 1, 0, 92), 6);
+    struct fa_image *turned = NULL;
+    struct fa_err err = {{0}};
+    int ok = tagged.jpeg != NULL &&
+             fa_image_decode(tagged.jpeg, tagged.n, 40000000L, &turned, &err) == FA_OK;
+    tap_ok(ok && fa_image_width(turned) == fa_image_height(upright) &&
+               fa_image_height(turned) == fa_image_width(upright),
+           "EXIF orientation 6: decoded %dx%d from %dx%d pixels (%s)", fa_image_width(turned),
+           fa_image_height(turned), fa_image_width(upright), fa_image_height(upright), err.msg);
+    check_photo("upright pixels tagged EXIF 6", tagged, FA_GATE_SIDEWAYS, FA_GATE_SIDEWAYS,
+                "lying on its side");
+    if (turned != NULL) {
+        check_photo("turned pixels tagged EXIF 8 (turn back)",
+                    with_exif(make(turned, NO_EDIT, 1, 0, 92), 8), FA_GATE_PASS, FA_GATE_PASS,
+                    NULL);
+        check_photo("turned pixels without EXIF", make(turned, NO_EDIT, 1, 0, 92),
+                    FA_GATE_SIDEWAYS, FA_GATE_SIDEWAYS, "lying on its side");
+    }
+    fa_image_free(turned);
+}
+
 static void test_service_gates(void)
 {
     struct fa_image_edit e = NO_EDIT;
@@ -361,6 +436,31 @@ static void test_service_gates(void)
     e.gain = 0.02;
     check_photo("nearly black", make(g_face, e, 1, 0, 92), FA_GATE_NOFACE, FA_GATE_NOFACE,
                 "no face");
+    e = NO_EDIT;
+    e.rotate_deg = 90;
+    check_photo("on its side (90 degrees)", make(g_face, e, 1, 0, 92), FA_GATE_SIDEWAYS,
+                FA_GATE_SIDEWAYS, "lying on its side");
+    e.rotate_deg = -90;
+    check_photo("on its other side (-90 degrees)", make(g_face, e, 1, 0, 92), FA_GATE_SIDEWAYS,
+                FA_GATE_SIDEWAYS, "lying on its side");
+    snprintf(path, sizeof path, "%s/sample3.jpg", FA_TEST_ASSETS);
+    bytes = read_file(path, &n);
+    e = NO_EDIT;
+    e.rotate_deg = 180;
+    if (bytes != NULL && fa_image_decode(bytes, n, 40000000L, &whole, NULL) == FA_OK) {
+        /* the photo of issue #10: it passed every gate before */
+        check_photo("sample3.jpg upside down (180 degrees, no EXIF)", make(whole, e, 1, 0, 92),
+                    FA_GATE_UPSIDE, FA_GATE_UPSIDE,
+                    "the face is upside down: turn the photo the right way up");
+        check_photo("sample3.jpg as it is", make(whole, NO_EDIT, 1, 0, 92), FA_GATE_PASS,
+                    FA_GATE_PASS, NULL);
+        test_exif(whole);
+    } else {
+        tap_ok(0, "sample3.jpg readable");
+    }
+    fa_image_free(whole);
+    whole = NULL;
+    free(bytes);
     snprintf(path, sizeof path, "%s/sample1.jpg", FA_TEST_ASSETS);
     bytes = read_file(path, &n);
     if (bytes != NULL && fa_image_decode(bytes, n, 40000000L, &whole, NULL) == FA_OK)

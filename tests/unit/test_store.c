@@ -77,7 +77,7 @@ static void test_open(struct fa_store *st)
     struct fa_err err = {{0}};
     long long tables;
 
-    TAP_OK(q_int("PRAGMA user_version") == 3);
+    TAP_OK(q_int("PRAGMA user_version") == 4);
     tables = q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
     /* customers tokens users templates images transactions search_spaces
      * search_space_users pending_deletes enroll_attempts login_throttle
@@ -87,7 +87,7 @@ static void test_open(struct fa_store *st)
      * migration finds nothing to do and changes nothing. */
     TAP_OK(fa_store_open(g_db, &st2, &err) == FA_OK);
     fa_store_free(st2);
-    TAP_OK(q_int("PRAGMA user_version") == 3);
+    TAP_OK(q_int("PRAGMA user_version") == 4);
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == tables);
 
     if (TAP_OK(fa_store_conn(st, &c, &err) == FA_OK)) {
