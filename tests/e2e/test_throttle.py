@@ -121,8 +121,10 @@ def test_storm(t, args, data):
              "the logins beyond the hash slot are 429 with Retry-After (%d of them)" %
              len(limited), limited[:3])
         t.ok(401 in codes, "some wrong logins were really checked (401)", codes.count(401))
-        t.ok(health and all(c == 200 for c, _ in health) and max(s for _, s in health) < 2.0,
-             "/healthz answered 200 within 2 s throughout the storm (%d polls, slowest %.2f s)"
+        # Without the slots it answered 503, or nothing for 30 s (bench/login_storm.py);
+        # 5 s leaves room for a machine busy with other work.
+        t.ok(health and all(c == 200 for c, _ in health) and max(s for _, s in health) < 5.0,
+             "/healthz answered 200 within 5 s throughout the storm (%d polls, slowest %.2f s)"
              % (len(health), max([s for _, s in health] or [0])), health[:5])
         code, _, body = login(srv, "acme", "s3cret-acme")
         t.ok(code == 200 and body.get("accessToken"), "a correct login after the storm works",
