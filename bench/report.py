@@ -107,6 +107,12 @@ def pipeline_section(rows, out):
                    "p50 %.2f ms, p99 %.2f ms (x%.3f of the probes' pipeline sum)" % (
                        media["p50_ms"], media["p99_ms"],
                        ratio(media["p50_ms"], pipe["probes-r1"]["sum_ms"])))
+    commit = next((r for r in rows if r.get("bench") == "commit"), None)
+    if commit:
+        out.append("  database commit of a request, durable (synchronous=FULL) vs NORMAL: "
+                   "p50 %.2f vs %.2f ms (x%.2f), p99 %.2f vs %.2f ms" % (
+                       commit["full_p50_ms"], commit["normal_p50_ms"], commit["full_vs_normal"],
+                       commit["full_p99_ms"], commit["normal_p99_ms"]))
     return pipe
 
 

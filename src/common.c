@@ -24,7 +24,7 @@ const char *fa_rc_name(enum fa_rc rc)
         [FA_EFORBIDDEN] = "EFORBIDDEN", [FA_EIMAGE] = "EIMAGE", [FA_ENOFACE] = "ENOFACE",
         [FA_EFAIL] = "EFAIL",     [FA_EBUSY] = "EBUSY",         [FA_EDB] = "EDB",
         [FA_EVISION] = "EVISION", [FA_ENOMEM] = "ENOMEM",       [FA_EINTERNAL] = "EINTERNAL",
-        [FA_ELIMIT] = "ELIMIT",
+        [FA_ENOSPACE] = "ENOSPACE", [FA_EREADONLY] = "EREADONLY", [FA_ELIMIT] = "ELIMIT",
     };
     if ((unsigned)rc < sizeof names / sizeof names[0] && names[rc] != NULL)
         return names[rc];

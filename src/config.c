@@ -95,6 +95,14 @@ static const struct key_def keys[] = {
     {"enroll_link_ttl_s", K_LONG, OFF(enroll_link_ttl_s), 0, 1, 1e9},
     {"enroll_attempts_per_hour", K_INT, OFF(enroll_attempts_per_hour), 0, 1, 100000},
     {"enroll_page_max_bytes", K_SIZE, OFF(enroll_page_max_bytes), 0, 1024, 1e9},
+    {"fetch_request_timeout_ms", K_LONG, OFF(fetch_request_timeout_ms), 0, 100, 600000},
+    {"max_fetches_per_customer", K_INT, OFF(max_fetches_per_customer), 0, 0, 1024},
+    {"durable_commits", K_BOOL, OFF(durable_commits), 0, 0, 1},
+    {"keep_failed_photos_days", K_DOUBLE, OFF(keep_failed_photos_days), 0, 0, 36500},
+    {"keep_search_photos_days", K_DOUBLE, OFF(keep_search_photos_days), 0, 0, 36500},
+    {"photo_purge_interval_s", K_INT, OFF(photo_purge_interval_s), 0, 1, 86400},
+    {"min_free_disk_mb", K_LONG, OFF(min_free_disk_mb), 0, 0, 1e7},
+    {"disk_reserve_mb", K_INT, OFF(disk_reserve_mb), 0, 0, 4096},
 };
 
 /*
@@ -176,6 +184,14 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->enroll_link_ttl_s = 7 * 86400;
     cfg->enroll_attempts_per_hour = 10;
     cfg->enroll_page_max_bytes = 8u << 20;
+    cfg->fetch_request_timeout_ms = 15000;
+    cfg->max_fetches_per_customer = 0; /* half the HTTP threads: fa_config_finish */
+    cfg->durable_commits = 1;
+    cfg->keep_failed_photos_days = 7;
+    cfg->keep_search_photos_days = 7;
+    cfg->photo_purge_interval_s = 3600;
+    cfg->min_free_disk_mb = 64;
+    cfg->disk_reserve_mb = 16;
 }
 
 static const struct key_def *find_key(const char *name)
@@ -463,4 +479,8 @@ void fa_config_finish(struct fa_config *cfg)
         cfg->login_hash_concurrency = (int)((cores + 1) / 2);
     if (cfg->login_max_lock_s < cfg->login_lock_s)
         cfg->login_max_lock_s = cfg->login_lock_s;
+    /* One customer's slow image URLs may hold at most half the HTTP
+     * threads, so other customers and the health probes still get served. */
+    if (cfg->max_fetches_per_customer == 0)
+        cfg->max_fetches_per_customer = cfg->http_threads > 1 ? cfg->http_threads / 2 : 1;
 }

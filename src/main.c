@@ -112,6 +112,7 @@ struct server_parts {
 static void parts_free(struct server_parts *p)
 {
     fa_http_stop(p->http, 30000);
+    fa_api_services_stop(&p->app); /* after the handlers: they use its counts */
     fa_api_slots_free(p->app.login_slots);
     fa_index_free(p->app.index);
     fa_face_service_free(p->app.faces);
@@ -144,7 +145,11 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     if (rc == FA_OK)
         rc = fa_index_new(FA_EMBED_DIM, &p->app.index, err);
     if (rc == FA_OK)
+        rc = fa_store_set_sync(p->app.store, cfg->durable_commits, err);
+    if (rc == FA_OK)
         rc = fa_api_recover(&p->app, err);
+    if (rc == FA_OK)
+        rc = fa_api_services_start(&p->app, err);
     if (rc == FA_OK)
         rc = fa_face_service_new(&face, &p->app.faces, err);
     http.routes = fa_api_routes(&n_routes);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "faceauth/config.h"
+#include "faceauth/disk.h"
 #include "faceauth/face.h"
 #include "faceauth/fetch.h"
 #include "faceauth/http.h"
@@ -21,6 +22,8 @@
 
 #define FA_API_BASE "/api/v1/basic/"
 
+struct fa_api_services;
+
 struct fa_app {
     const struct fa_config *cfg;
     struct fa_store *store;
@@ -28,6 +31,8 @@ struct fa_app {
     struct fa_face_service *faces;
     struct fa_index *index;   /* every customer's templates, for search */
     struct fa_fetch_opts fetch;
+    struct fa_disk *disk;     /* free space and the deletion reserve (fa_api_services_start) */
+    struct fa_api_services *services; /* per-customer fetch counts, the photo purge */
     struct fa_api_slots *login_slots; /* password hashes running at once (auth.c) */
 };
 
@@ -54,5 +59,24 @@ const struct fa_route *fa_api_routes(size_t *n);
  * stderr; only a database failure stops the start.
  */
 enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err);
+
+/*
+ * After fa_api_recover, before the HTTP server starts: the disk watch and
+ * its reserve file (app->disk), the per-customer count of image downloads,
+ * and the thread that purges old photos of failed operations and searches
+ * (keep_failed_photos_days, keep_search_photos_days). fa_api_services_stop
+ * stops and joins that thread and frees all of it; call it after the HTTP
+ * server has stopped. Stopping twice, or without a start, is fine.
+ */
+enum fa_rc fa_api_services_start(struct fa_app *app, struct fa_err *err);
+void fa_api_services_stop(struct fa_app *app);
+
+/*
+ * One pass of the photo purge (what the thread runs each interval): delete
+ * the image files and rows of failed operations older than
+ * keep_failed_photos_days and of searches older than keep_search_photos_days;
+ * the log rows stay, their image links become null. *removed counts files.
+ */
+enum fa_rc fa_api_purge_photos(struct fa_app *app, int *removed, struct fa_err *err);
 
 #endif

@@ -34,7 +34,9 @@ enum fa_rc {
     FA_EVISION,    /* model or OpenCV failure (500) */
     FA_ENOMEM,     /* allocation failure (500) */
     FA_EINTERNAL,  /* a bug or an OS failure (500) */
-    FA_ELIMIT      /* too many attempts or too busy for this one: try later (429) */
+    FA_ENOSPACE,   /* the disk is full: nothing could be stored (507) */
+    FA_EREADONLY,  /* the data folder or database is read-only (503) */
+    FA_ELIMIT      /* a limit says wait: work at once, failed attempts (429) */
 };
 
 #define FA_ERR_MAX 320

@@ -81,6 +81,14 @@ struct fa_config {
     long enroll_link_ttl_s;           /* enrollment page link lifetime from its issue */
     int enroll_attempts_per_hour;     /* POSTs to one enrollment page link per hour */
     size_t enroll_page_max_bytes;     /* body cap of an enrollment page upload (413 above) */
+    long fetch_request_timeout_ms;    /* every image download of one request together */
+    int max_fetches_per_customer;     /* image downloads at once per customer (429 above); 0 = auto */
+    int durable_commits;              /* 1 = synchronous=FULL: commits survive a power loss */
+    double keep_failed_photos_days;   /* photos of failed operations are purged after this */
+    double keep_search_photos_days;   /* photos sent to search are purged after this */
+    int photo_purge_interval_s;       /* how often the purge runs */
+    long min_free_disk_mb;            /* /readyz is 503 below this much free space in data_dir */
+    int disk_reserve_mb;              /* file kept in data_dir, given up so deletes work on a full disk */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

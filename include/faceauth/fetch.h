@@ -43,7 +43,10 @@ void fa_fetch_global_cleanup(void);
  * Fetch url into a new malloc'ed buffer (*bytes, *n), owned by the caller
  * (free()). Errors, each with a message naming the URL problem:
  *  FA_EINVAL     not a URL we accept (scheme, syntax, bad base64, data: not an image type)
- *  FA_EFORBIDDEN private/loopback address refused
+ *  FA_EFORBIDDEN private/loopback address refused, or a host name that does
+ *                not resolve: one message for both ("the image host is unknown
+ *                or not allowed"), so answers cannot map internal names; the
+ *                detail goes to stderr (the operator log)
  *  FA_EFETCH     DNS, connect, HTTP status >= 400 (message has the status), too many redirects
  *  FA_ETIMEOUT   slower than timeout_ms
  *  FA_ETOOBIG    more than max_bytes

@@ -52,6 +52,15 @@ struct fa_store;
 enum fa_rc fa_store_open(const char *path, struct fa_store **out, struct fa_err *err);
 void fa_store_free(struct fa_store *st); /* NULL is fine; closes every thread's connection */
 
+/*
+ * Durability of commits. full = 1 (the default of every store): each commit
+ * is fsync'ed before it returns, so an acknowledged write survives a power
+ * loss. full = 0 (synchronous=NORMAL): faster, still never corrupts, but a
+ * power loss may undo the last commits. Call before any other thread uses
+ * st (it switches the calling thread's connection, later ones follow).
+ */
+enum fa_rc fa_store_set_sync(struct fa_store *st, int full, struct fa_err *err);
+
 /* 1 when a write to the database succeeds now (for /readyz). */
 int fa_store_writable(struct fa_store *st);
 
@@ -311,6 +320,20 @@ void fa_store_paths_free(char **paths, int n); /* NULL is fine */
 /* 1 when some image row names relpath (for the orphan-file sweep at start). */
 enum fa_rc fa_store_image_path_known(struct fa_store *st, const char *relpath, int *known,
                                      struct fa_err *err);
+
+/*
+ * Photo retention: in one transaction, delete the image rows of up to limit
+ * (1-1000) log rows that hold images and are either a failure (any request
+ * type but search) created before failed_before, or a search created before
+ * search_before (Unix seconds). The log rows stay with their image links
+ * NULL. The files' paths go to pending_deletes in the same transaction and
+ * to *paths (*n; fa_store_paths_free): the caller removes the files, then
+ * calls fa_store_pending_done, as after a user delete. *n is 0 when nothing
+ * is left to purge.
+ */
+enum fa_rc fa_store_photos_expire(struct fa_store *st, int64_t failed_before,
+                                  int64_t search_before, int limit, char ***paths, int *n,
+                                  struct fa_err *err);
 
 /* Blacklist (on = 1) or whitelist (on = 0) a user. FA_ENOTFOUND. */
 enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, const char *user_name,

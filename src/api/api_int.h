@@ -23,6 +23,7 @@ struct fa_call {
     const char *customer_name; /* borrowed from body */
     int64_t customer_id;       /* set when authenticated */
     struct fa_err err;
+    long long fetch_deadline_ms; /* monotonic ms by which every image download must end */
 };
 
 enum api_auth { API_PUBLIC, API_CUSTOMER };
@@ -111,6 +112,29 @@ void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message);
 
 /* Fetch the image named by url with the server's caps and guard. */
 enum fa_rc api_fetch(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n);
+
+/*
+ * fa_fetch_image under the request-wide limits (fetchlimit.c): the URL gets
+ * fetch_timeout_ms or what is left of the request's fetch_request_timeout_ms,
+ * whichever is less, and one of the customer's max_fetches_per_customer
+ * slots while it downloads (FA_ELIMIT, 429, when none is free). data: URIs
+ * are decoded at once, outside both limits. Messages start with "url:".
+ */
+enum fa_rc api_fetch_limited(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n);
+
+/* Monotonic milliseconds (deadlines). */
+long long api_now_ms(void);
+
+/* A failure that is the disk's (FA_ENOSPACE, FA_EREADONLY): log the detail
+ * in c->err for the operator, note it for /readyz, and put the client's
+ * message in its place (what happened and that nothing was stored). */
+void api_storage_failure(struct fa_call *c, enum fa_rc rc);
+
+/* fa_store_user_delete for the caller's customer; on a full disk it gives
+ * up the disk reserve and tries once more (diskfull.c). When that fails
+ * too, the answer (507, how to recover) is already in c->reply. */
+enum fa_rc api_user_delete_rows(struct fa_call *c, const char *name, int64_t *user_id,
+                                char ***paths, int *n);
 
 /* The file extension for a probed image kind ("jpg", "png", ...). */
 const char *api_image_ext(enum fa_image_kind kind);

@@ -230,11 +230,14 @@ static enum fa_rc judge_photo(struct fa_call *c, const struct auth_request *r,
     size_t n = 0;
     long wait_s = 0;
     enum fa_rc rc = api_fetch(c, r->url, &bytes, &n);
-    if (rc == FA_OK)
+    /* Only the reservation's FA_ELIMIT is a lock: the fetch's own (the
+     * customer's downloads at once) stays a plain 429. */
+    if (rc == FA_OK) {
         rc = api_attempt_reserve(c, u, "authenticate", &wait_s);
-    if (rc == FA_ELIMIT) {
-        free(bytes);
-        return refuse_locked(c, u, wait_s);
+        if (rc == FA_ELIMIT) {
+            free(bytes);
+            return refuse_locked(c, u, wait_s);
+        }
     }
     if (rc == FA_OK)
         rc = api_analyze(c, "url", bytes, n, FA_FACE_AUTH,

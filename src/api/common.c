@@ -84,6 +84,7 @@ enum fa_rc api_begin(struct fa_call *c, void *app, struct fa_http_req *req,
     c->app = app;
     c->req = req;
     c->reply = reply;
+    c->fetch_deadline_ms = api_now_ms() + c->app->cfg->fetch_request_timeout_ms;
     rc = parse_body(c);
     if (rc == FA_OK && auth == API_CUSTOMER)
         rc = authenticate_customer(c);
@@ -119,6 +120,11 @@ long api_total_pages(long total, int count)
 
 void api_finish(struct fa_call *c, enum fa_rc rc)
 {
+    if (rc == FA_ENOSPACE)
+        fa_disk_note(c->app->disk, rc);
+    if ((rc == FA_ENOSPACE || rc == FA_EREADONLY) && c->reply->json == NULL &&
+        c->reply->bytes == NULL)
+        api_storage_failure(c, rc);
     if (rc != FA_OK && c->reply->json == NULL && c->reply->bytes == NULL)
         fa_http_reply_error(c->reply, rc, c->err.msg);
     cJSON_Delete(c->body);
@@ -352,7 +358,7 @@ void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message)
 enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url,
                            uint8_t **bytes, size_t *n)
 {
-    enum fa_rc rc = fa_fetch_image(url, &c->app->fetch, bytes, n, &c->err);
+    enum fa_rc rc = api_fetch_limited(c, url, bytes, n);
     size_t len = strlen(field);
     /* An oversized image named by URL is a bad field, not an oversized
      * request body: 413 stays reserved for the body cap. */

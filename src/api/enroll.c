@@ -267,8 +267,9 @@ static enum fa_rc fetch_counted(struct fa_call *c, const struct fa_user *u,
     if (*wait_s > 0)
         return FA_OK;
     rc = fetch_photos(c, ph);
-    if (rc == FA_OK)
-        rc = api_attempt_reserve(c, u, "enroll", wait_s);
+    if (rc != FA_OK)
+        return rc; /* its FA_ELIMIT (downloads at once) is no lock of the user */
+    rc = api_attempt_reserve(c, u, "enroll", wait_s);
     return rc == FA_ELIMIT ? FA_OK : rc;
 }
 

@@ -102,6 +102,8 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
     rec->original = saved->has_original ? &saved->original : NULL;
     rec->thumbnail = saved->has_thumbnail ? &saved->thumbnail : NULL;
     rc = fa_store_record_commit(c->app->store, rec, &c->err);
+    if (rc == FA_OK && saved->has_original)
+        fa_disk_note(c->app->disk, FA_OK); /* files and row written: there is room again */
     if (rc != FA_OK) {
         if (saved->has_original)
             fa_media_remove(c->app->media, saved->original_path);

@@ -177,8 +177,7 @@ static enum fa_rc user_delete(struct fa_call *c)
     struct fa_err err = {{0}};
     enum fa_rc rc = api_user_name(c, 1, &name);
     if (rc == FA_OK)
-        rc = fa_store_user_delete(c->app->store, c->customer_id, name, &user_id, &paths, &n,
-                                  &c->err);
+        rc = api_user_delete_rows(c, name, &user_id, &paths, &n);
     if (rc == FA_ENOTFOUND)
         fa_err_set(&c->err, rc, "user '%.64s' not found", name);
     if (rc != FA_OK)

@@ -244,6 +244,29 @@ static enum fa_rc fetch_timeout_error(CURL *h, struct fetch_xfer *x, struct fa_e
                       o->timeout_ms, x->shown);
 }
 
+/*
+ * The client learns only that the host is unknown or not allowed, in the
+ * same words and with the same code whether the name did not resolve or
+ * resolved to a private address: otherwise the answers would map which
+ * internal names exist and where they point. The operator log keeps the
+ * detail (the URL as shown, the address refused, the resolver's message).
+ */
+#define FETCH_NOT_ALLOWED "url: the image host is unknown or not allowed: %s"
+
+static enum fa_rc fetch_refused(const struct fetch_xfer *x, struct fa_err *err)
+{
+    fprintf(stderr, "faceauth: fetch refused: %s connects to private or loopback address %s\n",
+            x->shown, x->refused_ip);
+    return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
+}
+
+static enum fa_rc fetch_unresolved(const struct fetch_xfer *x, struct fa_err *err)
+{
+    fprintf(stderr, "faceauth: fetch refused: %s: %s\n", x->shown,
+            x->errbuf[0] != '\0' ? x->errbuf : "could not resolve the host");
+    return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
+}
+
 static enum fa_rc fetch_map_result(CURL *h, CURLcode cc, struct fetch_xfer *x, struct fa_err *err)
 {
     long code = 0;
@@ -254,8 +277,9 @@ static enum fa_rc fetch_map_result(CURL *h, CURLcode cc, struct fetch_xfer *x, s
         return code >= 200 && code < 300 ? FA_OK : fetch_status_error(h, x, err);
     }
     if (x->refused && cc == CURLE_COULDNT_CONNECT)
-        return fa_err_set(err, FA_EFORBIDDEN, "refusing to fetch from private or loopback address %s: %s",
-                          x->refused_ip, x->shown);
+        return fetch_refused(x, err);
+    if (cc == CURLE_COULDNT_RESOLVE_HOST)
+        return fetch_unresolved(x, err);
     if (x->too_big || cc == CURLE_FILESIZE_EXCEEDED)
         return fa_err_set(err, FA_ETOOBIG, "image at URL is larger than %zu bytes: %s",
                           x->opts->max_bytes, x->shown);

@@ -22,8 +22,10 @@ int fa_http_status_for(enum fa_rc rc)
     case FA_EMETHOD: return 405;
     case FA_ECONFLICT: return 409;
     case FA_ETOOBIG: return 413;
-    case FA_EBUSY: return 503;
     case FA_ELIMIT: return 429;
+    case FA_EBUSY:
+    case FA_EREADONLY: return 503;
+    case FA_ENOSPACE: return 507;
     case FA_EDB:
     case FA_EVISION:
     case FA_ENOMEM:
@@ -66,8 +68,10 @@ void fa_http_reply_error(struct fa_http_reply *reply, enum fa_rc rc, const char 
 {
     char status_text[8];
     int status = fa_http_status_for(rc);
-    /* A server-side failure never leaks internals (SQL, paths) to the client. */
-    if (status >= 500 && status != 503) {
+    /* A server-side failure never leaks internals (SQL, paths) to the client.
+     * 503 and 507 carry messages written for the client (busy, read-only,
+     * disk full: what to do about it), never an SQLite or OS text. */
+    if (status >= 500 && status != 503 && status != 507) {
         fprintf(stderr, "faceauth: %s: %s\n", fa_rc_name(rc), msg != NULL ? msg : "");
         msg = "internal server error";
     }

@@ -16,11 +16,22 @@ struct fa_media {
     uint8_t key[FA_KEY_BYTES];
 };
 
+/* A full or read-only disk is the operator's to fix, not a bug: callers
+ * answer 507 or 503 for these instead of 500. */
+static enum fa_rc code_for_errno(int e)
+{
+    if (e == ENOSPC || e == EDQUOT)
+        return FA_ENOSPACE;
+    if (e == EROFS)
+        return FA_EREADONLY;
+    return FA_EINTERNAL;
+}
+
 static enum fa_rc make_dir(const char *path, struct fa_err *err)
 {
     if (mkdir(path, 0700) == 0 || errno == EEXIST)
         return FA_OK;
-    return fa_err_set(err, FA_EINTERNAL, "cannot create %s: %s", path, strerror(errno));
+    return fa_err_set(err, code_for_errno(errno), "cannot create %s: %s", path, strerror(errno));
 }
 
 static enum fa_rc write_all(int fd, const uint8_t *bytes, size_t n)
@@ -29,8 +40,10 @@ static enum fa_rc write_all(int fd, const uint8_t *bytes, size_t n)
         ssize_t w = write(fd, bytes, n);
         if (w < 0 && errno == EINTR)
             continue;
+        if (w == 0) /* no progress and no errno: treat as a full disk */
+            errno = ENOSPC;
         if (w <= 0)
-            return FA_EINTERNAL;
+            return code_for_errno(errno);
         bytes += w;
         n -= (size_t)w;
     }
@@ -55,18 +68,23 @@ static enum fa_rc write_durably(const char *dir, const char *path, const uint8_t
     int fd;
     enum fa_rc rc;
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int saved_errno = 0;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0)
-        return fa_err_set(err, FA_EINTERNAL, "cannot write %s: %s", tmp, strerror(errno));
+        return fa_err_set(err, code_for_errno(errno), "cannot write %s: %s", tmp,
+                          strerror(errno));
     rc = write_all(fd, bytes, n);
     if (rc == FA_OK && fsync(fd) != 0)
-        rc = FA_EINTERNAL;
+        rc = code_for_errno(errno);
+    saved_errno = errno;
     close(fd);
-    if (rc == FA_OK && rename(tmp, path) != 0)
-        rc = FA_EINTERNAL;
+    if (rc == FA_OK && rename(tmp, path) != 0) {
+        rc = code_for_errno(errno);
+        saved_errno = errno;
+    }
     if (rc != FA_OK) {
         unlink(tmp);
-        return fa_err_set(err, rc, "cannot write %s: %s", path, strerror(errno));
+        return fa_err_set(err, rc, "cannot write %s: %s", path, strerror(saved_errno));
     }
     sync_dir(dir);
     return FA_OK;

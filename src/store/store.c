@@ -22,6 +22,7 @@
 #include "store_int.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,13 +63,25 @@ static void conn_thread_end(void *p)
  * Per-connection settings (none of them persist in the file except WAL,
  * which fa_store_open sets once):
  *  - foreign_keys: off by default in SQLite; the schema relies on cascades.
- *  - synchronous=NORMAL: in WAL mode this never corrupts the database and
- *    loses nothing when the application crashes, because committed frames
- *    are already in the WAL file; only a power loss or OS crash can undo the
- *    last few commits. FULL would add an fsync to every commit.
+ *  - synchronous=FULL: in WAL mode every COMMIT fsyncs the WAL before it
+ *    returns, so a commit we acknowledged survives a power loss or an OS
+ *    crash. NORMAL skips that fsync (only checkpoints sync): it never
+ *    corrupts the file and survives an application crash, but a power loss
+ *    can undo the last commits, i.e. an enrollment or a deletion the client
+ *    was told about. The cost of FULL is one fsync per write request
+ *    (README, Performance); fa_store_set_sync offers NORMAL to whoever
+ *    accepts that risk (bulk loaders, battery-backed disks).
  */
-static const char SQL_CONN_SETUP[] = "PRAGMA foreign_keys=ON;"
-                                     "PRAGMA synchronous=NORMAL;";
+static const char SQL_CONN_SETUP[] = "PRAGMA foreign_keys=ON;";
+static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL;";
+static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL;";
+
+static int conn_apply_sync(struct fa_conn *c)
+{
+    const char *sql = c->st->sync_normal ? SQL_SYNC_NORMAL : SQL_SYNC_FULL;
+
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
 
 static enum fa_rc conn_open(struct fa_store *st, struct fa_conn **out, struct fa_err *err)
 {
@@ -91,7 +104,8 @@ static enum fa_rc conn_open(struct fa_store *st, struct fa_conn **out, struct fa
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, FA_STORE_BUSY_MS);
-    if (sqlite3_exec(c->db, SQL_CONN_SETUP, NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(c->db, SQL_CONN_SETUP, NULL, NULL, NULL) != SQLITE_OK ||
+        conn_apply_sync(c) != SQLITE_OK) {
         rc = fa_store_dberr(c, "connection setup", err);
         goto out;
     }
@@ -164,11 +178,36 @@ void fa_store_stmt_done(sqlite3_stmt *s)
     sqlite3_clear_bindings(s);
 }
 
+/*
+ * A full disk and a read-only one are not bugs: the operator can fix them
+ * and the client can be told so (507, 503) instead of a bare 500. SQLite
+ * reports a full disk as SQLITE_FULL on most paths, but some writes (the
+ * WAL index, a truncate) come back as an I/O error whose errno says ENOSPC.
+ */
+static enum fa_rc store_code_for(sqlite3 *db)
+{
+    int primary = sqlite3_extended_errcode(db) & 0xff;
+    int sys = sqlite3_system_errno(db);
+
+    if (primary == SQLITE_FULL)
+        return FA_ENOSPACE;
+    if (primary == SQLITE_READONLY)
+        return FA_EREADONLY;
+    if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
+        if (sys == ENOSPC || sys == EDQUOT)
+            return FA_ENOSPACE;
+        if (sys == EROFS)
+            return FA_EREADONLY;
+    }
+    return FA_EDB;
+}
+
 enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *err)
 {
     /* SQLite messages name tables and columns, never bound values, so no
      * token or password can end up here. */
-    return fa_err_set(err, FA_EDB, "database error (%s): %s", what, sqlite3_errmsg(c->db));
+    return fa_err_set(err, store_code_for(c->db), "database error (%s): %s", what,
+                      sqlite3_errmsg(c->db));
 }
 
 enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *what,
@@ -456,6 +495,20 @@ void fa_store_free(struct fa_store *st)
     fa_crypto_wipe(st->tkey, sizeof st->tkey);
     free(st->path);
     free(st);
+}
+
+enum fa_rc fa_store_set_sync(struct fa_store *st, int full, struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    enum fa_rc rc;
+
+    /* Connections opened later read the flag; the caller's own, opened by
+     * fa_store_open, is switched here. */
+    st->sync_normal = !full;
+    rc = fa_store_conn(st, &c, err);
+    if (rc == FA_OK && conn_apply_sync(c) != SQLITE_OK)
+        rc = fa_store_dberr(c, "synchronous", err);
+    return rc;
 }
 
 int fa_store_writable(struct fa_store *st)

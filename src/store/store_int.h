@@ -54,6 +54,7 @@ struct fa_store {
     pthread_key_t key; /* this thread's struct fa_conn */
     pthread_mutex_t lock; /* guards conns only; never held during SQL */
     struct fa_conn *conns;
+    int sync_normal; /* 1: synchronous=NORMAL (fa_store_set_sync); set before threads start */
 };
 
 /* This thread's connection, opened on first use. The store keeps ownership. */
@@ -66,7 +67,9 @@ enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
 /* Reset s and drop its bindings so it holds no lock and no caller pointer. NULL is fine. */
 void fa_store_stmt_done(sqlite3_stmt *s);
 
-/* FA_EDB with "database error (what): <sqlite message>" in err. */
+/* FA_EDB with "database error (what): <sqlite message>" in err; FA_ENOSPACE
+ * when the disk is full (SQLITE_FULL, or an I/O error with ENOSPC/EDQUOT),
+ * FA_EREADONLY when the file or its folder is read-only. */
 enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *err);
 
 /* Step s, which must finish without rows (INSERT/UPDATE/DELETE). FA_EDB otherwise. */

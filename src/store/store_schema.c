@@ -205,6 +205,17 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/* Photo retention (store_purge.c): the log rows whose images are to be
+ * purged some day, while they still have them. Partial, so the periodic
+ * purge reads only those rows, however long the log grows; the WHERE
+ * terms must stay word for word those of SQL_EXPIRED. */
+static const char *const migration_4[] = {
+    "CREATE INDEX transactions_photo_expiry ON transactions(created)"
+    " WHERE (original_id IS NOT NULL OR thumbnail_id IS NOT NULL)"
+    " AND (result = 'failure' OR request_type = 'search')",
+    NULL,
+};
+
 /*
  * Failure throttles (store_throttle.c) and the allowLowPrecision setting.
  * recent: the Unix times of the failures still inside the counting window,
@@ -214,7 +225,7 @@ static const char *const migration_3[] = {
  * customer: unknown names are throttled alike, so throttling does not tell
  * which names exist. A user's rows go with the user.
  */
-static const char *const migration_4[] = {
+static const char *const migration_5[] = {
     "CREATE TABLE login_throttle("
     " customer_name TEXT NOT NULL,"
     " address TEXT NOT NULL,"
@@ -240,6 +251,7 @@ static const char *const *const migrations[] = {
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -83,6 +83,14 @@ static const char *const all_keys[] = {
     "enroll_link_ttl_s",
     "enroll_attempts_per_hour",
     "enroll_page_max_bytes",
+    "fetch_request_timeout_ms",
+    "max_fetches_per_customer",
+    "durable_commits",
+    "keep_failed_photos_days",
+    "keep_search_photos_days",
+    "photo_purge_interval_s",
+    "min_free_disk_mb",
+    "disk_reserve_mb",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 
@@ -111,6 +119,8 @@ static void poison(struct fa_config *c)
     snprintf(c->model_dir, sizeof c->model_dir, "poison");
     snprintf(c->public_url, sizeof c->public_url, "poison");
     c->allow_private_urls = 7;
+    c->durable_commits = 7;
+    c->keep_failed_photos_days = c->keep_search_photos_days = -42.5;
     c->second_face_ratio = -42.5;
     c->min_eye_distance_enroll = c->min_eye_distance_auth = c->learn_margin = -42.5;
     c->threshold_high.n = c->threshold_low.n = 0;
@@ -184,6 +194,14 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(enroll_link_ttl_s);
     SAME_NUM(enroll_attempts_per_hour);
     SAME_NUM(enroll_page_max_bytes);
+    SAME_NUM(fetch_request_timeout_ms);
+    SAME_NUM(max_fetches_per_customer);
+    SAME_NUM(durable_commits);
+    SAME_NUM(keep_failed_photos_days);
+    SAME_NUM(keep_search_photos_days);
+    SAME_NUM(photo_purge_interval_s);
+    SAME_NUM(min_free_disk_mb);
+    SAME_NUM(disk_reserve_mb);
 }
 
 /* How many `key = value` lines the file has, and whether each of all_keys
@@ -461,11 +479,19 @@ static void test_finish(void)
     fa_config_finish(&c);
     tap_ok(c.engines == cores, "engines = cores (%d, %ld cores)", c.engines, cores);
     tap_ok(c.http_threads == 4 * cores, "http_threads = 4 x cores (%d)", c.http_threads);
+    tap_ok(c.max_fetches_per_customer == c.http_threads / 2,
+           "max_fetches_per_customer = half the HTTP threads (%d)", c.max_fetches_per_customer);
 
     c.engines = 3;
     c.http_threads = 5;
+    c.max_fetches_per_customer = 4;
     fa_config_finish(&c);
-    tap_ok(c.engines == 3 && c.http_threads == 5, "explicit values are kept");
+    tap_ok(c.engines == 3 && c.http_threads == 5 && c.max_fetches_per_customer == 4,
+           "explicit values are kept");
+    c.http_threads = 1;
+    c.max_fetches_per_customer = 0;
+    fa_config_finish(&c);
+    tap_ok(c.max_fetches_per_customer == 1, "one HTTP thread still allows one download");
 }
 
 /* List settings: the precision thresholds by photo count, the fused

@@ -480,7 +480,8 @@ static void test_status_table(void)
         {FA_EMETHOD, 405},  {FA_ECONFLICT, 409},  {FA_ETOOBIG, 413}, {FA_EFETCH, 400},
         {FA_ETIMEOUT, 400}, {FA_EFORBIDDEN, 400}, {FA_EIMAGE, 400},  {FA_ENOFACE, 400},
         {FA_EFAIL, 400},    {FA_EBUSY, 503},      {FA_EDB, 500},     {FA_EVISION, 500},
-        {FA_ENOMEM, 500},   {FA_EINTERNAL, 500},  {FA_ELIMIT, 429},
+        {FA_ENOMEM, 500},   {FA_EINTERNAL, 500},  {FA_ENOSPACE, 507}, {FA_EREADONLY, 503},
+        {FA_ELIMIT, 429},
     };
     size_t n = sizeof want / sizeof want[0];
     int all = 1;

@@ -77,7 +77,7 @@ static void test_open(struct fa_store *st)
     struct fa_err err = {{0}};
     long long tables;
 
-    TAP_OK(q_int("PRAGMA user_version") == 4);
+    TAP_OK(q_int("PRAGMA user_version") == 5);
     tables = q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
     /* customers tokens users templates images transactions search_spaces
      * search_space_users pending_deletes enroll_attempts login_throttle
@@ -87,14 +87,19 @@ static void test_open(struct fa_store *st)
      * migration finds nothing to do and changes nothing. */
     TAP_OK(fa_store_open(g_db, &st2, &err) == FA_OK);
     fa_store_free(st2);
-    TAP_OK(q_int("PRAGMA user_version") == 4);
+    TAP_OK(q_int("PRAGMA user_version") == 5);
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == tables);
 
     if (TAP_OK(fa_store_conn(st, &c, &err) == FA_OK)) {
         sqlite3 *keep = g_raw;
         g_raw = c->db; /* ask the store's own connection */
         TAP_OK(q_int("PRAGMA foreign_keys") == 1);
-        TAP_OK(q_int("PRAGMA synchronous") == 1); /* NORMAL */
+        /* FULL: an acknowledged commit survives a power loss. */
+        TAP_OK(q_int("PRAGMA synchronous") == 2);
+        TAP_OK(fa_store_set_sync(st, 0, &err) == FA_OK);
+        TAP_OK(q_int("PRAGMA synchronous") == 1); /* NORMAL, on request */
+        TAP_OK(fa_store_set_sync(st, 1, &err) == FA_OK);
+        TAP_OK(q_int("PRAGMA synchronous") == 2);
         g_raw = keep;
     }
     {
