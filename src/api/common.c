@@ -103,7 +103,7 @@ void api_run(void *app, struct fa_http_req *req, struct fa_http_reply *reply, en
 
 enum fa_rc api_paging(struct fa_call *c, int *page, int *count)
 {
-    long p, n;
+    long p = 1, n = 10; /* n is read below even when pageNumber fails first */
     enum fa_rc rc = api_int(c, "pageNumber", 1, 1000000000L, 1, &p);
     if (rc == FA_OK)
         rc = api_int(c, "pageCount", 1, 100, 10, &n);

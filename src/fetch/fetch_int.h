@@ -35,6 +35,11 @@ enum fa_rc fa_fetch_data_uri(const char *uri, size_t max_bytes, uint8_t **bytes,
 enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint8_t **bytes,
                          size_t *n, struct fa_err *err);
 
+/* The URL check fa_fetch_http runs before any transfer (syntax as curl reads
+ * it, then scheme http or https), without the transfer: for tests/fuzz/.
+ * On success *norm is curl's normalised URL (curl_free). */
+enum fa_rc fa_fetch_url_parse(const char *url, char **norm, struct fa_err *err);
+
 /* Copy at most 80 chars of url into out (cap >= FA_FETCH_URL_SHOWN), with
  * "..." when cut and '?' for bytes that are not printable ASCII, so a
  * message never carries control characters or a split UTF-8 sequence. */

@@ -347,3 +347,11 @@ out:
     curl_free(norm);
     return rc;
 }
+
+enum fa_rc fa_fetch_url_parse(const char *url, char **norm, struct fa_err *err)
+{
+    char shown[FA_FETCH_URL_SHOWN];
+
+    fa_fetch_url_excerpt(url, shown, sizeof shown);
+    return fetch_url_check(url, shown, norm, err);
+}
