@@ -45,7 +45,8 @@ struct fa_app {
 struct fa_api_slots;
 enum fa_rc fa_api_slots_new(int n, int wait_ms, struct fa_api_slots **out, struct fa_err *err);
 void fa_api_slots_free(struct fa_api_slots *s); /* NULL is fine; no holder may remain */
-/* 1 when a slot was taken (give it back with fa_api_slots_release), 0 when refused. */
+/* 1 when a slot was taken (give it back with fa_api_slots_release), 0 when
+ * refused. NULL slots (an app built without them, as in tests) never refuse. */
 int fa_api_slots_acquire(struct fa_api_slots *s);
 void fa_api_slots_release(struct fa_api_slots *s);
 

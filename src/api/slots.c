@@ -66,6 +66,8 @@ int fa_api_slots_acquire(struct fa_api_slots *s)
 {
     struct timespec until;
     int got = 0, timed_out = 0;
+    if (s == NULL)
+        return 1;
     pthread_mutex_lock(&s->mu);
     if (s->busy >= s->n && s->waiting < s->n && s->wait_ms > 0) {
         deadline_in(&until, s->wait_ms);
@@ -84,6 +86,8 @@ int fa_api_slots_acquire(struct fa_api_slots *s)
 
 void fa_api_slots_release(struct fa_api_slots *s)
 {
+    if (s == NULL)
+        return;
     pthread_mutex_lock(&s->mu);
     s->busy--;
     pthread_cond_signal(&s->cv);

@@ -59,6 +59,8 @@ static void test_bounds(void)
     fa_api_slots_release(s);
     fa_api_slots_free(s);
     fa_api_slots_free(NULL);
+    TAP_OK(fa_api_slots_acquire(NULL) == 1); /* no slots: no limit */
+    fa_api_slots_release(NULL);
 }
 
 static void test_waiting_room(void)
