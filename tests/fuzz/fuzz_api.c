@@ -117,6 +117,12 @@ const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
     return req->body;
 }
 
+void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap)
+{
+    (void)req;
+    snprintf(out, cap, "127.0.0.1"); /* one client: the fuzzer */
+}
+
 /* ---- no network ------------------------------------------------------------ */
 
 enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint8_t **bytes,
