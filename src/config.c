@@ -103,6 +103,13 @@ static const struct key_def keys[] = {
     {"photo_purge_interval_s", K_INT, OFF(photo_purge_interval_s), 0, 1, 86400},
     {"min_free_disk_mb", K_LONG, OFF(min_free_disk_mb), 0, 0, 1e7},
     {"disk_reserve_mb", K_INT, OFF(disk_reserve_mb), 0, 0, 4096},
+    {"callback_connect_timeout_ms", K_LONG, OFF(callback_connect_timeout_ms), 0, 100, 60000},
+    {"callback_timeout_ms", K_LONG, OFF(callback_timeout_ms), 0, 100, 120000},
+    {"callback_retry_base_ms", K_LONG, OFF(callback_retry_base_ms), 0, 10, 3600000},
+    {"callback_retry_max_ms", K_LONG, OFF(callback_retry_max_ms), 0, 10, 86400000},
+    {"callback_max_attempts", K_INT, OFF(callback_max_attempts), 0, 1, 100},
+    {"callback_parallel", K_INT, OFF(callback_parallel), 0, 1, 64},
+    {"callback_keep_days", K_INT, OFF(callback_keep_days), 0, 1, 3650},
 };
 
 /*
@@ -192,6 +199,13 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->photo_purge_interval_s = 3600;
     cfg->min_free_disk_mb = 64;
     cfg->disk_reserve_mb = 16;
+    cfg->callback_connect_timeout_ms = 2000;
+    cfg->callback_timeout_ms = 5000;
+    cfg->callback_retry_base_ms = 1000;
+    cfg->callback_retry_max_ms = 3600000;
+    cfg->callback_max_attempts = 10;
+    cfg->callback_parallel = 4;
+    cfg->callback_keep_days = 30;
 }
 
 static const struct key_def *find_key(const char *name)

@@ -5,6 +5,7 @@
  *   faceauth customer add NAME [--password-file F]   (password on stdin otherwise)
  *   faceauth customer passwd NAME [--password-file F]
  *   faceauth customer unlock NAME   (clears login locks and users' attempt locks)
+ *   faceauth customer callback-secret NAME   (new secret, printed once)
  *   faceauth compare A.jpg B.jpg [--model NAME|all]
  *   faceauth embed FILE... | -   [--model NAME|all]
  *   faceauth score-pairs PAIRS.tsv [--model NAME|all]
@@ -42,6 +43,7 @@ static int usage(void)
             "usage: faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]\n"
             "       faceauth customer add|passwd NAME [--password-file F] [--data DIR]\n"
             "       faceauth customer unlock NAME [--data DIR]\n"
+            "       faceauth customer callback-secret NAME [--data DIR]\n"
             "       faceauth compare A.jpg B.jpg [--models DIR] [--model NAME|all]\n"
             "       faceauth embed FILE...|- [--models DIR] [--model NAME|all]\n"
             "       faceauth score-pairs PAIRS.tsv [--models DIR] [--model NAME|all]\n"
@@ -113,11 +115,29 @@ static void parts_free(struct server_parts *p)
 {
     fa_http_stop(p->http, 30000);
     fa_api_services_stop(&p->app); /* after the handlers: they use its counts */
+    /* After the HTTP server: the last requests' events are queued by now. */
+    fa_callbacks_stop(p->app.callbacks, 2000);
     fa_api_slots_free(p->app.login_slots);
     fa_index_free(p->app.index);
     fa_face_service_free(p->app.faces);
     fa_media_free(p->app.media);
     fa_store_free(p->app.store);
+}
+
+static enum fa_rc callbacks_start(struct server_parts *p, const struct fa_config *cfg,
+                                  struct fa_err *err)
+{
+    struct fa_callback_opts o;
+    fa_callback_opts_default(&o);
+    o.allow_private = cfg->allow_private_urls;
+    o.connect_timeout_ms = cfg->callback_connect_timeout_ms;
+    o.timeout_ms = cfg->callback_timeout_ms;
+    o.retry_base_ms = cfg->callback_retry_base_ms;
+    o.retry_max_ms = cfg->callback_retry_max_ms;
+    o.max_attempts = cfg->callback_max_attempts;
+    o.max_parallel = cfg->callback_parallel;
+    o.keep_s = (long)cfg->callback_keep_days * 86400;
+    return fa_callbacks_start(p->app.store, &o, &p->app.callbacks, err);
 }
 
 static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cfg,
@@ -152,6 +172,8 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
         rc = fa_api_services_start(&p->app, err);
     if (rc == FA_OK)
         rc = fa_face_service_new(&face, &p->app.faces, err);
+    if (rc == FA_OK)
+        rc = callbacks_start(p, cfg, err);
     http.routes = fa_api_routes(&n_routes);
     http.n_routes = n_routes;
     if (rc == FA_OK)
@@ -254,6 +276,32 @@ static int cmd_unlock(const struct args *a)
     return 0;
 }
 
+/*
+ * A new callback secret for the customer, printed once: the server keeps
+ * it to sign, but never shows it again. Running it again rotates it (the
+ * receiver must switch at the same time).
+ */
+static int cmd_callback_secret(const struct args *a)
+{
+    char db_path[FA_CFG_PATH_MAX + 32];
+    char hex[FA_CB_SECRET_HEX + 1];
+    struct fa_store *st = NULL;
+    struct fa_err err = {{0}};
+    enum fa_rc rc;
+    fa_crypto_random_hex(hex, FA_KEY_BYTES);
+    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    rc = fa_store_open(db_path, &st, &err);
+    if (rc == FA_OK)
+        rc = fa_store_callback_secret_set(st, a->positional[2], hex, &err);
+    fa_store_free(st);
+    if (rc == FA_OK)
+        printf("%s\n", hex);
+    else
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+    fa_crypto_wipe(hex, sizeof hex);
+    return rc == FA_OK ? 0 : 1;
+}
+
 static int cmd_customer(const struct args *a)
 {
     char db_path[FA_CFG_PATH_MAX + 32];
@@ -266,6 +314,8 @@ static int cmd_customer(const struct args *a)
         return usage();
     if (strcmp(a->positional[1], "unlock") == 0)
         return cmd_unlock(a);
+    if (strcmp(a->positional[1], "callback-secret") == 0)
+        return cmd_callback_secret(a);
     adding = strcmp(a->positional[1], "add") == 0;
     if (!adding && strcmp(a->positional[1], "passwd") != 0)
         return usage();

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "faceauth/callback.h"
 #include "faceauth/config.h"
 #include "faceauth/disk.h"
 #include "faceauth/face.h"
@@ -31,6 +32,7 @@ struct fa_app {
     struct fa_face_service *faces;
     struct fa_index *index;   /* every customer's templates, for search */
     struct fa_fetch_opts fetch;
+    struct fa_callbacks *callbacks; /* the delivery thread; NULL: events wait for the next start */
     struct fa_disk *disk;     /* free space and the deletion reserve (fa_api_services_start) */
     struct fa_api_services *services; /* per-customer fetch counts, the photo purge */
     struct fa_api_slots *login_slots; /* password hashes running at once (auth.c) */

@@ -89,6 +89,13 @@ struct fa_config {
     int photo_purge_interval_s;       /* how often the purge runs */
     long min_free_disk_mb;            /* /readyz is 503 below this much free space in data_dir */
     int disk_reserve_mb;              /* file kept in data_dir, given up so deletes work on a full disk */
+    long callback_connect_timeout_ms; /* callbacks: connect phase of one attempt */
+    long callback_timeout_ms;         /* callbacks: whole attempt */
+    long callback_retry_base_ms;      /* callbacks: first retry delay (then x3 each time) */
+    long callback_retry_max_ms;       /* callbacks: longest retry delay */
+    int callback_max_attempts;        /* callbacks: attempts before an event is dead */
+    int callback_parallel;            /* callbacks: transfers at once (one per customer) */
+    int callback_keep_days;           /* callbacks: sent and dead events kept this long */
 };
 
 /* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */

@@ -56,6 +56,22 @@ void fa_fetch_global_cleanup(void);
 enum fa_rc fa_fetch_image(const char *url, const struct fa_fetch_opts *opts, uint8_t **bytes,
                           size_t *n, struct fa_err *err);
 
+/*
+ * The guards of fa_fetch_image for another module's own curl transfers
+ * (callbacks): fa_fetch_guard_setopt puts them on a curl easy handle
+ * (a CURL *): http and https only (also after a redirect), no proxy, and
+ * unless g->allow_private the private-address check on every connection
+ * curl opens. g must outlive the transfer; afterwards g->refused says
+ * whether the guard refused an address (refused_ip: which). FA_EINTERNAL
+ * when curl refuses an option. Any thread.
+ */
+struct fa_fetch_guard {
+    int allow_private;  /* in: 1 = loopback/private addresses allowed */
+    int refused;        /* out: 1 when an address was refused */
+    char refused_ip[46]; /* out: that address as text (INET6_ADDRSTRLEN) */
+};
+enum fa_rc fa_fetch_guard_setopt(void *curl, struct fa_fetch_guard *g, struct fa_err *err);
+
 /* Whether an IPv4/IPv6 socket address is one the guard refuses
  * (loopback, RFC1918, link-local, CGNAT, ULA, multicast, unspecified,
  * IPv4-mapped forms of these). sa is a struct sockaddr *. */

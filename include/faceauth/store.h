@@ -100,6 +100,8 @@ enum fa_rc fa_store_token_revoke(struct fa_store *st, int64_t customer_id, const
 
 /* ---- users ---- */
 
+struct fa_store_event; /* a callback event of a record; declared with the outbox below */
+
 struct fa_user {
     int64_t id;
     int64_t customer_id;
@@ -246,6 +248,7 @@ struct fa_store_record {
                                      learned samples (oldest go, all their models at once) */
     int require_state;            /* 1: fail with FA_EFAIL unless the user's state is still expected_state */
     enum fa_user_state expected_state;
+    struct fa_store_event *callback; /* NULL: no callback event (see the outbox below) */
 };
 
 /*
@@ -513,5 +516,118 @@ struct fa_log_row {
 enum fa_rc fa_store_log_list(struct fa_store *st, int64_t customer_id, int64_t from, int64_t to,
                              int page, int page_count, struct fa_log_row **rows, int *n,
                              long *total, struct fa_err *err);
+
+/* ---- the callback outbox (store_outbox.c; delivery is callback.h) ---- */
+
+#define FA_EVENT_ID_HEX 32     /* random event ids: 16 bytes as hex */
+#define FA_CB_ERROR_MAX 200    /* bytes of an attempt's error kept */
+#define FA_CB_SECRET_HEX 64    /* a callback secret: FA_KEY_BYTES as hex */
+
+/* The four events a customer can set a callback URL for (settings). */
+enum fa_cb_event {
+    FA_CB_ENROLL_ACCEPTED = 0,
+    FA_CB_ENROLL_REJECTED,
+    FA_CB_AUTH_SUCCESS,
+    FA_CB_AUTH_FAILURE,
+};
+
+/* "enrollmentAccepted", "enrollmentRejected", "successfulAuthentication",
+ * "failedAuthentication" (the event field of a callback body). */
+const char *fa_cb_event_name(enum fa_cb_event e);
+
+/*
+ * A callback event of a record. When the record's customer has a URL set
+ * for event, fa_store_record_commit writes an outbox row in the record's
+ * transaction, in state held (not sent yet) with body as a stand-in, and
+ * sets queued. fa_store_event_ready then gives it the answer's body.
+ */
+struct fa_store_event {
+    enum fa_cb_event event;
+    char event_id[FA_EVENT_ID_HEX + 1];
+    const char *body;     /* the stand-in body (complete JSON), borrowed */
+    int queued;           /* out: 1 when a row was written */
+};
+
+/*
+ * The held event gets its final body and becomes due now (pending).
+ * FA_ENOTFOUND when no held event has that id.
+ */
+enum fa_rc fa_store_event_ready(struct fa_store *st, const char *event_id, const char *body,
+                                struct fa_err *err);
+
+/* Make every event held since before `before` (Unix seconds) pending with its
+ * stand-in body: the process stopped between commit and answer. *n gets how many. */
+enum fa_rc fa_store_events_release(struct fa_store *st, int64_t before, int *n,
+                                   struct fa_err *err);
+
+/* One event to deliver, as fa_store_events_due returns it. */
+struct fa_cb_due {
+    int64_t id;
+    int64_t customer_id;
+    char event_id[FA_EVENT_ID_HEX + 1];
+    char event[32];
+    char url[FA_URL_MAX + 1];
+    char secret[FA_CB_SECRET_HEX + 1]; /* "" when the customer has none */
+    char *body;                        /* malloc'ed; freed by fa_store_due_free */
+    int attempts;                      /* made so far */
+};
+
+/*
+ * Due pending events (next_ms <= now_ms), at most one per customer (its
+ * oldest due one), customers whose next event is due first coming first,
+ * at most max of them. *out is freed with fa_store_due_free.
+ */
+enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
+                               struct fa_cb_due **out, int *n, struct fa_err *err);
+void fa_store_due_free(struct fa_cb_due *rows, int n); /* NULL is fine */
+
+/* When the next pending event is due (Unix ms); INT64_MAX when none is. */
+enum fa_rc fa_store_events_next(struct fa_store *st, int64_t *next_ms, struct fa_err *err);
+
+/* The outcome of one attempt: state "sent", "pending" (retry at next_ms) or
+ * "dead"; attempts is the new count; error "" on success. */
+enum fa_rc fa_store_event_attempt(struct fa_store *st, int64_t id, const char *state,
+                                  int attempts, int64_t next_ms, const char *error,
+                                  struct fa_err *err);
+
+/* Delete sent and dead events last changed before `before` (Unix seconds):
+ * their bodies are answers that hold image links, kept no longer than needed.
+ * *n gets how many. */
+enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
+                                 struct fa_err *err);
+
+/* Events by state over every customer (queued = held + pending). */
+struct fa_cb_counts {
+    long queued, sent, dead;
+};
+enum fa_rc fa_store_events_count(struct fa_store *st, struct fa_cb_counts *out,
+                                 struct fa_err *err);
+
+/* One row of view/callbacks. */
+struct fa_cb_row {
+    char event_id[FA_EVENT_ID_HEX + 1];
+    char event[32];
+    char url[FA_URL_MAX + 1];
+    char state[8];        /* "pending" (held too), "sent", "dead" */
+    int attempts;
+    char last_error[FA_CB_ERROR_MAX + 1];
+    int64_t created;      /* Unix seconds */
+    int64_t next_ms;      /* next attempt (pending only) */
+};
+
+/* One page of the customer's events, newest first; state NULL = any, else
+ * "pending", "sent" or "dead". *rows malloc'ed (free()). */
+enum fa_rc fa_store_events_list(struct fa_store *st, int64_t customer_id, const char *state,
+                                int page, int page_count, struct fa_cb_row **rows, int *n,
+                                long *total, struct fa_err *err);
+
+/* The name of customer id (a callback's customerName when the request
+ * carried none: the enrollment page). FA_ENOTFOUND. */
+enum fa_rc fa_store_customer_name(struct fa_store *st, int64_t customer_id,
+                                  char out[FA_NAME_MAX + 1], struct fa_err *err);
+
+/* Set the customer's callback secret (hex, FA_CB_SECRET_HEX chars). FA_ENOTFOUND. */
+enum fa_rc fa_store_callback_secret_set(struct fa_store *st, const char *customer_name,
+                                        const char *secret_hex, struct fa_err *err);
 
 #endif

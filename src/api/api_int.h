@@ -14,6 +14,13 @@
 
 #include "faceauth/api.h"
 
+/* The callback event of a call's record (events.c). */
+struct api_event {
+    struct fa_store_event ev; /* ev.queued: the outbox holds it, held */
+    int64_t time;             /* its timeStamp, Unix seconds */
+    char customer[FA_NAME_MAX + 1]; /* its customerName */
+};
+
 /* One API call in progress. */
 struct fa_call {
     struct fa_app *app;
@@ -23,6 +30,7 @@ struct fa_call {
     const char *customer_name; /* borrowed from body */
     int64_t customer_id;       /* set when authenticated */
     struct fa_err err;
+    struct api_event event;    /* the record's callback event, when one was queued */
     long long fetch_deadline_ms; /* monotonic ms by which every image download must end */
 };
 
@@ -244,6 +252,20 @@ void api_attempt_locked_message(const struct fa_user *u, long wait_s, const char
 enum fa_rc api_enroll_user(struct fa_call *c, const struct fa_user *u, const char *const *urls,
                            int n, const char *label);
 
+/* ---- callback events (events.c) ---- */
+
+/*
+ * Before a record's commit: name its callback event (none for search) and
+ * point rec->callback at c->event with a stand-in body, returned to be
+ * freed (free()) after the commit; NULL when there is no event.
+ */
+char *api_event_prepare(struct fa_call *c, struct fa_store_record *rec);
+
+/* In api_finish, once the answer is final: when an event was queued, give
+ * it the answer's body plus event, eventId, customerName and timeStamp,
+ * and wake the delivery thread. Never fails the call. */
+void api_event_finish(struct fa_call *c);
+
 /* ---- handlers, one per endpoint (src/api/<group>.c) ---- */
 void fa_api_login(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_logout(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
@@ -267,6 +289,7 @@ void fa_api_space_view(void *app, struct fa_http_req *req, struct fa_http_reply 
 void fa_api_settings_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_settings_update(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_logs_all(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
+void fa_api_callbacks_view(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_healthz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_readyz(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
 void fa_api_enroll_page(void *app, struct fa_http_req *req, struct fa_http_reply *reply);

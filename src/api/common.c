@@ -127,6 +127,7 @@ void api_finish(struct fa_call *c, enum fa_rc rc)
         api_storage_failure(c, rc);
     if (rc != FA_OK && c->reply->json == NULL && c->reply->bytes == NULL)
         fa_http_reply_error(c->reply, rc, c->err.msg);
+    api_event_finish(c);
     cJSON_Delete(c->body);
     c->body = NULL;
 }

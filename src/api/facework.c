@@ -98,10 +98,14 @@ enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
 enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api_saved *saved)
 {
     enum fa_rc rc;
+    char *standin;
     rec->customer_id = c->customer_id;
     rec->original = saved->has_original ? &saved->original : NULL;
     rec->thumbnail = saved->has_thumbnail ? &saved->thumbnail : NULL;
+    standin = api_event_prepare(c, rec);
     rc = fa_store_record_commit(c->app->store, rec, &c->err);
+    c->event.ev.body = NULL;
+    cJSON_free(standin);
     if (rc == FA_OK && saved->has_original)
         fa_disk_note(c->app->disk, FA_OK); /* files and row written: there is room again */
     if (rc != FA_OK) {

@@ -26,6 +26,7 @@ static const struct fa_route routes[] = {
     {"POST", FA_API_BASE "settings/view", fa_api_settings_view},
     {"POST", FA_API_BASE "settings/update", fa_api_settings_update},
     {"POST", FA_API_BASE "view/logs/all", fa_api_logs_all},
+    {"POST", FA_API_BASE "view/callbacks", fa_api_callbacks_view},
     {"GET", FA_API_BASE "face/", fa_api_face_image},
     {"GET", "/healthz", fa_api_healthz},
     {"GET", "/readyz", fa_api_readyz},

@@ -9,7 +9,8 @@
  * Each guard, and where it lives:
  *  - scheme: checked up front with curl_url for a clear FA_EINVAL message,
  *    then enforced by curl itself on every hop (CURLOPT_(REDIR_)PROTOCOLS_STR);
- *  - address: CURLOPT_OPENSOCKETFUNCTION sees the resolved address of every
+ *  - address: guard.c (fa_fetch_guard_setopt, shared with callbacks):
+ *    CURLOPT_OPENSOCKETFUNCTION sees the resolved address of every
  *    connection curl opens, each redirect hop included, and refuses private
  *    ones before a socket exists. Proxies are off: through a proxy curl would
  *    connect to the proxy, and the guard would judge the wrong address;
@@ -40,6 +41,8 @@
 /* curl.h has no public maximum; curl_off_t is 64-bit on every platform we build. */
 #define FETCH_OFF_T_MAX ((curl_off_t)INT64_MAX)
 _Static_assert(sizeof(curl_off_t) == 8, "curl_off_t is expected to be 64-bit");
+_Static_assert(sizeof(((struct fa_fetch_guard *)0)->refused_ip) >= INET6_ADDRSTRLEN,
+               "fa_fetch_guard.refused_ip must hold any address");
 
 /* Everything one transfer owns; lives on fa_fetch_http's stack. */
 struct fetch_xfer {
@@ -49,8 +52,7 @@ struct fetch_xfer {
     size_t cap;
     int too_big;  /* the write callback cut the body at max_bytes */
     int no_mem;   /* the write callback could not grow the buffer */
-    int refused;  /* the socket callback refused a private address */
-    char refused_ip[INET6_ADDRSTRLEN];
+    struct fa_fetch_guard guard; /* the socket callback's verdict */
     char errbuf[CURL_ERROR_SIZE];
     char shown[FA_FETCH_URL_SHOWN]; /* the URL as messages show it */
 };
@@ -137,50 +139,6 @@ static size_t fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *userdat
     return n;
 }
 
-static void fetch_addr_text(const struct sockaddr *sa, char *out, size_t cap)
-{
-    const void *src = NULL;
-
-    if (sa->sa_family == AF_INET)
-        src = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
-    else if (sa->sa_family == AF_INET6)
-        src = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
-    if (src == NULL || inet_ntop(sa->sa_family, src, out, (socklen_t)cap) == NULL)
-        snprintf(out, cap, "(family %d)", (int)sa->sa_family);
-}
-
-/* curl calls this with the resolved address before every connect. Returning
- * CURL_SOCKET_BAD makes curl try the next address, then fail the transfer
- * with CURLE_COULDNT_CONNECT. */
-static curl_socket_t fetch_open_socket_cb(void *clientp, curlsocktype purpose,
-                                          struct curl_sockaddr *address)
-{
-    struct fetch_xfer *x = clientp;
-
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKET_BAD;
-    if (!x->opts->allow_private && fa_fetch_addr_is_private(&address->addr)) {
-        x->refused = 1;
-        fetch_addr_text(&address->addr, x->refused_ip, sizeof x->refused_ip);
-        return CURL_SOCKET_BAD;
-    }
-    return socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-}
-
-static CURLcode fetch_setopt_guards(CURL *h, struct fetch_xfer *x)
-{
-    CURLcode cc = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, FETCH_PROTOCOLS);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, FETCH_PROTOCOLS);
-    if (cc == CURLE_OK) /* "" overrides http_proxy & co from the environment */
-        cc = curl_easy_setopt(h, CURLOPT_PROXY, "");
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h, CURLOPT_OPENSOCKETFUNCTION, fetch_open_socket_cb);
-    if (cc == CURLE_OK)
-        cc = curl_easy_setopt(h, CURLOPT_OPENSOCKETDATA, x);
-    return cc;
-}
-
 static CURLcode fetch_setopt_limits(CURL *h, const struct fa_fetch_opts *o)
 {
     /* A negative MAXREDIRS means "unlimited" to curl: never pass one. */
@@ -256,7 +214,7 @@ static enum fa_rc fetch_timeout_error(CURL *h, struct fetch_xfer *x, struct fa_e
 static enum fa_rc fetch_refused(const struct fetch_xfer *x, struct fa_err *err)
 {
     fprintf(stderr, "faceauth: fetch refused: %s connects to private or loopback address %s\n",
-            x->shown, x->refused_ip);
+            x->shown, x->guard.refused_ip);
     return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
 }
 
@@ -276,7 +234,7 @@ static enum fa_rc fetch_map_result(CURL *h, CURLcode cc, struct fetch_xfer *x, s
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
         return code >= 200 && code < 300 ? FA_OK : fetch_status_error(h, x, err);
     }
-    if (x->refused && cc == CURLE_COULDNT_CONNECT)
+    if (x->guard.refused && cc == CURLE_COULDNT_CONNECT)
         return fetch_refused(x, err);
     if (cc == CURLE_COULDNT_RESOLVE_HOST)
         return fetch_unresolved(x, err);
@@ -314,6 +272,7 @@ enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint
     assert(opts->timeout_ms > 0); /* 0 would mean "forever" to curl */
     memset(&x, 0, sizeof x);
     x.opts = opts;
+    x.guard.allow_private = opts->allow_private;
     *bytes = NULL;
     *n = 0;
     fa_fetch_url_excerpt(url, x.shown, sizeof x.shown);
@@ -325,9 +284,10 @@ enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint
         rc = fa_err_set(err, FA_ENOMEM, "out of memory fetching %s", x.shown);
         goto out;
     }
-    cc = fetch_setopt_guards(h, &x);
-    if (cc == CURLE_OK)
-        cc = fetch_setopt_limits(h, opts);
+    rc = fa_fetch_guard_setopt(h, &x.guard, err);
+    if (rc != FA_OK)
+        goto out;
+    cc = fetch_setopt_limits(h, opts);
     if (cc == CURLE_OK)
         cc = fetch_setopt_io(h, &x, norm);
     if (cc != CURLE_OK) {

@@ -236,4 +236,12 @@ int fa_store_state_parse(const char *s);
 /* Unix seconds now. */
 int64_t fa_store_now(void);
 
+/* Unix milliseconds now (callback retry times). */
+int64_t fa_store_now_ms(void);
+
+/* Write the outbox row of ev inside the caller's transaction when the
+ * customer has a URL for its event; sets ev->queued (store_outbox.c). */
+enum fa_rc fa_store_outbox_add(struct fa_conn *c, int64_t customer_id, struct fa_store_event *ev,
+                               int64_t now, struct fa_err *err);
+
 #endif

@@ -12,7 +12,8 @@
  *      max_learned;
  *   3. the image rows;
  *   4. the optional state change (on success, with the user's face images);
- *   5. exactly one transactions (log) row.
+ *   5. exactly one transactions (log) row;
+ *   6. with rec->callback, the callback event's outbox row (store_outbox.c).
  * Any failure rolls everything back, so a record is all there or not at all.
  *
  * "Oldest" means inserted first: samples are numbered per user, each new
@@ -401,6 +402,10 @@ static enum fa_rc record_write(struct fa_conn *c, const struct fa_store_record *
         rc = rec_state(c, r, now, err);
     if (rc == FA_OK)
         rc = rec_log(c, r, now, err);
+    /* The callback event rides in the log row's transaction: an answered
+     * operation always has its event queued, a rolled-back one never. */
+    if (rc == FA_OK && r->callback != NULL)
+        rc = fa_store_outbox_add(c, r->customer_id, r->callback, now, err);
     return rc;
 }
 
@@ -419,7 +424,10 @@ enum fa_rc fa_store_record_commit(struct fa_store *st, const struct fa_store_rec
     rc = fa_store_tx_begin(c, err);
     if (rc != FA_OK)
         return rc;
-    return fa_store_tx_end(c, record_write(c, rec, err), err);
+    rc = fa_store_tx_end(c, record_write(c, rec, err), err);
+    if (rc != FA_OK && rec->callback != NULL)
+        rec->callback->queued = 0; /* rolled back with the rest */
+    return rc;
 }
 
 /* ---- images ---- */

@@ -217,6 +217,37 @@ static const char *const migration_4[] = {
 };
 
 /*
+ * Callbacks (callback.h). cb_secret is the customer's HMAC key for signing
+ * callbacks, as hex; "" until `faceauth customer callback-secret` makes one.
+ * It is stored as it is, not hashed: the server must read it to sign.
+ *
+ * callback_events is the outbox: a row is written in the transaction of the
+ * log row it reports (state 'held'), gets the exact answer as its body just
+ * before that answer is sent ('pending'), and the delivery thread moves it
+ * to 'sent', or to 'dead' after the last attempt. next_ms is when the next
+ * attempt is due, in Unix milliseconds (retries start under a second).
+ */
+static const char *const migration_5[] = {
+    "ALTER TABLE customers ADD COLUMN cb_secret TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE callback_events("
+    " id INTEGER PRIMARY KEY,"
+    " event_id TEXT NOT NULL UNIQUE,"
+    " customer_id INTEGER NOT NULL REFERENCES customers(id) ON DELETE CASCADE,"
+    " event TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " body TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK(state IN ('held','pending','sent','dead')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " created INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL)",
+    "CREATE INDEX callback_events_due ON callback_events(state, next_ms)",
+    "CREATE INDEX callback_events_customer ON callback_events(customer_id, id)",
+    NULL,
+};
+
+/*
  * Failure throttles (store_throttle.c) and the allowLowPrecision setting.
  * recent: the Unix times of the failures still inside the counting window,
  * oldest first, comma-separated; until: no attempt before this time (a
@@ -225,7 +256,7 @@ static const char *const migration_4[] = {
  * customer: unknown names are throttled alike, so throttling does not tell
  * which names exist. A user's rows go with the user.
  */
-static const char *const migration_5[] = {
+static const char *const migration_6[] = {
     "CREATE TABLE login_throttle("
     " customer_name TEXT NOT NULL,"
     " address TEXT NOT NULL,"
@@ -252,6 +283,7 @@ static const char *const *const migrations[] = {
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -91,6 +91,13 @@ static const char *const all_keys[] = {
     "photo_purge_interval_s",
     "min_free_disk_mb",
     "disk_reserve_mb",
+    "callback_connect_timeout_ms",
+    "callback_timeout_ms",
+    "callback_retry_base_ms",
+    "callback_retry_max_ms",
+    "callback_max_attempts",
+    "callback_parallel",
+    "callback_keep_days",
 };
 #define N_KEYS (sizeof all_keys / sizeof all_keys[0])
 

@@ -114,8 +114,9 @@ static int fk_clean(void)
 
 static void test_schema(void)
 {
-    /* migration 2 added enroll_attempts, migration 5 login_throttle and user_throttle */
-    TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 12);
+    /* migration 2 added enroll_attempts, 5 callback_events, 6 login_throttle and
+     * user_throttle */
+    TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 13);
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE name IN ('search_spaces',"
                  " 'search_space_users', 'pending_deletes', 'images_path',"
                  " 'users_customer_blacklisted')") == 5);

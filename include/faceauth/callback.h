@@ -1,0 +1,104 @@
+/*
+ * callback.h — delivering callback events to the customers' URLs.
+ *
+ * The outbox is a table (store.h, fa_store_event): an event is written in
+ * the same transaction as the log row it reports and gets the body of the
+ * answer just before that answer is sent. One delivery thread, started
+ * here, POSTs due events and records each attempt:
+ *
+ *  - signed: X-Faceauth-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
+ *    "<t>.<body>"> under the customer's callback secret (re-signed at each
+ *    attempt, so t is the time of sending; receivers refuse an old t);
+ *  - guarded like image fetching (fetch.h, fa_fetch_guard_setopt): http(s)
+ *    only, no proxy, no private addresses unless allow_private; redirects
+ *    are not followed; connect and total timeouts per attempt;
+ *  - retried: a non-2xx answer or any failure schedules the next attempt
+ *    after fa_callback_backoff_ms; after max_attempts the event is dead;
+ *  - fair: up to max_parallel transfers at once (curl multi, one thread)
+ *    and at most one per customer, so a customer whose receiver hangs
+ *    holds one slot for at most timeout_ms per attempt and never stops
+ *    other customers' events;
+ *  - durable: everything lives in the database, so pending events survive a
+ *    restart; sent and dead events are deleted keep_s after their last attempt. Delivery is at least once (a crash after the receiver got an
+ *    event but before it was marked sent repeats it): receivers deduplicate
+ *    by eventId.
+ *
+ * Threads: fa_callbacks_start and fa_callbacks_stop from the main thread;
+ * fa_callbacks_notify and fa_callbacks_stats from any thread. No lock is
+ * held during network I/O.
+ */
+#ifndef FACEAUTH_CALLBACK_H
+#define FACEAUTH_CALLBACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faceauth/common.h"
+#include "faceauth/crypto.h"
+#include "faceauth/store.h"
+
+struct fa_callback_opts {
+    int allow_private;        /* 1: URLs on loopback/private addresses allowed */
+    long connect_timeout_ms;  /* per attempt; default 2000 */
+    long timeout_ms;          /* whole attempt; default 5000 */
+    long retry_base_ms;       /* first retry delay; default 1000 */
+    long retry_max_ms;        /* longest retry delay; default 3600000 */
+    int max_attempts;         /* then dead; default 10 */
+    int max_parallel;         /* transfers at once, one per customer; default 4 */
+    long keep_s;              /* sent and dead events are deleted after this; default 30 days */
+};
+
+/* Fill o with the defaults above. */
+void fa_callback_opts_default(struct fa_callback_opts *o);
+
+struct fa_callbacks;
+
+/*
+ * Start the delivery thread on st (which must outlive it). Events left held
+ * by a previous run (stopped between commit and answer) are released with
+ * their stand-in bodies. The caller stops it with fa_callbacks_stop.
+ */
+enum fa_rc fa_callbacks_start(struct fa_store *st, const struct fa_callback_opts *o,
+                              struct fa_callbacks **out, struct fa_err *err);
+
+/* Tell the thread an event became due (it also polls about once a second). NULL is fine. */
+void fa_callbacks_notify(struct fa_callbacks *cb);
+
+/*
+ * Stop: transfers in flight get up to grace_ms to finish (their outcome is
+ * recorded), the rest are abandoned and stay pending for the next start.
+ * Joins the thread and frees cb. NULL is fine.
+ */
+void fa_callbacks_stop(struct fa_callbacks *cb, int grace_ms);
+
+/* Counters since start (sent, retried = failed attempts that will be
+ * retried, dead) and events waiting now (queued, from the database; -1
+ * when it cannot be read). */
+struct fa_callback_stats {
+    uint64_t sent;
+    uint64_t retried;
+    uint64_t dead;
+    long queued;
+};
+void fa_callbacks_stats(struct fa_callbacks *cb, struct fa_callback_stats *out);
+
+/* ---- pure parts, exposed for tests ---- */
+
+#define FA_CB_SIG_MAX 96 /* "t=<20 digits>,v1=<64 hex>" and the NUL */
+
+/* The X-Faceauth-Signature value for body sent at Unix time t. */
+void fa_callback_sign(const uint8_t key[FA_KEY_BYTES], int64_t t, const char *body, size_t n,
+                      char out[FA_CB_SIG_MAX]);
+
+/* Decode a FA_CB_SECRET_HEX-character hex secret; FA_EINVAL when it is not one. */
+enum fa_rc fa_callback_secret_parse(const char *hex, uint8_t key[FA_KEY_BYTES]);
+
+/*
+ * The delay before the attempt after `attempts` failed ones (>= 1):
+ * retry_base_ms x 3^(attempts-1), at most retry_max_ms, then jittered into
+ * [d/2, d] by jitter (any 32-bit random value), so receivers that fail
+ * together are not retried in lockstep.
+ */
+long fa_callback_backoff_ms(const struct fa_callback_opts *o, int attempts, uint32_t jitter);
+
+#endif
