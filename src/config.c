@@ -86,6 +86,17 @@ static const struct key_def keys[] = {
     {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
     {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
     {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
+    {"login_hash_concurrency", K_INT, OFF(login_hash_concurrency), 0, 0, 256},
+    {"login_hash_wait_ms", K_INT, OFF(login_hash_wait_ms), 0, 0, 60000},
+    {"login_fail_limit", K_INT, OFF(login_fail_limit), 0, 0, 100},
+    {"login_fail_window_s", K_LONG, OFF(login_fail_window_s), 0, 1, 1e7},
+    {"login_lock_s", K_LONG, OFF(login_lock_s), 0, 1, 1e7},
+    {"login_max_lock_s", K_LONG, OFF(login_max_lock_s), 0, 1, 1e7},
+    {"login_fail_delay_s", K_LONG, OFF(login_fail_delay_s), 0, 0, 3600},
+    {"auth_fail_limit", K_INT, OFF(auth_fail_limit), 0, 0, 100},
+    {"auth_fail_window_s", K_LONG, OFF(auth_fail_window_s), 0, 1, 1e7},
+    {"auth_lock_s", K_LONG, OFF(auth_lock_s), 0, 1, 1e7},
+    {"log_failed_scores", K_BOOL, OFF(log_failed_scores), 0, 0, 1},
     {"enroll_link_ttl_s", K_LONG, OFF(enroll_link_ttl_s), 0, 1, 1e9},
     {"enroll_attempts_per_hour", K_INT, OFF(enroll_attempts_per_hour), 0, 1, 100000},
     {"enroll_page_max_bytes", K_SIZE, OFF(enroll_page_max_bytes), 0, 1024, 1e9},
@@ -179,6 +190,15 @@ void fa_config_defaults(struct fa_config *cfg)
     cfg->thumbnail_size = 192;
     cfg->max_learned_templates = 10;
     cfg->learn_margin = 1.0;
+    cfg->login_hash_wait_ms = 1000;
+    cfg->login_fail_limit = 5;
+    cfg->login_fail_window_s = 900;
+    cfg->login_lock_s = 900;
+    cfg->login_max_lock_s = 86400;
+    cfg->login_fail_delay_s = 1;
+    cfg->auth_fail_limit = 5;
+    cfg->auth_fail_window_s = 180;
+    cfg->auth_lock_s = 900;
     cfg->enroll_link_ttl_s = 7 * 86400;
     cfg->enroll_attempts_per_hour = 10;
     cfg->enroll_page_max_bytes = 8u << 20;
@@ -478,6 +498,12 @@ void fa_config_finish(struct fa_config *cfg)
      * must not keep a core's worth of face work from being served. */
     if (cfg->http_threads == 0)
         cfg->http_threads = (int)(4 * cores);
+    /* An Argon2id hash takes a core and 64 MiB: half the cores leaves the
+     * other half to face work and /healthz during a login storm. */
+    if (cfg->login_hash_concurrency == 0)
+        cfg->login_hash_concurrency = (int)((cores + 1) / 2);
+    if (cfg->login_max_lock_s < cfg->login_lock_s)
+        cfg->login_max_lock_s = cfg->login_lock_s;
     /* One customer's slow image URLs may hold at most half the HTTP
      * threads, so other customers and the health probes still get served. */
     if (cfg->max_fetches_per_customer == 0)

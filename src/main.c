@@ -4,6 +4,7 @@
  *   faceauth serve [--config FILE] [--port N] [--data DIR] [--models DIR]
  *   faceauth customer add NAME [--password-file F]   (password on stdin otherwise)
  *   faceauth customer passwd NAME [--password-file F]
+ *   faceauth customer unlock NAME   (clears login locks and users' attempt locks)
  *   faceauth customer callback-secret NAME   (new secret, printed once)
  *   faceauth compare A.jpg B.jpg [--model NAME|all]
  *   faceauth embed FILE... | -   [--model NAME|all]
@@ -125,6 +126,7 @@ static void parts_free(struct server_parts *p)
     fa_api_services_stop(&p->app); /* after the handlers: they use its counts */
     /* After the HTTP server: the last requests' events are queued by now. */
     fa_callbacks_stop(p->app.callbacks, 2000);
+    fa_api_slots_free(p->app.login_slots);
     fa_index_free(p->app.index);
     fa_face_service_free(p->app.faces);
     fa_media_free(p->app.media);
@@ -216,6 +218,9 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     face.metrics = p->app.metrics;
     http.observe = observe_request;
     http.observe_ctx = p->app.metrics;
+    if (rc == FA_OK)
+        rc = fa_api_slots_new(cfg->login_hash_concurrency, cfg->login_hash_wait_ms,
+                              &p->app.login_slots, err);
     if (rc == FA_OK)
         rc = fa_store_open(db_path, &p->app.store, err);
     if (rc == FA_OK)
@@ -325,6 +330,28 @@ static int read_password(const char *file, char *out, size_t cap)
     return 0;
 }
 
+/* customer unlock NAME: forget the customer's failed logins (every
+ * address) and its users' failed face attempts, locks included. */
+static int cmd_unlock(const struct args *a)
+{
+    char db_path[FA_CFG_PATH_MAX + 32];
+    struct fa_store *st = NULL;
+    struct fa_err err = {{0}};
+    int n = 0;
+    enum fa_rc rc;
+    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    rc = fa_store_open(db_path, &st, &err);
+    if (rc == FA_OK)
+        rc = fa_store_customer_unlock(st, a->positional[2], &n, &err);
+    fa_store_free(st);
+    if (rc != FA_OK) {
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+        return 1;
+    }
+    printf("customer %s unlocked (%d throttle entries cleared)\n", a->positional[2], n);
+    return 0;
+}
+
 /*
  * A new callback secret for the customer, printed once: the server keeps
  * it to sign, but never shows it again. Running it again rotates it (the
@@ -361,6 +388,8 @@ static int cmd_customer(const struct args *a)
     int adding;
     if (a->n_positional != 3)
         return usage_of("customer");
+    if (strcmp(a->positional[1], "unlock") == 0)
+        return cmd_unlock(a);
     if (strcmp(a->positional[1], "callback-secret") == 0)
         return cmd_callback_secret(a);
     adding = strcmp(a->positional[1], "add") == 0;

@@ -37,7 +37,22 @@ struct fa_app {
     struct fa_disk *disk;     /* free space and the deletion reserve (fa_api_services_start) */
     struct fa_api_services *services; /* per-customer fetch counts, the photo purge */
     struct fa_metrics *metrics; /* GET /metrics and what handlers record; may be NULL */
+    struct fa_api_slots *login_slots; /* password hashes running at once (auth.c) */
 };
+
+/*
+ * A counting semaphore with a bounded waiting room: at most n holders, at
+ * most n more waiting (each for up to wait_ms), everyone else refused at
+ * once. Login holds one while it hashes a password, so a login storm costs
+ * n cores and a few worker threads, never all of them. Any thread may call.
+ */
+struct fa_api_slots;
+enum fa_rc fa_api_slots_new(int n, int wait_ms, struct fa_api_slots **out, struct fa_err *err);
+void fa_api_slots_free(struct fa_api_slots *s); /* NULL is fine; no holder may remain */
+/* 1 when a slot was taken (give it back with fa_api_slots_release), 0 when
+ * refused. NULL slots (an app built without them, as in tests) never refuse. */
+int fa_api_slots_acquire(struct fa_api_slots *s);
+void fa_api_slots_release(struct fa_api_slots *s);
 
 /* The route table the HTTP server dispatches on (static storage). */
 const struct fa_route *fa_api_routes(size_t *n);

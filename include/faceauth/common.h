@@ -36,7 +36,7 @@ enum fa_rc {
     FA_EINTERNAL,  /* a bug or an OS failure (500) */
     FA_ENOSPACE,   /* the disk is full: nothing could be stored (507) */
     FA_EREADONLY,  /* the data folder or database is read-only (503) */
-    FA_ELIMIT      /* a per-customer limit of work at once was reached (429) */
+    FA_ELIMIT      /* a limit says wait: work at once, failed attempts (429) */
 };
 
 #define FA_ERR_MAX 320

@@ -72,6 +72,17 @@ struct fa_config {
     int thumbnail_size;               /* pixels, square */
     int max_learned_templates;        /* learned samples kept per user */
     double learn_margin;              /* learn only when fused score >= threshold + margin (z) */
+    int login_hash_concurrency;       /* password hashes at once; 0 = half the cores, >= 1 */
+    int login_hash_wait_ms;           /* a login waits this long for a hash slot, then 429 */
+    int login_fail_limit;             /* failed logins per (customer, address) before a lock */
+    long login_fail_window_s;         /* ... counted within this many seconds */
+    long login_lock_s;                /* first login lock; each next one doubles */
+    long login_max_lock_s;            /* longest login lock */
+    long login_fail_delay_s;          /* wait after failed login k: this x 2^(k-1) s; 0 = none */
+    int auth_fail_limit;              /* failed authenticate (or enroll) attempts per user */
+    long auth_fail_window_s;          /* ... counted within this many seconds */
+    long auth_lock_s;                 /* then the user's attempts are refused this long */
+    int log_failed_scores;            /* 1: view/logs/all shows failed attempts' matchScore */
     long enroll_link_ttl_s;           /* enrollment page link lifetime from its issue */
     int enroll_attempts_per_hour;     /* POSTs to one enrollment page link per hour */
     size_t enroll_page_max_bytes;     /* body cap of an enrollment page upload (413 above) */

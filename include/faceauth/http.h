@@ -39,6 +39,7 @@ struct fa_http_reply {
     size_t n_bytes;
     const char *content_type; /* static string */
     int no_store;             /* 1: Cache-Control: no-store (biometric data) */
+    long retry_after_s;       /* > 0: Retry-After header (429 answers) */
 };
 
 typedef void (*fa_http_handler)(void *app, struct fa_http_req *req, struct fa_http_reply *reply);
@@ -122,6 +123,10 @@ int fa_http_addr_is_loopback(const struct sockaddr *sa);
  */
 enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port);
 
+/* The peer's IP address as text ("127.0.0.1", "2001:db8::1") into out
+ * (cap >= 46); "-" when unknown. */
+void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap);
+
 /* ---- replies ---- */
 
 /* The HTTP status for a code (the one table of the project). */
@@ -138,6 +143,14 @@ void fa_http_reply_error(struct fa_http_reply *reply, enum fa_rc rc, const char 
  * {"error": {...fields..., "message": msg, "status": "422"}}; takes ownership of fields.
  */
 void fa_http_reply_failure(struct fa_http_reply *reply, cJSON *fields, const char *msg);
+
+/*
+ * A refused operation answered with rc's status instead of 400 (FA_ELIMIT:
+ * 429): {"error": {...fields..., "message": msg, "status": "<http status>"}};
+ * takes ownership of fields.
+ */
+void fa_http_reply_failure_rc(struct fa_http_reply *reply, enum fa_rc rc, cJSON *fields,
+                              const char *msg);
 
 /* Raw bytes (takes ownership, free()) with a content type. */
 void fa_http_reply_bytes(struct fa_http_reply *reply, int status, const char *content_type,

@@ -425,6 +425,7 @@ struct fa_settings {
     char enrollment_rejected_cb[FA_URL_MAX + 1];
     char auth_success_cb[FA_URL_MAX + 1];
     char auth_failure_cb[FA_URL_MAX + 1];
+    int allow_low_precision;                  /* 0/1, default 1: authenticate may ask "low" */
 };
 
 enum fa_rc fa_store_settings_get(struct fa_store *st, int64_t customer_id, struct fa_settings *out,
@@ -432,6 +433,77 @@ enum fa_rc fa_store_settings_get(struct fa_store *st, int64_t customer_id, struc
 /* Write all fields (validated: threshold in 0..1, URLs empty or http(s) and <= FA_URL_MAX). */
 enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
                                  const struct fa_settings *in, struct fa_err *err);
+
+/* ---- failure throttles (store_throttle.c) ---- */
+
+/*
+ * What a run of failures leads to. limit failures within window_s seconds
+ * lock for lock_s seconds; every further lock (until a success or an
+ * unlock) lasts twice as long, up to max_lock_s. Before the lock, failure k
+ * (1-based) makes the next attempt wait delay_s * 2^(k-1) seconds (0: no
+ * delay). limit 0 never locks and never delays.
+ */
+struct fa_throttle_policy {
+    int limit;        /* 0..FA_THROTTLE_LIMIT_MAX */
+    long window_s;
+    long lock_s;
+    long max_lock_s;  /* >= lock_s */
+    long delay_s;
+};
+
+#define FA_THROTTLE_LIMIT_MAX 100
+
+/*
+ * Whose failures: a login of customer_name (as the client typed it; it may
+ * name no customer) from address, or one kind of face attempt
+ * ("authenticate" or "enroll") of a user.
+ */
+struct fa_throttle_key {
+    const char *customer_name; /* login; NULL for a user's attempts */
+    const char *address;       /* login: the client address */
+    int64_t user_id;           /* user attempts */
+    const char *kind;          /* user attempts: "authenticate" or "enroll" */
+};
+
+/* What a throttle call found. */
+struct fa_throttle_state {
+    long wait_s;      /* > 0: no attempt for this many seconds more */
+    int failures;     /* failures counted in the window now */
+    int locked_now;   /* 1: this failure started a lock of wait_s seconds */
+};
+
+/*
+ * Whether key may try at time now (Unix seconds): out->wait_s > 0 when it
+ * is delayed or locked. Reads only. A login key whose customer_name is not
+ * a valid name is never throttled (its login is refused at once, without a
+ * hash).
+ */
+enum fa_rc fa_store_throttle_check(struct fa_store *st, const struct fa_throttle_key *key,
+                                   int64_t now, struct fa_throttle_state *out,
+                                   struct fa_err *err);
+
+/*
+ * Count a failure of key at now, in one transaction, and delay or lock as
+ * policy says. When key is already delayed or locked nothing is counted and
+ * the answer is FA_ELIMIT with out->wait_s set, so callers can count an
+ * attempt before its outcome is known (then only a success clears it) and
+ * concurrent attempts cannot slip past the limit.
+ */
+enum fa_rc fa_store_throttle_fail(struct fa_store *st, const struct fa_throttle_key *key,
+                                  const struct fa_throttle_policy *policy, int64_t now,
+                                  struct fa_throttle_state *out, struct fa_err *err);
+
+/* Forget key's failures, delay and lock (after a success). */
+enum fa_rc fa_store_throttle_clear(struct fa_store *st, const struct fa_throttle_key *key,
+                                   struct fa_err *err);
+
+/*
+ * Forget every throttle of the customer: its logins from every address and
+ * the attempts of each of its users; *n gets the number of rows dropped.
+ * FA_ENOTFOUND when no customer has that name and no login row names it.
+ */
+enum fa_rc fa_store_customer_unlock(struct fa_store *st, const char *name, int *n,
+                                    struct fa_err *err);
 
 /* ---- the transaction log ---- */
 

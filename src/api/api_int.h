@@ -225,6 +225,39 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
 /* Add faceOriginal / faceThumbnail links of the saved images to obj. */
 void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_saved *saved);
 
+/* ---- failure limits (throttle.c) ---- */
+
+#define API_ADDR_MAX 64
+
+/* The client address the login throttle keys on (IPv6: its /64). */
+void api_client_key(const struct fa_call *c, char out[API_ADDR_MAX]);
+
+/* FA_ELIMIT (and Retry-After on c->reply) while (name, address) is delayed
+ * or locked after failed logins; call before hashing the password. */
+enum fa_rc api_login_check(struct fa_call *c, const char *name, const char *address);
+
+/* After the password check: FA_OK clears the pair's failures, FA_EAUTH
+ * counts one (and may lock, logged to stderr); other codes count nothing. */
+void api_login_done(struct fa_call *c, const char *name, const char *address,
+                    enum fa_rc login_rc);
+
+/* Seconds the user's attempts of kind ("authenticate" or "enroll") are
+ * still refused (0: may try). Reads only. */
+long api_attempt_wait(struct fa_call *c, const struct fa_user *u, const char *kind);
+
+/*
+ * Count this attempt as a failure before its photo is judged (a success
+ * clears it: api_attempt_succeeded). FA_ELIMIT with *wait_s when the user is
+ * locked (a concurrent attempt got there first); other failures are the
+ * store's, in c->err.
+ */
+enum fa_rc api_attempt_reserve(struct fa_call *c, const struct fa_user *u, const char *kind,
+                               long *wait_s);
+void api_attempt_succeeded(struct fa_call *c, const struct fa_user *u, const char *kind);
+
+/* "<prefix>too many failed attempts for user 'x'; try again in N s" */
+void api_attempt_locked_message(const struct fa_user *u, long wait_s, const char *prefix,
+                                char *out, size_t cap);
 /* ---- enroll (enroll.c) ---- */
 
 /*

@@ -20,9 +20,14 @@
  * photo is the user's faceOriginal/faceThumbnail; the others' files are not
  * kept (less biometric data at rest; their templates are).
  *
+ * Attempt limit (throttle.c): enroll and update attempts of one user count
+ * together, apart from authenticate's; the limits are auth_fail_*. A locked
+ * user's attempt is answered 429 in the failure shape before any photo is
+ * fetched.
+ *
  * The enrollment page (enroll_page.c) enrolls through api_enroll_user, which
  * runs the same enroll_photos as POST enroll: whatever enroll does with a
- * user and its photos, the page does too.
+ * user and its photos, the page does too (the attempt limit included).
  */
 #include "api_int.h"
 
@@ -80,6 +85,33 @@ static void reply_enroll_failure(struct fa_call *c, const struct fa_user *u,
                            saved->has_original ? saved->original.id : NULL);
     cJSON_AddStringToObject(fields, "enrollmentStatus", state);
     fa_http_reply_failure(c->reply, fields, msg);
+}
+
+/* The user's enroll attempts are locked: log it (no image, no state
+ * change) and answer HTTP 429 in the failure shape, error.status "429". */
+static enum fa_rc refuse_locked(struct fa_call *c, const struct enroll_mode *mode,
+                                const struct fa_user *u, long wait_s)
+{
+    struct fa_store_record rec = {0};
+    struct api_saved none = {0};
+    char msg[FA_ERR_MAX];
+    cJSON *fields;
+    enum fa_rc rc;
+    rec.user_id = u->id;
+    rec.user_name = u->user_name;
+    rec.request_type = mode->request_type;
+    rec.score = NAN;
+    rc = api_commit(c, &rec, &none);
+    if (rc != FA_OK)
+        return rc;
+    api_attempt_locked_message(u, wait_s, "", msg, sizeof msg);
+    fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "userName", u->user_name);
+    api_add_image_link(c, fields, "faceOriginal", NULL);
+    cJSON_AddStringToObject(fields, "enrollmentStatus", fa_user_state_name(u->state));
+    c->reply->retry_after_s = wait_s;
+    fa_http_reply_failure_rc(c->reply, FA_ELIMIT, fields, msg);
+    return FA_OK;
 }
 
 static void reply_already_registered(struct fa_call *c, const struct fa_user *u)
@@ -213,13 +245,38 @@ static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i)
     fa_err_set(&c->err, FA_ENOFACE, "%s: %s", ph->field[i], inner);
 }
 
-/* Fetch every photo, then analyse each; *bad is the photo a refusal
- * (FA_ENOFACE) is about. Bad URLs and images are bad requests. */
-static enum fa_rc analyze_photos(struct fa_call *c, struct enroll_photos *ph, int *bad)
+/* Fetch every photo; bad URLs and images are bad requests. */
+static enum fa_rc fetch_photos(struct fa_call *c, struct enroll_photos *ph)
 {
     enum fa_rc rc = FA_OK;
     for (int i = 0; rc == FA_OK && i < ph->n; i++)
         rc = api_fetch_field(c, ph->field[i], ph->url[i], &ph->bytes[i], &ph->len[i]);
+    return rc;
+}
+
+/*
+ * A locked user: *wait_s > 0 and nothing fetched. Otherwise fetch the
+ * photos, then count the attempt as a failure until it succeeds; a
+ * concurrent attempt may have locked the user meanwhile (*wait_s > 0 too).
+ */
+static enum fa_rc fetch_counted(struct fa_call *c, const struct fa_user *u,
+                                struct enroll_photos *ph, long *wait_s)
+{
+    enum fa_rc rc;
+    *wait_s = api_attempt_wait(c, u, "enroll");
+    if (*wait_s > 0)
+        return FA_OK;
+    rc = fetch_photos(c, ph);
+    if (rc != FA_OK)
+        return rc; /* its FA_ELIMIT (downloads at once) is no lock of the user */
+    rc = api_attempt_reserve(c, u, "enroll", wait_s);
+    return rc == FA_ELIMIT ? FA_OK : rc;
+}
+
+/* Analyse each fetched photo; *bad is the photo a refusal (FA_ENOFACE) is about. */
+static enum fa_rc analyze_photos(struct fa_call *c, struct enroll_photos *ph, int *bad)
+{
+    enum fa_rc rc = FA_OK;
     for (int i = 0; rc == FA_OK && i < ph->n; i++) {
         rc = api_analyze(c, ph->field[i], ph->bytes[i], ph->len[i], FA_FACE_ENROLL, 0,
                          &ph->probe[i]);
@@ -301,6 +358,7 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     if (rc != FA_OK)
         return rc;
     api_index_sync(c, u->id);
+    api_attempt_succeeded(c, u, "enroll");
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "userName", u->user_name);
     api_add_saved_links(c, out, &saved);
@@ -317,12 +375,17 @@ static enum fa_rc enroll_photos(struct fa_call *c, const struct enroll_mode *mod
                                 const struct fa_user *u, struct enroll_photos *ph)
 {
     int bad = 0;
+    long wait_s = 0;
     enum fa_rc rc;
     if (u->state == FA_USER_SUCCESS && !mode->replace) {
         reply_already_registered(c, u);
         return FA_OK;
     }
-    rc = analyze_photos(c, ph, &bad);
+    rc = fetch_counted(c, u, ph, &wait_s);
+    if (rc == FA_OK && wait_s > 0)
+        return refuse_locked(c, mode, u, wait_s);
+    if (rc == FA_OK)
+        rc = analyze_photos(c, ph, &bad);
     if (rc == FA_OK)
         rc = cross_match(c, ph, &bad);
     if (rc == FA_ENOFACE)

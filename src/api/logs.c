@@ -1,5 +1,7 @@
 /*
  * logs.c — view/logs/all: the customer's transaction log, newest first.
+ * matchScore is null for failures unless the config's log_failed_scores
+ * says otherwise: the store keeps it, the wire does not show it.
  */
 #include "api_int.h"
 
@@ -13,7 +15,9 @@ static cJSON *log_row(const struct fa_call *c, const struct fa_log_row *r)
     cJSON_AddStringToObject(row, "userName", r->user_name);
     cJSON_AddStringToObject(row, "requestType", r->request_type);
     cJSON_AddStringToObject(row, "result", r->success ? "success" : "failure");
-    if (isnan(r->score))
+    /* A failed attempt's score would tell a forger how close they came
+     * (hill-climbing); only an operator's log_failed_scores shows it. */
+    if (isnan(r->score) || (!r->success && !c->app->cfg->log_failed_scores))
         cJSON_AddNullToObject(row, "matchScore");
     else
         cJSON_AddNumberToObject(row, "matchScore", round(r->score * 1e4) / 1e4);

@@ -27,6 +27,7 @@ static cJSON *settings_json(const struct fa_settings *s)
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "checkLiveliness", s->check_liveliness ? "yes" : "no");
     cJSON_AddNumberToObject(out, "Threshold", s->threshold);
+    cJSON_AddStringToObject(out, "allowLowPrecision", s->allow_low_precision ? "yes" : "no");
     for (size_t i = 0; i < N_CALLBACKS; i++)
         cJSON_AddStringToObject(out, callbacks[i].field, (const char *)s + callbacks[i].offset);
     return out;
@@ -52,6 +53,8 @@ static enum fa_rc apply_changes(struct fa_call *c, struct fa_settings *s)
     enum fa_rc rc = api_yes_no(c, "checkLiveliness", s->check_liveliness, &s->check_liveliness);
     if (rc == FA_OK)
         rc = api_number(c, "Threshold", 0, 1, s->threshold, &s->threshold);
+    if (rc == FA_OK)
+        rc = api_yes_no(c, "allowLowPrecision", s->allow_low_precision, &s->allow_low_precision);
     for (size_t i = 0; rc == FA_OK && i < N_CALLBACKS; i++) {
         const char *url;
         rc = api_string(c, callbacks[i].field, 0, &url);

@@ -22,10 +22,11 @@ static const struct help_entry kHelp[] = {
      "\"faceauth VERSION listening on http://ADDR:PORT ...\" once it serves,\n"
      "then one access-log line per request. GET /metrics serves Prometheus\n"
      "metrics to loopback clients, or to anyone with metrics_token.\n"},
-    {"customer", "customer add|passwd|callback-secret NAME [--password-file F] [--data DIR]",
+    {"customer", "customer add|passwd|unlock|callback-secret NAME [--password-file F] [--data DIR]",
      "add: create the customer NAME (a client application of the API).\n"
      "passwd: set a new password and revoke every access token of NAME.\n"
      "The password is the first line of --password-file F, else of stdin.\n"
+     "unlock: clear NAME's login locks and its users' attempt locks.\n"
      "callback-secret: a new secret that signs NAME's callbacks, printed once\n"
      "(running it again rotates it).\n"
      "Exit 1 when the name exists (add), is unknown (passwd) or is not\n"

@@ -84,6 +84,15 @@ void fa_http_reply_failure(struct fa_http_reply *reply, cJSON *fields, const cha
     fa_http_reply_json(reply, 400, error_body(fields, msg, "422"));
 }
 
+void fa_http_reply_failure_rc(struct fa_http_reply *reply, enum fa_rc rc, cJSON *fields,
+                               const char *msg)
+{
+    char status_text[8];
+    int status = fa_http_status_for(rc);
+    snprintf(status_text, sizeof status_text, "%d", status);
+    fa_http_reply_json(reply, status, error_body(fields, msg, status_text));
+}
+
 void fa_http_reply_bytes(struct fa_http_reply *reply, int status, const char *content_type,
                          uint8_t *bytes, size_t n)
 {

@@ -122,6 +122,27 @@ int fa_http_req_from_loopback(const struct fa_http_req *req)
     return ci != NULL && fa_http_addr_is_loopback(ci->client_addr);
 }
 
+/* The client's address as text ("-" when unknown), for logs and throttling. */
+static void conn_client_addr(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+    const char *ok = NULL;
+    if (sa != NULL && sa->sa_family == AF_INET)
+        ok = inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa != NULL && sa->sa_family == AF_INET6)
+        ok = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+                       (socklen_t)cap);
+    if (ok == NULL && cap > 1)
+        snprintf(out, cap, "-");
+}
+
+void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap)
+{
+    conn_client_addr(req->conn, out, cap);
+}
+
 int fa_http_port(const struct fa_http_server *srv) { return srv->port; }
 
 enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port)
@@ -279,6 +300,11 @@ static struct MHD_Response *make_response(struct fa_http_reply *reply, size_t *n
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (reply->no_store)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store, private");
+    if (reply->retry_after_s > 0) {
+        char secs[24];
+        snprintf(secs, sizeof secs, "%ld", reply->retry_after_s);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+    }
     return resp;
 }
 
@@ -469,21 +495,13 @@ static size_t loggable_len(const struct fa_http_opts *o, const char *path)
 static void log_line(struct MHD_Connection *conn, const char *method, const char *path,
                      int status, size_t n_sent, double ms)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char addr[INET6_ADDRSTRLEN] = "-";
+    char addr[INET6_ADDRSTRLEN];
     char method_log[64];
     char path_log[LOG_FIELD_MAX];
     time_t wall = time(NULL);
     struct tm tm;
     char when[32];
-    if (ci != NULL && ci->client_addr != NULL) {
-        const struct sockaddr *sa = ci->client_addr;
-        if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
-        else if (sa->sa_family == AF_INET6)
-            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
-    }
+    conn_client_addr(conn, addr, sizeof addr);
     fa_http_log_escape(method, method_log, sizeof method_log);
     fa_http_log_escape(path, path_log, sizeof path_log);
     gmtime_r(&wall, &tm);

@@ -247,12 +247,43 @@ static const char *const migration_5[] = {
     NULL,
 };
 
+/*
+ * Failure throttles (store_throttle.c) and the allowLowPrecision setting.
+ * recent: the Unix times of the failures still inside the counting window,
+ * oldest first, comma-separated; until: no attempt before this time (a
+ * short delay or a lock); locks: locks so far, each one longer. A login row
+ * keys on the customerName as the client typed it, which may name no
+ * customer: unknown names are throttled alike, so throttling does not tell
+ * which names exist. A user's rows go with the user.
+ */
+static const char *const migration_6[] = {
+    "CREATE TABLE login_throttle("
+    " customer_name TEXT NOT NULL,"
+    " address TEXT NOT NULL,"
+    " recent TEXT NOT NULL DEFAULT '',"
+    " until INTEGER NOT NULL DEFAULT 0,"
+    " locks INTEGER NOT NULL DEFAULT 0,"
+    " updated INTEGER NOT NULL,"
+    " PRIMARY KEY(customer_name, address)) WITHOUT ROWID",
+    "CREATE TABLE user_throttle("
+    " user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+    " kind TEXT NOT NULL CHECK(kind IN ('authenticate','enroll')),"
+    " recent TEXT NOT NULL DEFAULT '',"
+    " until INTEGER NOT NULL DEFAULT 0,"
+    " locks INTEGER NOT NULL DEFAULT 0,"
+    " updated INTEGER NOT NULL,"
+    " PRIMARY KEY(user_id, kind)) WITHOUT ROWID",
+    "ALTER TABLE customers ADD COLUMN allow_low_precision INTEGER NOT NULL DEFAULT 1",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

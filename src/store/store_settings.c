@@ -13,10 +13,11 @@
 
 static const char SQL_SETTINGS_GET[] =
     "SELECT check_liveliness, threshold, cb_enroll_accepted, cb_enroll_rejected,"
-    " cb_auth_success, cb_auth_failure FROM customers WHERE id = ?1";
+    " cb_auth_success, cb_auth_failure, allow_low_precision FROM customers WHERE id = ?1";
 static const char SQL_SETTINGS_SET[] =
     "UPDATE customers SET check_liveliness = ?2, threshold = ?3, cb_enroll_accepted = ?4,"
-    " cb_enroll_rejected = ?5, cb_auth_success = ?6, cb_auth_failure = ?7 WHERE id = ?1";
+    " cb_enroll_rejected = ?5, cb_auth_success = ?6, cb_auth_failure = ?7,"
+    " allow_low_precision = ?8 WHERE id = ?1";
 
 static enum fa_rc settings_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_settings *out,
                                     struct fa_err *err)
@@ -25,6 +26,7 @@ static enum fa_rc settings_from_row(struct fa_conn *c, sqlite3_stmt *s, struct f
 
     out->check_liveliness = sqlite3_column_int(s, 0) != 0;
     out->threshold = sqlite3_column_double(s, 1);
+    out->allow_low_precision = sqlite3_column_int(s, 6) != 0;
     rc = fa_store_col_text(c, s, 2, out->enrollment_accepted_cb, FA_URL_MAX + 1, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 3, out->enrollment_rejected_cb, FA_URL_MAX + 1, err);
@@ -98,6 +100,8 @@ static enum fa_rc settings_validate(const struct fa_settings *in, struct fa_err 
 
     if (in->check_liveliness != 0 && in->check_liveliness != 1)
         return fa_err_set(err, FA_EINVAL, "checkLiveliness must be yes or no");
+    if (in->allow_low_precision != 0 && in->allow_low_precision != 1)
+        return fa_err_set(err, FA_EINVAL, "allowLowPrecision must be yes or no");
     /* !(a <= x <= b) is also true for NAN. */
     if (!(in->threshold >= 0.0 && in->threshold <= 1.0))
         return fa_err_set(err, FA_EINVAL, "Threshold must be between 0 and 1");
@@ -133,6 +137,7 @@ enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
     b |= sqlite3_bind_text(s, 5, in->enrollment_rejected_cb, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 6, in->auth_success_cb, -1, SQLITE_TRANSIENT);
     b |= sqlite3_bind_text(s, 7, in->auth_failure_cb, -1, SQLITE_TRANSIENT);
+    b |= sqlite3_bind_int(s, 8, in->allow_low_precision);
     rc = fa_store_run(c, s, b, "settings", err);
     if (rc == FA_OK && sqlite3_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");

@@ -419,6 +419,11 @@ def test_blacklist(t, acme, photos, ctx):
     acme.logged("bob", "authenticate", "failure")
     h.check_refused(t, "a blacklisted user authenticates with his own face", got, ["blacklisted"],
                     authenticationStatus="failure", userName="bob")
+    err = h.err_of(got[2])
+    t.ok({"userName", "faceOriginal", "faceThumbnail", "authenticationStatus", "message",
+          "status"} <= set(err) and err.get("faceOriginal") == "" and
+         err.get("faceThumbnail") == "",
+         "the blacklisted refusal has every failure field, links empty (no photo fetched)", err)
     got = acme.search(photos + "/bob-aug.jpg")
     hits = body_of(got).get("userNames", []) if is_ok(got) else []
     t.ok(hits[:1] and hits[0].get("userName") == "bob" and hits[0].get("blacklistState") == "yes",

@@ -18,6 +18,19 @@ import harness as h  # noqa: E402
 SEED_SUCCESS_KEYS = {"userName", "faceOriginal", "faceThumbnail", "authenticationStatus",
                      "message", "status"}
 SEED_FAILURE_KEYS = {"userName", "faceOriginal", "authenticationStatus", "message", "status"}
+# Every authenticate failure carries these (issue #13): the seed's and faceThumbnail.
+FAILURE_KEYS = SEED_FAILURE_KEYS | {"faceThumbnail"}
+
+
+def check_failure_shape(t, name, body, words):
+    """An authenticate failure: {"error": {...}} alone, every FAILURE_KEYS field
+    a string, status "422", the words in the message, no matchScore."""
+    err = body.get("error", {}) if isinstance(body, dict) else {}
+    t.ok(isinstance(body, dict) and list(body) == ["error"] and FAILURE_KEYS <= set(err) and
+         all(isinstance(err[k], str) for k in FAILURE_KEYS) and
+         err.get("authenticationStatus") == "failure" and err.get("status") == "422" and
+         "matchScore" not in err and all(w in err.get("message", "") for w in words),
+         name + ": every failure field (userName, faceOriginal, faceThumbnail, ...)", body)
 
 
 def make_photos(args, root):
@@ -73,6 +86,10 @@ def test_happy_path(t, srv, photos, ctx):
          err["authenticationStatus"] == "failure" and err["status"] == "422" and
          err["message"] == "User is not authenticated" and "matchScore" not in err,
          "authenticate another person: seed failure shape, HTTP 400, status 422", body)
+    check_failure_shape(t, "authenticate another person", body, [])
+    t.ok(err.get("faceOriginal", "").startswith("http") and
+         err.get("faceThumbnail", "").startswith("http"),
+         "... linking the stored probe and its thumbnail", err)
 
 
 def test_stored_images(t, srv, ctx):
@@ -158,6 +175,9 @@ def test_bad_images(t, srv, photos, ctx):
     t.ok(st == 400 and err.get("status") == "422" and "no face" in err.get("message", "") and
          err.get("authenticationStatus") == "failure",
          "authenticate with a photo without a face: failure naming it", body)
+    check_failure_shape(t, "authenticate without a face", body, ["no face"])
+    t.ok(err.get("faceOriginal", "").startswith("http") and err.get("faceThumbnail") == "",
+         "... the probe is linked, no thumbnail (no face to cut)", err)
     h.check_error(t, "body over the cap",
                   srv.post_headers_only("/api/v1/basic/authenticate", 5 << 20, tok), 413, ["body"])
     h.check_error(t, "body over the cap, sent in full",
@@ -184,6 +204,9 @@ def test_enroll_rules(t, srv, photos, ctx):
     err = body.get("error", {}) if isinstance(body, dict) else {}
     t.ok(st == 400 and "no enrolled face" in err.get("message", ""),
          "authenticate a user never enrolled: failure saying so", body)
+    check_failure_shape(t, "authenticate a user never enrolled", body, ["no enrolled face"])
+    t.ok(err.get("faceOriginal") == "" and err.get("faceThumbnail") == "",
+         "... decided before the photo was fetched: both links empty", err)
     with open(os.path.join(ctx["photo_dir"], "bob.jpg"), "rb") as f:
         data_uri = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
     st, _, body = srv.api("enroll", {"customerName": "acme", "url": data_uri,

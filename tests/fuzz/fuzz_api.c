@@ -128,6 +128,11 @@ enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t c
 /* Every fuzzed request comes from this machine, so GET /metrics gets past
  * its access check (and, with no metrics in the fuzz app, answers 404). */
 int fa_http_req_from_loopback(const struct fa_http_req *req) { return req != NULL; }
+void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap)
+{
+    (void)req;
+    snprintf(out, cap, "127.0.0.1"); /* one client: the fuzzer */
+}
 
 /* ---- no network ------------------------------------------------------------ */
 
@@ -228,6 +233,8 @@ static void open_app(void)
     g.cfg.max_image_bytes = 256 * 1024;
     g.cfg.enroll_attempts_per_hour = 100000; /* else the page answers 429 after 10 */
     g.cfg.disk_reserve_mb = 1;               /* the folder is in RAM (/dev/shm) */
+    g.cfg.login_fail_limit = 0; /* else a few wrong logins or failed faces lock them out */
+    g.cfg.auth_fail_limit = 0;  /* for the rest of the run, and the paths behind go unseen */
     g.app.cfg = &g.cfg;
     fa_fetch_opts_default(&g.app.fetch);
     g.app.fetch.max_bytes = g.cfg.max_image_bytes;
@@ -244,6 +251,8 @@ static void open_app(void)
         fuzz_die("recover", &err);
     if (fa_api_services_start(&g.app, &err) != FA_OK)
         fuzz_die("services", &err);
+    if (fa_api_slots_new(1, 0, &g.app.login_slots, &err) != FA_OK)
+        fuzz_die("login slots", &err);
     fa_face_opts_from_config(&g.cfg, &face);
     if (fa_face_service_new(&face, &g.app.faces, &err) != FA_OK)
         fuzz_die("face service (are the models in " FA_MODEL_DIR "?)", &err);

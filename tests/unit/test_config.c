@@ -74,6 +74,17 @@ static const char *const all_keys[] = {
     "thumbnail_size",
     "max_learned_templates",
     "learn_margin",
+    "login_hash_concurrency",
+    "login_hash_wait_ms",
+    "login_fail_limit",
+    "login_fail_window_s",
+    "login_lock_s",
+    "login_max_lock_s",
+    "login_fail_delay_s",
+    "auth_fail_limit",
+    "auth_fail_window_s",
+    "auth_lock_s",
+    "log_failed_scores",
     "enroll_link_ttl_s",
     "enroll_attempts_per_hour",
     "enroll_page_max_bytes",
@@ -189,6 +200,17 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_NUM(thumbnail_size);
     SAME_NUM(max_learned_templates);
     SAME_NUM(learn_margin);
+    SAME_NUM(login_hash_concurrency);
+    SAME_NUM(login_hash_wait_ms);
+    SAME_NUM(login_fail_limit);
+    SAME_NUM(login_fail_window_s);
+    SAME_NUM(login_lock_s);
+    SAME_NUM(login_max_lock_s);
+    SAME_NUM(login_fail_delay_s);
+    SAME_NUM(auth_fail_limit);
+    SAME_NUM(auth_fail_window_s);
+    SAME_NUM(auth_lock_s);
+    SAME_NUM(log_failed_scores);
     SAME_NUM(enroll_link_ttl_s);
     SAME_NUM(enroll_attempts_per_hour);
     SAME_NUM(enroll_page_max_bytes);

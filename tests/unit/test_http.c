@@ -65,6 +65,11 @@ static void h_echo(void *app, struct fa_http_req *req, struct fa_http_reply *rep
     add_str_or_null(o, "q", fa_http_req_query(req, "q"));
     add_str_or_null(o, "x", fa_http_req_query(req, "x"));
     cJSON_AddBoolToObject(o, "app", app == &g_port);
+    {
+        char addr[64];
+        fa_http_req_client_addr(req, addr, sizeof addr);
+        cJSON_AddStringToObject(o, "client", addr);
+    }
     fa_http_reply_json(reply, 200, o);
 }
 
@@ -89,6 +94,15 @@ static void h_fail(void *app, struct fa_http_req *req, struct fa_http_reply *rep
     /* A first reply is replaced, not leaked (ASan would tell). */
     fa_http_reply_json(reply, 200, cJSON_CreateObject());
     fa_http_reply_failure(reply, fields, "no match");
+}
+
+/* A refused operation that must wait: 429, error.status "429", Retry-After. */
+static void h_limited(void *app, struct fa_http_req *req, struct fa_http_reply *reply)
+{
+    cJSON *fields = cJSON_CreateObject();
+    cJSON_AddStringToObject(fields, "userName", "bob");
+    reply->retry_after_s = 7;
+    fa_http_reply_failure_rc(reply, FA_ELIMIT, fields, "too many failed attempts");
 }
 
 static const uint8_t png_bytes[] = {0x89, 'P', 'N', 'G', 0x00, 0x0A, 0xFF};
@@ -118,6 +132,7 @@ static const struct fa_route routes[] = {
     {"GET", "/echo", h_echo},       {"POST", "/echo", h_echo}, {"GET", "/only-get", h_echo},
     {"GET", "/err", h_err},         {"GET", "/fail", h_fail},  {"GET", "/bytes", h_bytes},
     {"GET", "/nothing", h_nothing}, {"GET", "/slow", h_slow},  {"GET", "/files/", h_echo},
+    {"GET", "/limited", h_limited},
     {"GET", "/secret/*", h_echo},
 };
 
@@ -522,6 +537,21 @@ static void test_replies(void)
     tap_ok(streq(tu_jstr(e, "userName"), "bob") && jnum(e, "score") == 0.25 &&
                cJSON_GetArraySize((cJSON *)e) == 4,
            "failure keeps the given fields, status/message replaced once");
+    tu_resp_free(&r);
+
+    get("/limited", &r);
+    e = error_of(&r);
+    tap_ok(r.status == 429 && streq(tu_jstr(e, "status"), "429") &&
+               streq(tu_jstr(e, "userName"), "bob") &&
+               streq(tu_jstr(e, "message"), "too many failed attempts"),
+           "fa_http_reply_failure_rc(FA_ELIMIT): 429, the fields, status \"429\": %s",
+           r.body ? r.body : "");
+    tap_ok(streq(r.retry_after, "7"), "retry_after_s: Retry-After: %s", r.retry_after);
+    tu_resp_free(&r);
+    get("/echo", &r);
+    tap_ok(r.retry_after[0] == '\0', "no Retry-After unless asked (%s)", r.retry_after);
+    tap_ok(streq(tu_jstr(r.json, "client"), "127.0.0.1"), "fa_http_req_client_addr: %s",
+           r.body ? r.body : "");
     tu_resp_free(&r);
 
     get("/fail?bare=1", &r);

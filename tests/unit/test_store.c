@@ -77,16 +77,17 @@ static void test_open(struct fa_store *st)
     struct fa_err err = {{0}};
     long long tables;
 
-    TAP_OK(q_int("PRAGMA user_version") == 5);
+    TAP_OK(q_int("PRAGMA user_version") == 6);
     tables = q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
     /* customers tokens users templates images transactions search_spaces
-     * search_space_users pending_deletes enroll_attempts callback_events */
-    TAP_OK(tables == 11);
+     * search_space_users pending_deletes enroll_attempts callback_events
+     * login_throttle user_throttle */
+    TAP_OK(tables == 13);
     /* A second store on the same file (as a second process would): the
      * migration finds nothing to do and changes nothing. */
     TAP_OK(fa_store_open(g_db, &st2, &err) == FA_OK);
     fa_store_free(st2);
-    TAP_OK(q_int("PRAGMA user_version") == 5);
+    TAP_OK(q_int("PRAGMA user_version") == 6);
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == tables);
 
     if (TAP_OK(fa_store_conn(st, &c, &err) == FA_OK)) {

@@ -114,8 +114,9 @@ static int fk_clean(void)
 
 static void test_schema(void)
 {
-    /* migration 2 added enroll_attempts, 5 callback_events */
-    TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 11);
+    /* migration 2 added enroll_attempts, 5 callback_events, 6 login_throttle and
+     * user_throttle */
+    TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == 13);
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE name IN ('search_spaces',"
                  " 'search_space_users', 'pending_deletes', 'images_path',"
                  " 'users_customer_blacklisted')") == 5);
@@ -859,7 +860,7 @@ static void test_settings(struct fa_store *st, int64_t acme, int64_t globex)
     struct fa_err err = {{0}};
 
     TAP_OK(fa_store_settings_get(st, acme, &got, &err) == FA_OK);
-    TAP_OK(got.check_liveliness == 0 && got.threshold == 0.5);
+    TAP_OK(got.check_liveliness == 0 && got.threshold == 0.5 && got.allow_low_precision == 1);
     TAP_OK(got.enrollment_accepted_cb[0] == '\0' && got.enrollment_rejected_cb[0] == '\0' &&
            got.auth_success_cb[0] == '\0' && got.auth_failure_cb[0] == '\0');
 
@@ -880,6 +881,9 @@ static void test_settings(struct fa_store *st, int64_t acme, int64_t globex)
     bad = in;
     bad.check_liveliness = 2;
     settings_refused(st, acme, &bad, "checkLiveliness");
+    bad = in;
+    bad.allow_low_precision = 2;
+    settings_refused(st, acme, &bad, "allowLowPrecision");
     bad = in;
     snprintf(bad.enrollment_accepted_cb, sizeof bad.enrollment_accepted_cb, "ftp://a.test/");
     settings_refused(st, acme, &bad, "enrollmentAcceptedCallbackurl");

@@ -72,6 +72,7 @@ struct tu_resp {
     char ctype[128];   /* Content-Type */
     char cache[128];   /* Cache-Control */
     char nosniff[32];  /* X-Content-Type-Options */
+    char retry_after[32]; /* Retry-After */
     cJSON *json;       /* the body parsed, when it is JSON */
 };
 
@@ -136,6 +137,7 @@ static inline void tu_curl_perform(CURL *h, struct curl_slist *hdrs, struct tu_r
         snprintf(r->ctype, sizeof r->ctype, "%s", ct);
     tu_copy_header(h, "Cache-Control", r->cache, sizeof r->cache);
     tu_copy_header(h, "X-Content-Type-Options", r->nosniff, sizeof r->nosniff);
+    tu_copy_header(h, "Retry-After", r->retry_after, sizeof r->retry_after);
     if (r->body != NULL)
         r->json = cJSON_Parse(r->body);
     curl_slist_free_all(hdrs);
