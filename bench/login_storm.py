@@ -10,7 +10,8 @@ answered (HTTP status counts), how long the storm took, and /healthz's
 answers and slowest time. KEY=VALUE lines go to the server's config
 (e.g. login_hash_concurrency=2). Login throttling per address is switched
 off (login_fail_limit = 0) unless given, so the figure is about the hash
-slots alone; a build before them does not know that key: pass --old.
+slots alone, and so is the per-address connection limit (the N clients
+share 127.0.0.1); a build before them does not know those keys: pass --old.
 """
 import argparse
 import collections
@@ -73,6 +74,8 @@ def main():
     lines = ["engines = 1"] + [c.replace("=", " = ", 1) for c in a.config]
     if not a.old and not any(c.startswith("login_fail_limit") for c in a.config):
         lines.append("login_fail_limit = 0")
+    if not a.old and not any(c.startswith("max_connections_per_ip") for c in a.config):
+        lines.append("max_connections_per_ip = 0")
     work = h.temp_dir()
     data = os.path.join(work, "data")
     srv = None
