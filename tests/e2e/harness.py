@@ -96,12 +96,18 @@ class StaticHandler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-def start_static_server(root):
-    handler = type("Handler", (StaticHandler,), {"root": root})
+def start_local_server(handler_class, **attrs):
+    """A threaded HTTP server on a free loopback port, serving handler_class
+    with attrs set on a subclass of it: (server, "http://127.0.0.1:PORT")."""
+    handler = type("Handler", (handler_class,), attrs)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
+def start_static_server(root):
+    return start_local_server(StaticHandler, root=root)
 
 
 # ------------------------------------------------------------ faceauth server

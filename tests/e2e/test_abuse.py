@@ -238,11 +238,8 @@ class Hold(http.server.BaseHTTPRequestHandler):
 
 def test_health_while_busy(t, srv, tok):
     release, seen = threading.Event(), []
-    handler = type("H", (Hold,), {"release": release, "seen": seen})
-    hold = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    hold.daemon_threads = True
-    threading.Thread(target=hold.serve_forever, daemon=True).start()
-    url = "http://127.0.0.1:%d/face.jpg" % hold.server_address[1]
+    hold, base = h.start_local_server(Hold, release=release, seen=seen)
+    url = base + "/face.jpg"
     results = []
 
     def slow_search(i):

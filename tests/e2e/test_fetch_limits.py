@@ -63,11 +63,7 @@ class SlowHandler(http.server.BaseHTTPRequestHandler):
 
 
 def start_slow_server(root):
-    handler = type("Handler", (SlowHandler,), {"root": root})
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+    return h.start_local_server(SlowHandler, root=root)
 
 
 def timed(fn):
