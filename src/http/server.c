@@ -122,19 +122,24 @@ int fa_http_req_from_loopback(const struct fa_http_req *req)
     return ci != NULL && fa_http_addr_is_loopback(ci->client_addr);
 }
 
+/* An IPv4 or IPv6 address as text; 0 (out untouched) for any other family. */
+static int sockaddr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    if (sa != NULL && sa->sa_family == AF_INET)
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+                         (socklen_t)cap) != NULL;
+    if (sa != NULL && sa->sa_family == AF_INET6)
+        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+                         (socklen_t)cap) != NULL;
+    return 0;
+}
+
 /* The client's address as text ("-" when unknown), for logs and throttling. */
 static void conn_client_addr(struct MHD_Connection *conn, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-    const char *ok = NULL;
-    if (sa != NULL && sa->sa_family == AF_INET)
-        ok = inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)cap);
-    else if (sa != NULL && sa->sa_family == AF_INET6)
-        ok = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-                       (socklen_t)cap);
-    if (ok == NULL && cap > 1)
+    if (!sockaddr_text(ci != NULL ? ci->client_addr : NULL, out, cap) && cap > 1)
         snprintf(out, cap, "-");
 }
 
@@ -152,23 +157,17 @@ enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t c
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     char text[INET6_ADDRSTRLEN];
-    if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) != 0)
+    if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) != 0 ||
+        !sockaddr_text((const struct sockaddr *)&ss, text, sizeof text))
         return FA_EINTERNAL;
     if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
         snprintf(addr, cap, "%s", text);
-        *port = ntohs(v4->sin_port);
-        return FA_OK;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+        *port = ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+    } else {
         snprintf(addr, cap, "[%s]", text); /* brackets: a URL's host */
-        *port = ntohs(v6->sin6_port);
-        return FA_OK;
+        *port = ntohs(((const struct sockaddr_in6 *)&ss)->sin6_port);
     }
-    return FA_EINTERNAL;
+    return FA_OK;
 }
 
 /* ---- body collection ---- */
