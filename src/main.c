@@ -17,6 +17,7 @@
  * Every subcommand takes --config and --data, so the CLI and the server it
  * manages always agree on the same database.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,12 +188,59 @@ static enum fa_rc callbacks_start(struct server_parts *p, const struct fa_config
     return fa_callbacks_start(p->app.store, &o, &p->app.callbacks, err);
 }
 
+/*
+ * Loading the face engines (parsing every model, per engine) and walking
+ * the stored templates into the search index need nothing of each other,
+ * and each takes about a second of CPU with 100k templates: on a machine
+ * with two cores or more they overlap, so the server is ready after the
+ * longer of the two instead of their sum (README, Performance).
+ */
+struct face_loader {
+    struct fa_face_opts opts;
+    struct fa_face_service *svc;
+    enum fa_rc rc;
+    struct fa_err err;
+    pthread_t thread;
+    int threaded; /* 0: loaded in the caller's thread (no thread could start) */
+};
+
+static void *face_loader_main(void *arg)
+{
+    struct face_loader *l = arg;
+    l->rc = fa_face_service_new(&l->opts, &l->svc, &l->err);
+    return NULL;
+}
+
+static void face_loader_start(struct face_loader *l, const struct fa_face_opts *opts)
+{
+    l->opts = *opts;
+    l->threaded = pthread_create(&l->thread, NULL, face_loader_main, l) == 0;
+    if (!l->threaded)
+        face_loader_main(l);
+}
+
+/* Wait for the engines; their error counts only when nothing failed first. */
+static enum fa_rc face_loader_finish(struct face_loader *l, struct fa_face_service **out,
+                                     enum fa_rc rc, struct fa_err *err)
+{
+    if (l->threaded)
+        pthread_join(l->thread, NULL);
+    *out = l->svc;
+    if (rc == FA_OK && l->rc != FA_OK) {
+        *err = l->err;
+        rc = l->rc;
+    }
+    return rc;
+}
+
 static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cfg,
                               struct fa_err *err)
 {
     char db_path[FA_CFG_PATH_MAX + 32];
     size_t n_routes;
     struct fa_face_opts face;
+    struct face_loader loader = {0};
+    int loading = 0;
     struct fa_http_opts http = {.listen = cfg->listen, .port = cfg->port,
                                 .threads = cfg->http_threads,
                                 .max_body_bytes = cfg->max_body_bytes,
@@ -227,12 +275,16 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
         rc = fa_index_new(FA_EMBED_DIM, &p->app.index, err);
     if (rc == FA_OK)
         rc = fa_store_set_sync(p->app.store, cfg->durable_commits, err);
+    if (rc == FA_OK) {
+        face_loader_start(&loader, &face);
+        loading = 1;
+    }
     if (rc == FA_OK)
         rc = fa_api_recover(&p->app, err);
     if (rc == FA_OK)
         rc = fa_api_services_start(&p->app, err);
-    if (rc == FA_OK)
-        rc = fa_face_service_new(&face, &p->app.faces, err);
+    if (loading)
+        rc = face_loader_finish(&loader, &p->app.faces, rc, err);
     if (rc == FA_OK)
         rc = callbacks_start(p, cfg, err);
     if (rc == FA_OK)
