@@ -12,6 +12,7 @@
  *   faceauth quality FILE... | -
  *   faceauth user list CUSTOMER
  *   faceauth models check [--reference FILE] [--assets DIR]
+ *   faceauth config-defaults   (prints config/faceauth.conf)
  *   faceauth --help | help [CMD] | CMD --help | --version
  *
  * Every subcommand takes --config and --data, so the CLI and the server it
@@ -430,9 +431,21 @@ static int cmd_models(const struct args *a)
     return fa_cli_models_check(a->cfg.model_dir, a->reference, a->assets);
 }
 
-/* `help`, `help CMD`, `--help`, `--version`: 1 when argv was one of them
- * (*rc is then the exit status). Runs before any parsing, so neither a
- * config file nor the environment can make help fail. */
+/* `config-defaults`: the built-in defaults as a commented config file.
+ * Takes no arguments and reads neither a config file nor the environment. */
+static int cmd_config_defaults(void)
+{
+    struct fa_err err = {{0}};
+    if (fa_config_write_defaults(stdout, &err) != FA_OK) {
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* `help`, `help CMD`, `--help`, `--version`, `config-defaults`: 1 when
+ * argv was one of them (*rc is then the exit status). Runs before any
+ * parsing, so neither a config file nor the environment can make them fail. */
 static int early_command(int argc, char **argv, int *rc)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
@@ -452,6 +465,10 @@ static int early_command(int argc, char **argv, int *rc)
         fprintf(stderr, "faceauth: no command '%s'; 'faceauth --help' lists them\n",
                 argc == 3 ? argv[2] : "");
         *rc = 2;
+        return 1;
+    }
+    if (strcmp(cmd, "config-defaults") == 0 && argc == 2) {
+        *rc = cmd_config_defaults();
         return 1;
     }
     if (argc < 2 || !fa_cli_known(cmd)) {
