@@ -19,7 +19,8 @@
  *    holds one slot for at most timeout_ms per attempt and never stops
  *    other customers' events;
  *  - durable: everything lives in the database, so pending events survive a
- *    restart; sent and dead events are deleted keep_s after their last attempt. Delivery is at least once (a crash after the receiver got an
+ *    restart; sent and dead events are deleted keep_s after their last
+ *    attempt. Delivery is at least once (a crash after the receiver got an
  *    event but before it was marked sent repeats it): receivers deduplicate
  *    by eventId.
  *
