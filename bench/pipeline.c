@@ -37,6 +37,8 @@
 #include "faceauth/config.h"
 #include "faceauth/face.h"
 #include "faceauth/vision.h"
+#include "face/face_test.h"
+#include "vision/vision_test.h"
 
 #define MAX_PIXELS 40000000L
 #define MAX_FILE (64L * 1024 * 1024)

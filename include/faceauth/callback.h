@@ -13,7 +13,7 @@
  *    only, no proxy, no private addresses unless allow_private; redirects
  *    are not followed; connect and total timeouts per attempt;
  *  - retried: a non-2xx answer or any failure schedules the next attempt
- *    after fa_callback_backoff_ms; after max_attempts the event is dead;
+ *    after fa_callback_backoff_ms (callback_int.h); after max_attempts the event is dead;
  *  - fair: up to max_parallel transfers at once (curl multi, one thread)
  *    and at most one per customer, so a customer whose receiver hangs
  *    holds one slot for at most timeout_ms per attempt and never stops
@@ -82,24 +82,5 @@ struct fa_callback_stats {
     long queued;
 };
 void fa_callbacks_stats(struct fa_callbacks *cb, struct fa_callback_stats *out);
-
-/* ---- pure parts, exposed for tests ---- */
-
-#define FA_CB_SIG_MAX 96 /* "t=<20 digits>,v1=<64 hex>" and the NUL */
-
-/* The X-Faceauth-Signature value for body sent at Unix time t. */
-void fa_callback_sign(const uint8_t key[FA_KEY_BYTES], int64_t t, const char *body, size_t n,
-                      char out[FA_CB_SIG_MAX]);
-
-/* Decode a FA_CB_SECRET_HEX-character hex secret; FA_EINVAL when it is not one. */
-enum fa_rc fa_callback_secret_parse(const char *hex, uint8_t key[FA_KEY_BYTES]);
-
-/*
- * The delay before the attempt after `attempts` failed ones (>= 1):
- * retry_base_ms x 3^(attempts-1), at most retry_max_ms, then jittered into
- * [d/2, d] by jitter (any 32-bit random value), so receivers that fail
- * together are not retried in lockstep.
- */
-long fa_callback_backoff_ms(const struct fa_callback_opts *o, int attempts, uint32_t jitter);
 
 #endif

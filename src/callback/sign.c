@@ -1,8 +1,8 @@
 /*
  * sign.c — the pure parts of callback delivery: the signature header, the
- * secret's encoding and the retry schedule (see callback.h).
+ * secret's encoding and the retry schedule (see callback_int.h).
  */
-#include "faceauth/callback.h"
+#include "callback_int.h"
 
 #include <inttypes.h>
 #include <stdio.h>

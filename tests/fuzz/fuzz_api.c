@@ -65,6 +65,7 @@
 #include "faceauth/vision.h"
 #include "fetch/fetch_int.h"
 #include "http/http_test.h"
+#include "vision/vision_test.h"
 
 #define FUZZ_CUSTOMER "fuzz"
 #define FUZZ_PASSWORD "fuzz-password-1"

@@ -13,6 +13,7 @@
 
 #include "faceauth/crypto.h"
 #include "faceauth/store.h"
+#include "callback/callback_int.h"
 #include "store/store_int.h"
 #include "store_fixture.h"
 #include "tap.h"

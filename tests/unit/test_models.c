@@ -26,6 +26,7 @@
  * reference vectors are computed from (see reference_vectors.py) and exits.
  */
 #include "faceauth/vision.h"
+#include "vision/vision_test.h"
 
 #include <math.h>
 #include <stdio.h>

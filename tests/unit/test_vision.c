@@ -19,6 +19,7 @@
  *   - thumbnails, quality numbers and argument errors.
  */
 #include "faceauth/vision.h"
+#include "vision/vision_test.h"
 
 #include <math.h>
 #include <stdio.h>
