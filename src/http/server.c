@@ -100,6 +100,26 @@ struct fa_http_req {
     const struct fa_http_inproc *inproc; /* set (conn NULL) for fa_http_run_inproc */
 };
 
+/* A numeric IPv4 or IPv6 address and a port as a socket address. */
+static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_storage *ss,
+                               struct fa_err *err)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    if (inet_pton(AF_INET, listen, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return FA_OK;
+    }
+    if (inet_pton(AF_INET6, listen, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        return FA_OK;
+    }
+    return fa_err_set(err, FA_EINVAL, "listen: '%s' is not a numeric IPv4 or IPv6 address", listen);
+}
+
 /* ---- accessors ---- */
 
 /* A request of fa_http_run_inproc has no connection: its headers and query
@@ -138,16 +158,7 @@ const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
 /* The inproc client's address as a socket address; 0 when it is not one. */
 static int inproc_client(const struct fa_http_inproc *in, struct sockaddr_storage *ss)
 {
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof *ss);
-    if (in->client_addr == NULL)
-        return 0;
-    if (inet_pton(AF_INET, in->client_addr, &v4->sin_addr) == 1)
-        return v4->sin_family = AF_INET, 1;
-    if (inet_pton(AF_INET6, in->client_addr, &v6->sin6_addr) == 1)
-        return v6->sin6_family = AF_INET6, 1;
-    return 0;
+    return in->client_addr != NULL && parse_listen(in->client_addr, 0, ss, NULL) == FA_OK;
 }
 
 /* The client's socket address: MHD's, or the inproc one in *ss; NULL when unknown. */
@@ -661,25 +672,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (fa_http_conns_remove(srv->conns, *socket_context, &ms))
         log_line(conn, "-", "-", 408, 0, ms);
     *socket_context = NULL;
-}
-
-static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_storage *ss,
-                               struct fa_err *err)
-{
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof *ss);
-    if (inet_pton(AF_INET, listen, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        return FA_OK;
-    }
-    if (inet_pton(AF_INET6, listen, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        return FA_OK;
-    }
-    return fa_err_set(err, FA_EINVAL, "listen: '%s' is not a numeric IPv4 or IPv6 address", listen);
 }
 
 /* Stop and free what fa_http_start made, in the order it is safe to:
