@@ -176,15 +176,7 @@ static enum fa_rc callbacks_start(struct server_parts *p, const struct fa_config
                                   struct fa_err *err)
 {
     struct fa_callback_opts o;
-    fa_callback_opts_default(&o);
-    o.allow_private = cfg->allow_private_urls;
-    o.connect_timeout_ms = cfg->callback_connect_timeout_ms;
-    o.timeout_ms = cfg->callback_timeout_ms;
-    o.retry_base_ms = cfg->callback_retry_base_ms;
-    o.retry_max_ms = cfg->callback_retry_max_ms;
-    o.max_attempts = cfg->callback_max_attempts;
-    o.max_parallel = cfg->callback_parallel;
-    o.keep_s = (long)cfg->callback_keep_days * 86400;
+    fa_callback_opts_from_config(cfg, &o);
     return fa_callbacks_start(p->app.store, &o, &p->app.callbacks, err);
 }
 
@@ -206,11 +198,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     enum fa_rc rc = fa_media_open(cfg->data_dir, &p->app.media, err);
     fa_face_opts_from_config(cfg, &face);
     p->app.cfg = cfg;
-    fa_fetch_opts_default(&p->app.fetch);
-    p->app.fetch.max_bytes = cfg->max_image_bytes;
-    p->app.fetch.timeout_ms = cfg->fetch_timeout_ms;
-    p->app.fetch.max_redirects = cfg->max_redirects;
-    p->app.fetch.allow_private = cfg->allow_private_urls;
+    fa_fetch_opts_from_config(cfg, &p->app.fetch);
     snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
     http.routes = fa_api_routes(&n_routes);
     http.n_routes = n_routes;

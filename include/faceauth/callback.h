@@ -38,18 +38,25 @@
 #include "faceauth/crypto.h"
 #include "faceauth/store.h"
 
+/* Each field comes from the config key named beside it. */
 struct fa_callback_opts {
-    int allow_private;        /* 1: URLs on loopback/private addresses allowed */
-    long connect_timeout_ms;  /* per attempt; default 2000 */
-    long timeout_ms;          /* whole attempt; default 5000 */
-    long retry_base_ms;       /* first retry delay; default 1000 */
-    long retry_max_ms;        /* longest retry delay; default 3600000 */
-    int max_attempts;         /* then dead; default 10 */
-    int max_parallel;         /* transfers at once, one per customer; default 4 */
-    long keep_s;              /* sent and dead events are deleted after this; default 30 days */
+    int allow_private;        /* 1: loopback/private URLs allowed (allow_private_urls) */
+    long connect_timeout_ms;  /* per attempt (callback_connect_timeout_ms) */
+    long timeout_ms;          /* whole attempt (callback_timeout_ms) */
+    long retry_base_ms;       /* first retry delay (callback_retry_base_ms) */
+    long retry_max_ms;        /* longest retry delay (callback_retry_max_ms) */
+    int max_attempts;         /* then dead (callback_max_attempts) */
+    int max_parallel;         /* transfers at once, one per customer (callback_parallel) */
+    long keep_s;              /* sent and dead events are deleted after this (callback_keep_days) */
 };
 
-/* Fill o with the defaults above. */
+struct fa_config;
+
+/* Fill o from the config's callback settings. */
+void fa_callback_opts_from_config(const struct fa_config *cfg, struct fa_callback_opts *o);
+
+/* fa_callback_opts_from_config of the built-in defaults (fa_config_defaults),
+ * for callers without a config (tests). */
 void fa_callback_opts_default(struct fa_callback_opts *o);
 
 struct fa_callbacks;

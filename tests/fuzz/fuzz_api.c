@@ -191,8 +191,7 @@ static void open_app(void)
     g.cfg.login_fail_limit = 0; /* else a few wrong logins or failed faces lock them out */
     g.cfg.auth_fail_limit = 0;  /* for the rest of the run, and the paths behind go unseen */
     g.app.cfg = &g.cfg;
-    fa_fetch_opts_default(&g.app.fetch);
-    g.app.fetch.max_bytes = g.cfg.max_image_bytes;
+    fa_fetch_opts_from_config(&g.cfg, &g.app.fetch);
     snprintf(db, sizeof db, "%s/faceauth.db", g.dir);
     if (fa_media_open(g.dir, &g.app.media, &err) != FA_OK)
         fuzz_die("media", &err);
