@@ -34,12 +34,12 @@ enum fa_cfg_type {
 struct fa_cfg_key {
     const char *name;
     enum fa_cfg_type type;
-    size_t offset;      /* of the field in struct fa_config */
-    size_t size;        /* FA_CFG_STR: buffer size */
-    double min, max;    /* numbers: the allowed range, both ends included */
-    const char *def;    /* the default, as written in the config file */
-    const char *help;   /* comment lines above the key in the file, each ending in
-                           '\n'; "" when it shares the comment of the key above */
+    size_t offset;    /* of the field in struct fa_config */
+    size_t size;      /* FA_CFG_STR: buffer size */
+    double min, max;  /* numbers: the allowed range, both ends included */
+    const char *def;  /* the default, as written in the config file */
+    const char *help; /* comment lines above the key in the file, each ending in
+                         '\n'; "" when it shares the comment of the key above */
 };
 
 /* Every key, in the order of config/faceauth.conf (config_table.c). */

@@ -20,14 +20,14 @@
 /* One request as it would arrive. Borrowed: valid during fa_http_run_inproc. */
 struct fa_http_inproc {
     const char *method;
-    const char *path;            /* decoded path, without the query string */
-    const char *const *headers;  /* name, value, name, value, ..., NULL; names match in any case */
-    const char *const *query;    /* the same for the query arguments, already decoded */
-    const uint8_t *body;         /* NUL-terminated past n_body, as the server's bodies are */
+    const char *path;           /* decoded path, without the query string */
+    const char *const *headers; /* name, value, name, value, ..., NULL; names match in any case */
+    const char *const *query;   /* the same for the query arguments, already decoded */
+    const uint8_t *body;        /* NUL-terminated past n_body, as the server's bodies are */
     size_t n_body;
-    const char *client_addr;     /* the peer's numeric address ("127.0.0.1", "::1") */
-    const char *local_addr;      /* the server's address as in a URL ("127.0.0.1", "[::1]") */
-    int local_port;              /* and its port (fa_http_req_local) */
+    const char *client_addr; /* the peer's numeric address ("127.0.0.1", "::1") */
+    const char *local_addr;  /* the server's address as in a URL ("127.0.0.1", "[::1]") */
+    int local_port;          /* and its port (fa_http_req_local) */
 };
 
 /*
@@ -37,8 +37,8 @@ struct fa_http_inproc {
  * *reply (zeroed first; the caller frees reply->json and reply->bytes).
  * Returns the route that answered, NULL when none matched.
  */
-const struct fa_route *fa_http_run_inproc(const struct fa_route *routes, size_t n_routes,
-                                          void *app, const struct fa_http_inproc *in,
+const struct fa_route *fa_http_run_inproc(const struct fa_route *routes, size_t n_routes, void *app,
+                                          const struct fa_http_inproc *in,
                                           struct fa_http_reply *reply);
 
 #endif
