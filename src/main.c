@@ -297,11 +297,12 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
  * default, and then every request that frees its buffers (detector blobs,
  * decoded photo: a few MB, all under 1 MB each) hands the top of its arena
  * back to the kernel, only to fault the same pages in again on the next
- * request: ~800 page faults and 20 ms of CPU per authenticate (x1.3 of the
- * pipeline's CPU) on the KVM guest of README's Performance. A 32 MB trim
- * threshold keeps that working set (1 page fault per request); it costs at
- * most the per-request peak of each arena in RSS, which the server touches
- * anyway. Must run before any thread starts.
+ * request: 570-1,580 page faults per authenticate, and x1.37 of the
+ * pipeline's CPU instead of x1.11, on the guest of README's Performance
+ * (page-table isolation makes faults dear there). A 32 MB trim
+ * threshold keeps that working set (0-34 faults per request); it costs
+ * about 10 MB of RSS after load (the per-request peak of each arena, which
+ * the server touches anyway). Must run before any thread starts.
  */
 static void serve_tune_malloc(void)
 {
