@@ -97,150 +97,144 @@ static void add_sample(struct samples *s, enum fa_model m, double cos)
     s->n++;
 }
 
-static void verify(const struct fa_face_policy *p, const struct fa_face_probe *probe,
-                   const struct samples *s, enum fa_face_precision prec, unsigned flags,
-                   struct fa_face_verdict *v)
+/* What the verify tests share: a policy, a probe of models (e0 for each),
+ * the user's samples (none yet) and the last verdict. */
+static struct fa_face_policy g_pol;
+static struct fa_face_probe *g_probe;
+static struct samples *g_s;
+static struct fa_face_verdict g_v;
+
+static void fresh(unsigned models)
 {
-    memset(v, 0x5a, sizeof *v); /* every field must be written */
-    fa_face_verify(p, probe, s->vec, s->n, prec, flags, v);
+    g_pol = test_policy();
+    free(g_probe);
+    g_probe = new_probe(models);
+    if (g_s == NULL)
+        g_s = malloc(sizeof *g_s);
+    if (g_s == NULL)
+        abort();
+    memset(g_s, 0, sizeof *g_s);
+}
+
+/* fa_face_verify of g_probe against g_s into g_v. */
+static void verify(enum fa_face_precision prec, unsigned flags)
+{
+    memset(&g_v, 0x5a, sizeof g_v); /* every field must be written */
+    fa_face_verify(&g_pol, g_probe, g_s->vec, g_s->n, prec, flags, &g_v);
 }
 
 static void test_verify_match(void)
 {
-    struct fa_face_policy p = test_policy();
-    struct fa_face_probe *probe = new_probe(FA_MODEL_BIT(ARC));
-    struct samples *s = calloc(1, sizeof *s);
-    struct fa_face_verdict v;
-    add_sample(s, ARC, 0.55);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(v.match && v.reason == FA_REASON_MATCH && v.k == 1 && fabsf(v.score - 0.55f) < 1e-4 &&
-               v.threshold == 0.5 && !v.learn,
-           "one photo at 0.55 >= high threshold 0.5: a match (score %.3f, k %d)", v.score, v.k);
-    s->n = 0;
-    add_sample(s, ARC, 0.45);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(!v.match && v.reason == FA_REASON_NO_MATCH && v.k == 1 && !v.learn,
+    fresh(FA_MODEL_BIT(ARC));
+    add_sample(g_s, ARC, 0.55);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(g_v.match && g_v.reason == FA_REASON_MATCH && g_v.k == 1 &&
+               fabsf(g_v.score - 0.55f) < 1e-4 && g_v.threshold == 0.5 && !g_v.learn,
+           "one photo at 0.55 >= high threshold 0.5: a match (score %.3f, k %d)", g_v.score, g_v.k);
+    g_s->n = 0;
+    add_sample(g_s, ARC, 0.45);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(!g_v.match && g_v.reason == FA_REASON_NO_MATCH && g_v.k == 1 && !g_v.learn,
            "one photo at 0.45 < 0.5: no match");
-    verify(&p, probe, s, FA_PRECISION_LOW, 0, &v);
-    tap_ok(v.match && v.threshold == 0.3, "the same photo at precision low (0.3): a match");
-    free(s);
-    free(probe);
+    verify(FA_PRECISION_LOW, 0);
+    tap_ok(g_v.match && g_v.threshold == 0.3, "the same photo at precision low (0.3): a match");
 }
 
 /* The threshold rises with the number of photos compared (best-of-k). */
 static void test_verify_threshold_by_count(void)
 {
-    struct fa_face_policy p = test_policy();
-    struct fa_face_probe *probe = new_probe(FA_MODEL_BIT(ARC));
-    struct samples *s = calloc(1, sizeof *s);
-    struct fa_face_verdict v;
-    add_sample(s, ARC, 0.65);
-    add_sample(s, ARC, 0.2);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(v.match && v.k == 2 && v.threshold == 0.6 && fabsf(v.score - 0.65f) < 1e-4,
+    fresh(FA_MODEL_BIT(ARC));
+    add_sample(g_s, ARC, 0.65);
+    add_sample(g_s, ARC, 0.2);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(g_v.match && g_v.k == 2 && g_v.threshold == 0.6 && fabsf(g_v.score - 0.65f) < 1e-4,
            "two photos: the best (0.65) against the 2-photo threshold 0.6: a match");
-    add_sample(s, ARC, 0.1);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(!v.match && v.k == 3 && v.threshold == 0.7 && v.reason == FA_REASON_NO_MATCH,
+    add_sample(g_s, ARC, 0.1);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(!g_v.match && g_v.k == 3 && g_v.threshold == 0.7 && g_v.reason == FA_REASON_NO_MATCH,
            "three photos: the same best 0.65 is below the 3-photo threshold 0.7");
-    add_sample(s, ARC, 0.1);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(v.k == 4 && v.threshold == 0.7, "four photos: the list's last value (0.7)");
-    verify(&p, probe, s, FA_PRECISION_LOW, 0, &v);
-    tap_ok(v.match && v.threshold == 0.5, "four photos at precision low: 0.5, a match");
-    free(s);
-    free(probe);
+    add_sample(g_s, ARC, 0.1);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(g_v.k == 4 && g_v.threshold == 0.7, "four photos: the list's last value (0.7)");
+    verify(FA_PRECISION_LOW, 0);
+    tap_ok(g_v.match && g_v.threshold == 0.5, "four photos at precision low: 0.5, a match");
 }
 
 /* Samples that share no model with the probe are not compared. */
 static void test_verify_other_models(void)
 {
-    struct fa_face_policy p = test_policy();
-    struct fa_face_probe *probe = new_probe(FA_MODEL_BIT(ARC));
-    struct samples *s = calloc(1, sizeof *s);
-    struct fa_face_verdict v;
-    verify(&p, probe, s, FA_PRECISION_HIGH, FA_VERIFY_LEARN, &v);
-    tap_ok(!v.match && !v.learn && v.k == 0 && isnan(v.score) &&
-               v.reason == FA_REASON_OTHER_MODELS,
+    fresh(FA_MODEL_BIT(ARC));
+    verify(FA_PRECISION_HIGH, FA_VERIFY_LEARN);
+    tap_ok(!g_v.match && !g_v.learn && g_v.k == 0 && isnan(g_v.score) &&
+               g_v.reason == FA_REASON_OTHER_MODELS,
            "no samples: k 0, score NAN, reason other models");
-    add_sample(s, MFN, 1.0);
-    verify(&p, probe, s, FA_PRECISION_LOW, 0, &v);
-    tap_ok(!v.match && v.k == 0 && isnan(v.score) && v.reason == FA_REASON_OTHER_MODELS,
+    add_sample(g_s, MFN, 1.0);
+    verify(FA_PRECISION_LOW, 0);
+    tap_ok(!g_v.match && g_v.k == 0 && isnan(g_v.score) && g_v.reason == FA_REASON_OTHER_MODELS,
            "a sample of another model only (even identical): not compared, not a match");
-    add_sample(s, ARC, 0.52);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(v.match && v.k == 1 && v.threshold == 0.5,
+    add_sample(g_s, ARC, 0.52);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(g_v.match && g_v.k == 1 && g_v.threshold == 0.5,
            "with one sample of the probe's model: k 1 and its 1-photo threshold");
-    free(s);
-    free(probe);
 }
 
 /* The fused score: each model's z, averaged over the models both faces have. */
 static void test_verify_fusion(void)
 {
-    struct fa_face_policy p = test_policy();
-    struct fa_face_probe *probe = new_probe(FA_MODEL_BIT(ARC) | FA_MODEL_BIT(MFN));
-    struct samples *s = calloc(1, sizeof *s);
-    struct fa_face_verdict v;
-    p.fusion.models = FA_MODEL_BIT(ARC) | FA_MODEL_BIT(MFN);
-    p.fusion.mean[MFN] = 0.5f;
-    p.fusion.sd[MFN] = 0.25f;
-    p.threshold_high = list3(1.0, 1.0, 1.0);
-    at_cosine(s->data[0][ARC], ARC, 0.6, 0);
-    at_cosine(s->data[0][MFN], MFN, 0.9, 0);
-    s->vec[ARC] = s->data[0][ARC];
-    s->vec[MFN] = s->data[0][MFN];
-    s->n = 1;
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
+    fresh(FA_MODEL_BIT(ARC) | FA_MODEL_BIT(MFN));
+    g_pol.fusion.models = FA_MODEL_BIT(ARC) | FA_MODEL_BIT(MFN);
+    g_pol.fusion.mean[MFN] = 0.5f;
+    g_pol.fusion.sd[MFN] = 0.25f;
+    g_pol.threshold_high = list3(1.0, 1.0, 1.0);
+    at_cosine(g_s->data[0][ARC], ARC, 0.6, 0);
+    at_cosine(g_s->data[0][MFN], MFN, 0.9, 0);
+    g_s->vec[ARC] = g_s->data[0][ARC];
+    g_s->vec[MFN] = g_s->data[0][MFN];
+    g_s->n = 1;
+    verify(FA_PRECISION_HIGH, 0);
     /* ARC: (0.6 - 0) / 1 = 0.6; MFN: (0.9 - 0.5) / 0.25 = 1.6; mean 1.1 */
-    tap_ok(v.match && fabsf(v.score - 1.1f) < 1e-3,
-           "two models fused: mean of z = (0.6 + 1.6) / 2 = 1.1 (got %.4f)", v.score);
-    p.fusion.models = FA_MODEL_BIT(ARC);
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(!v.match && fabsf(v.score - 0.6f) < 1e-3,
+    tap_ok(g_v.match && fabsf(g_v.score - 1.1f) < 1e-3,
+           "two models fused: mean of z = (0.6 + 1.6) / 2 = 1.1 (got %.4f)", g_v.score);
+    g_pol.fusion.models = FA_MODEL_BIT(ARC);
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(!g_v.match && fabsf(g_v.score - 0.6f) < 1e-3,
            "a model the policy does not fuse is ignored: 0.6 < 1.0");
-    free(s);
-    free(probe);
 }
 
 /* Learning: asked for, a clear match (threshold + margin), an enroll-grade face. */
 static void test_verify_learn(void)
 {
-    struct fa_face_policy p = test_policy();
-    struct fa_face_probe *probe = new_probe(FA_MODEL_BIT(ARC));
-    struct samples *s = calloc(1, sizeof *s);
-    struct fa_face_verdict v;
-    tap_ok(fa_face_check_gates(&p.gates, FA_FACE_ENROLL, &probe->q, NULL) == FA_GATE_PASS,
+    fresh(FA_MODEL_BIT(ARC));
+    tap_ok(fa_face_check_gates(&g_pol.gates, FA_FACE_ENROLL, &g_probe->q, NULL) == FA_GATE_PASS,
            "(the test face passes the default enrollment gates)");
-    add_sample(s, ARC, 0.75);
-    verify(&p, probe, s, FA_PRECISION_HIGH, FA_VERIFY_LEARN, &v);
-    tap_ok(v.match && v.learn, "0.75 >= 0.5 + margin 0.2, asked, good face: learned");
-    verify(&p, probe, s, FA_PRECISION_HIGH, 0, &v);
-    tap_ok(v.match && !v.learn, "not asked (useSampleForLearning no): not learned");
-    s->n = 0;
-    add_sample(s, ARC, 0.65);
-    verify(&p, probe, s, FA_PRECISION_HIGH, FA_VERIFY_LEARN, &v);
-    tap_ok(v.match && !v.learn, "0.65: a match but within the margin: not learned");
-    verify(&p, probe, s, FA_PRECISION_LOW, FA_VERIFY_LEARN, &v);
-    tap_ok(v.match && v.learn, "the margin counts from the precision's threshold (0.3 + 0.2)");
-    s->n = 0;
-    add_sample(s, ARC, 0.4);
-    p.learn_margin = -0.5;
-    verify(&p, probe, s, FA_PRECISION_HIGH, FA_VERIFY_LEARN, &v);
-    tap_ok(!v.match && !v.learn, "no match is never learned, whatever the margin");
-    p.learn_margin = 0.2;
-    s->n = 0;
-    add_sample(s, ARC, 0.95);
-    probe->q.eye_distance = 1; /* far too small a face to enroll */
-    verify(&p, probe, s, FA_PRECISION_HIGH, FA_VERIFY_LEARN, &v);
-    tap_ok(v.match && !v.learn, "a clear match whose face fails the enrollment gates: not learned");
-    probe->q = good_face();
-    probe->q.sharpness = (float)p.gates.enroll.min_sharpness / 2;
-    verify(&p, probe, s, FA_PRECISION_HIGH, FA_VERIFY_LEARN, &v);
-    tap_ok(p.gates.enroll.min_sharpness > 0 && v.match && !v.learn,
+    add_sample(g_s, ARC, 0.75);
+    verify(FA_PRECISION_HIGH, FA_VERIFY_LEARN);
+    tap_ok(g_v.match && g_v.learn, "0.75 >= 0.5 + margin 0.2, asked, good face: learned");
+    verify(FA_PRECISION_HIGH, 0);
+    tap_ok(g_v.match && !g_v.learn, "not asked (useSampleForLearning no): not learned");
+    g_s->n = 0;
+    add_sample(g_s, ARC, 0.65);
+    verify(FA_PRECISION_HIGH, FA_VERIFY_LEARN);
+    tap_ok(g_v.match && !g_v.learn, "0.65: a match but within the margin: not learned");
+    verify(FA_PRECISION_LOW, FA_VERIFY_LEARN);
+    tap_ok(g_v.match && g_v.learn, "the margin counts from the precision's threshold (0.3 + 0.2)");
+    g_s->n = 0;
+    add_sample(g_s, ARC, 0.4);
+    g_pol.learn_margin = -0.5;
+    verify(FA_PRECISION_HIGH, FA_VERIFY_LEARN);
+    tap_ok(!g_v.match && !g_v.learn, "no match is never learned, whatever the margin");
+    g_pol.learn_margin = 0.2;
+    g_s->n = 0;
+    add_sample(g_s, ARC, 0.95);
+    g_probe->q.eye_distance = 1; /* far too small a face to enroll */
+    verify(FA_PRECISION_HIGH, FA_VERIFY_LEARN);
+    tap_ok(g_v.match && !g_v.learn,
+           "a clear match whose face fails the enrollment gates: not learned");
+    g_probe->q = good_face();
+    g_probe->q.sharpness = (float)g_pol.gates.enroll.min_sharpness / 2;
+    verify(FA_PRECISION_HIGH, FA_VERIFY_LEARN);
+    tap_ok(g_pol.gates.enroll.min_sharpness > 0 && g_v.match && !g_v.learn,
            "a blurry face (half the enrollment sharpness): not learned");
-    free(s);
-    free(probe);
 }
 
 /* ---- fa_face_enroll_check ---- */
@@ -343,12 +337,11 @@ static void test_refusal_codes(void)
         if (g != FA_GATE_SPOOF)
             gates_ok &= fa_face_gate_rc((enum fa_face_gate)g) == FA_EGATE;
     tap_ok(gates_ok, "several faces and every quality gate: FA_EGATE");
-    tap_ok(fa_face_refused(FA_ENOFACE) && fa_face_refused(FA_EGATE) &&
-               fa_face_refused(FA_ESPOOF) && fa_face_refused(FA_ENOTSAME),
+    tap_ok(fa_face_refused(FA_ENOFACE) && fa_face_refused(FA_EGATE) && fa_face_refused(FA_ESPOOF) &&
+               fa_face_refused(FA_ENOTSAME),
            "the four refusals are face refusals");
-    tap_ok(!fa_face_refused(FA_OK) && !fa_face_refused(FA_EINVAL) &&
-               !fa_face_refused(FA_EIMAGE) && !fa_face_refused(FA_EBUSY) &&
-               !fa_face_refused(FA_EFAIL),
+    tap_ok(!fa_face_refused(FA_OK) && !fa_face_refused(FA_EINVAL) && !fa_face_refused(FA_EIMAGE) &&
+               !fa_face_refused(FA_EBUSY) && !fa_face_refused(FA_EFAIL),
            "success, bad images and failures are not");
     tap_ok(strcmp(fa_rc_name(FA_EGATE), "EGATE") == 0 &&
                strcmp(fa_rc_name(FA_ESPOOF), "ESPOOF") == 0 &&
@@ -371,8 +364,8 @@ static void test_policy_from_config(void)
     cfg.min_sharpness_enroll = 77;
     fa_face_policy_from_config(&cfg, &p);
     fa_face_opts_from_config(&cfg, &o);
-    tap_ok(p.learn_margin == 1.25 && p.threshold_high.v[2] == 3.3 &&
-               p.threshold_low.v[0] == 2.1 && p.threshold_low.n == 3,
+    tap_ok(p.learn_margin == 1.25 && p.threshold_high.v[2] == 3.3 && p.threshold_low.v[0] == 2.1 &&
+               p.threshold_low.n == 3,
            "thresholds and the learning margin");
     tap_ok(p.fusion.models == cfg.models && p.fusion.mean[MFN] == 0.42f &&
                p.fusion.sd[MFN] == 0.07f,
@@ -393,5 +386,7 @@ int main(void)
     test_enroll_blame_ties();
     test_refusal_codes();
     test_policy_from_config();
+    free(g_probe);
+    free(g_s);
     return tap_done();
 }

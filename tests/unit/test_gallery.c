@@ -23,11 +23,11 @@ static int64_t g_acme;
 static int64_t customer_new(const char *name)
 {
     struct fa_err err = {{0}};
-    if (fa_store_customer_add(g_st, name, "pw", &err) != FA_OK) {
+    int64_t id = 0;
+    if (fa_store_customer_add(g_st, name, "pw", &err) != FA_OK ||
+        fa_store_customer_id(g_st, name, &id, &err) != FA_OK)
         tap_diag("customer %s: %s", name, err.msg);
-        return 0;
-    }
-    return q_int("SELECT id FROM customers WHERE name = '%s'", name);
+    return id;
 }
 
 static void user_new(const char *name, struct fa_user *u)
@@ -208,30 +208,31 @@ static void test_follow_and_load(void)
     free(c7);
 }
 
-int main(void)
+/* A fresh database in a temporary folder, an index and the gallery over them. */
+static int setup(void)
 {
     struct fa_err err = {{0}};
-    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup("fa_test_gallery")))
-        return tap_done();
-    if (!tap_ok(fa_store_open(g_db, &g_st, &err) == FA_OK, "open: %s", err.msg))
-        goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
-        goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
-    if (!TAP_OK(fa_index_new(FA_EMBED_DIM, &g_idx, NULL) == FA_OK) ||
-        !TAP_OK(fa_gallery_new(g_st, g_idx, FA_MODEL_ID, FA_EMBED_DIM, &g_gal, NULL) == FA_OK))
-        goto out;
+    if (fa_crypto_init() != FA_OK || !dir_setup("fa_test_gallery"))
+        return tap_ok(0, "crypto and a temporary folder");
+    if (fa_store_open(g_db, &g_st, &err) != FA_OK)
+        return tap_ok(0, "open: %s", err.msg);
+    if (fa_index_new(FA_EMBED_DIM, &g_idx, &err) != FA_OK ||
+        fa_gallery_new(g_st, g_idx, FA_MODEL_ID, FA_EMBED_DIM, &g_gal, &err) != FA_OK)
+        return tap_ok(0, "index and gallery: %s", err.msg);
     g_acme = customer_new("acme");
-    if (TAP_OK(g_acme > 0)) {
+    return tap_ok(g_acme > 0, "a store, an index, a gallery and a customer");
+}
+
+int main(void)
+{
+    if (setup()) {
         test_sample_of();
         test_writes();
         test_follow_and_load();
     }
-out:
     fa_gallery_free(g_gal);
     fa_index_free(g_idx);
     fa_store_free(g_st);
-    sqlite3_close(g_raw);
     dir_remove();
     return tap_done();
 }
