@@ -76,9 +76,9 @@ static enum fa_rc parse_request(struct fa_call *c, struct auth_request *r)
 /* ---- fetch ---- */
 
 /* A refusal: the outcome is known, the remaining steps up to save are skipped. */
-static void refuse(struct auth_attempt *a, const char *prefix, const char *why)
+static void refuse(struct auth_attempt *a, const char *why)
 {
-    snprintf(a->msg, sizeof a->msg, "%s%s", prefix, why);
+    snprintf(a->msg, sizeof a->msg, "User is not authenticated: %s", why);
     a->decided = 1;
 }
 
@@ -112,10 +112,10 @@ static enum fa_rc fetch_user(struct fa_call *c, const struct auth_request *r,
         refuse_locked(a, wait_s);
     } else if (a->user.state != FA_USER_SUCCESS) {
         snprintf(why, sizeof why, "user '%s' has no enrolled face yet", a->user.user_name);
-        refuse(a, "User is not authenticated: ", why);
+        refuse(a, why);
     } else if (a->user.blacklisted) {
         snprintf(why, sizeof why, "user '%s' is blacklisted", a->user.user_name);
-        refuse(a, "User is not authenticated: ", why);
+        refuse(a, why);
     }
     return FA_OK;
 }
@@ -153,7 +153,7 @@ static enum fa_rc analyze_photo(struct fa_call *c, struct auth_attempt *a)
         return rc;
     a->analysed = 1;
     if (rc != FA_OK)
-        refuse(a, "User is not authenticated: ", c->err.msg);
+        refuse(a, c->err.msg);
     return FA_OK;
 }
 
