@@ -40,16 +40,55 @@ enum fa_rc {
 };
 
 #define FA_ERR_MAX 320
+#define FA_ERR_FIELD_MAX 64
 
-/* A message for the client, always NUL-terminated; empty when none was set. */
+/*
+ * A message for the client, and the part of the request it is about.
+ *
+ * msg is what the client reads, always NUL-terminated; empty when none was
+ * set. field names the request field the error is about ("url", "urls[1]",
+ * "userName"), or is empty. A message written by fa_err_field starts with
+ * "<field>: " and its own words start at msg + words; code that needs the
+ * field reads err->field and never parses msg (words is 0 when msg does not
+ * start with the field's name).
+ *
+ * The members sit in one anonymous struct that starts with a number, so the
+ * usual `struct fa_err err = {{0}};` zeroes them all without a
+ * missing-initializer warning.
+ */
 struct fa_err {
-    char msg[FA_ERR_MAX];
+    struct {
+        size_t words;
+        char field[FA_ERR_FIELD_MAX];
+        char msg[FA_ERR_MAX];
+    };
 };
 
 /* Write a printf-style message into err (no-op when err is NULL) and return rc,
- * so that callers can write `return fa_err_set(err, FA_EINVAL, "...")`. */
+ * so that callers can write `return fa_err_set(err, FA_EINVAL, "...")`. The
+ * error is about no field. */
 enum fa_rc fa_err_set(struct fa_err *err, enum fa_rc rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* fa_err_set for a message about a request field, written after its name:
+ * fa_err_field(err, FA_EINVAL, "url", "invalid base64") gives
+ * "url: invalid base64" with err->field "url". */
+enum fa_rc fa_err_field(struct fa_err *err, enum fa_rc rc, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* fa_err_set for a message that names its field in its own words
+ * ("userName is required"): msg is exactly the text, err->field is field. */
+enum fa_rc fa_err_about(struct fa_err *err, enum fa_rc rc, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Move err to another field, for a caller that knows better which one it is
+ * ("url" of a fetch is "urls[2]" of the request): msg becomes "<field>: "
+ * followed by the words of an earlier fa_err_field, or by the whole former
+ * message when it did not start with a field. No-op when err is NULL. */
+void fa_err_refield(struct fa_err *err, const char *field);
+
+/* The message without its leading "<field>: " (all of msg when it has none). */
+const char *fa_err_words(const struct fa_err *err);
 
 /* The short name of a code ("EINVAL"), for logs. Never NULL. */
 const char *fa_rc_name(enum fa_rc rc);
