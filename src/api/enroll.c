@@ -235,14 +235,11 @@ static enum fa_rc parse_photos(struct fa_call *c, struct enroll_photos *ph)
     return rc;
 }
 
-/* Prefix the refusal in c->err with the photo's field when photos came as a list. */
+/* Put the refusal in c->err under the photo's field when photos came as a list. */
 static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i)
 {
-    char inner[FA_ERR_MAX];
-    if (!ph->listed)
-        return;
-    snprintf(inner, sizeof inner, "%s", c->err.msg);
-    fa_err_set(&c->err, FA_ENOFACE, "%s: %s", ph->field[i], inner);
+    if (ph->listed)
+        fa_err_refield(&c->err, ph->field[i]);
 }
 
 /* Fetch every photo; bad URLs and images are bad requests. */

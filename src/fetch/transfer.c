@@ -70,24 +70,25 @@ static enum fa_rc fetch_url_check(const char *url, const char *shown, char **nor
 
     *norm = NULL;
     if (u == NULL)
-        return fa_err_set(err, FA_ENOMEM, "url: out of memory parsing URL");
+        return fa_err_field(err, FA_ENOMEM, "url", "out of memory parsing URL");
     uc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (uc == CURLUE_OK)
         uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
     if (uc != CURLUE_OK) {
-        rc = fa_err_set(err, FA_EINVAL, "url: not a valid http(s) URL (%s): %s",
+        rc = fa_err_field(err, FA_EINVAL, "url", "not a valid http(s) URL (%s): %s",
                         curl_url_strerror(uc), shown);
         goto out;
     }
     /* curl lower-cases the scheme, so "HTTP://" passes as it should. */
     if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        rc = fa_err_set(err, FA_EINVAL, "url: scheme \"%.16s\" is not allowed, only http and https: %s",
+        rc = fa_err_field(err, FA_EINVAL, "url",
+                          "scheme \"%.16s\" is not allowed, only http and https: %s",
                         scheme, shown);
         goto out;
     }
     uc = curl_url_get(u, CURLUPART_URL, norm, 0);
     if (uc != CURLUE_OK)
-        rc = fa_err_set(err, FA_EINVAL, "url: not a valid http(s) URL (%s): %s",
+        rc = fa_err_field(err, FA_EINVAL, "url", "not a valid http(s) URL (%s): %s",
                         curl_url_strerror(uc), shown);
 out:
     curl_free(scheme);
@@ -209,20 +210,20 @@ static enum fa_rc fetch_timeout_error(CURL *h, struct fetch_xfer *x, struct fa_e
  * internal names exist and where they point. The operator log keeps the
  * detail (the URL as shown, the address refused, the resolver's message).
  */
-#define FETCH_NOT_ALLOWED "url: the image host is unknown or not allowed: %s"
+#define FETCH_NOT_ALLOWED "the image host is unknown or not allowed: %s"
 
 static enum fa_rc fetch_refused(const struct fetch_xfer *x, struct fa_err *err)
 {
     fprintf(stderr, "faceauth: fetch refused: %s connects to private or loopback address %s\n",
             x->shown, x->guard.refused_ip);
-    return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
+    return fa_err_field(err, FA_EFORBIDDEN, "url", FETCH_NOT_ALLOWED, x->shown);
 }
 
 static enum fa_rc fetch_unresolved(const struct fetch_xfer *x, struct fa_err *err)
 {
     fprintf(stderr, "faceauth: fetch refused: %s: %s\n", x->shown,
             x->errbuf[0] != '\0' ? x->errbuf : "could not resolve the host");
-    return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
+    return fa_err_field(err, FA_EFORBIDDEN, "url", FETCH_NOT_ALLOWED, x->shown);
 }
 
 static enum fa_rc fetch_map_result(CURL *h, CURLcode cc, struct fetch_xfer *x, struct fa_err *err)
