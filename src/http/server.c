@@ -461,8 +461,10 @@ const struct fa_route *fa_http_run_inproc(const struct fa_route *routes, size_t 
     struct fa_http_req req = {.path = in->path, .inproc = in};
     memset(reply, 0, sizeof *reply);
     snprintf(req.method, sizeof req.method, "%s", in->method); /* as req_new */
-    req.body = (uint8_t *)in->body; /* only read: handlers see it through fa_http_req_body */
-    req.n_body = in->n_body;
+    /* A borrowed view, never appended to nor cleaned up: handlers only read
+     * it through fa_http_req_body. */
+    req.body.data = (uint8_t *)in->body;
+    req.body.len = in->n_body;
     req.route = route(routes, n_routes, req.method, req.path, reply);
     if (req.route == NULL)
         return NULL;
