@@ -70,10 +70,7 @@ void fa_err_refield(struct fa_err *err, const char *field)
     snprintf(err->msg + err->words, sizeof err->msg - err->words, "%s", words);
 }
 
-const char *fa_err_words(const struct fa_err *err)
-{
-    return err->msg + err->words;
-}
+const char *fa_err_words(const struct fa_err *err) { return err->msg + err->words; }
 
 const char *fa_rc_name(enum fa_rc rc)
 {

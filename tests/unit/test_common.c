@@ -19,15 +19,9 @@
 /* The out-of-memory check asks for 4 EiB: under ASan malloc must say NULL
  * rather than stop the test (the environment's ASAN_OPTIONS still win). */
 const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "allocator_may_return_null=1";
-}
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
-static int streq(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0;
-}
+static int streq(const char *a, const char *b) { return strcmp(a, b) == 0; }
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -49,7 +43,8 @@ static void test_err_field(void)
 {
     struct fa_err err = {{0}};
     TAP_OK(fa_err_field(&err, FA_EINVAL, "url", "invalid base64 in %s", "data URI") == FA_EINVAL);
-    tap_ok(streq(err.msg, "url: invalid base64 in data URI"), "fa_err_field writes \"field: words\"");
+    tap_ok(streq(err.msg, "url: invalid base64 in data URI"),
+           "fa_err_field writes \"field: words\"");
     tap_ok(streq(err.field, "url"), "fa_err_field: err.field is the field");
     tap_ok(streq(fa_err_words(&err), "invalid base64 in data URI"),
            "fa_err_words: the words without the field");
@@ -57,8 +52,7 @@ static void test_err_field(void)
     TAP_OK(fa_err_about(&err, FA_EINVAL, "userName", "userName is required") == FA_EINVAL);
     tap_ok(streq(err.msg, "userName is required") && streq(err.field, "userName"),
            "fa_err_about: the message as written, the field beside it");
-    tap_ok(streq(fa_err_words(&err), "userName is required"),
-           "fa_err_about: no prefix to skip");
+    tap_ok(streq(fa_err_words(&err), "userName is required"), "fa_err_about: no prefix to skip");
 }
 
 static void test_err_refield(void)
