@@ -110,26 +110,6 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long len;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && len <= MAX_FILE &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)len);
-        if (buf != NULL && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-            free(buf);
-            buf = NULL;
-        }
-        *n = (size_t)len;
-    }
-    fclose(f);
-    return buf;
-}
-
 /*
  * One pass of the pipeline as the server runs it: decode at reduction
  * *reduce, detect (landmarks for the two largest faces, as the server's
@@ -251,8 +231,8 @@ static int bench_image(const struct opts *o, struct fa_engine *eng,
     double t[N_STAGES];
     int w = 0, h = 0, faces = 0, first = -1, reduce = 1, ok = -1;
     size_t n = 0;
-    uint8_t *bytes = read_file(path, &n);
-    if (bytes != NULL)
+    uint8_t *bytes = NULL;
+    if (fa_read_file(path, (size_t)MAX_FILE, &bytes, &n, &err) == FA_OK)
         first = first_reduction(bytes, n, &w, &h, &err);
     if (first < 0) {
         fprintf(stderr, "bench_pipeline: cannot read %s %s\n", path, err.msg);

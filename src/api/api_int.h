@@ -131,7 +131,8 @@ void api_add_date(cJSON *obj, const char *field, int64_t t);
 /* A success reply: fields + "message" + "status": "200 OK"; takes ownership of fields. */
 void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message);
 
-/* Fetch the image named by url with the server's caps and guard. */
+/* Fetch the image named by url with the server's caps and guard; every
+ * failure is about the field "url" (its message starts "url: "). */
 enum fa_rc api_fetch(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n);
 
 /*
@@ -139,7 +140,8 @@ enum fa_rc api_fetch(struct fa_call *c, const char *url, uint8_t **bytes, size_t
  * fetch_timeout_ms or what is left of the request's fetch_request_timeout_ms,
  * whichever is less, and one of the customer's max_fetches_per_customer
  * slots while it downloads (FA_ELIMIT, 429, when none is free). data: URIs
- * are decoded at once, outside both limits. Messages start with "url:".
+ * are decoded at once, outside both limits. Its own refusals are about
+ * the field "url" (c->err.field).
  */
 enum fa_rc api_fetch_limited(struct fa_call *c, const char *url, uint8_t **bytes, size_t *n);
 
@@ -182,7 +184,8 @@ enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *byte
                        enum fa_face_purpose purpose, unsigned flags,
                        struct fa_face_probe *probe);
 
-/* api_fetch for an image named by another field than url ("urls[2]"). */
+/* api_fetch for an image named by another field than url ("urls[2]"):
+ * failures are about that field. */
 enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url,
                            uint8_t **bytes, size_t *n);
 

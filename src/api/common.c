@@ -141,13 +141,13 @@ enum fa_rc api_string(struct fa_call *c, const char *field, int required, const 
     *out = NULL;
     if (item == NULL || cJSON_IsNull(item)) {
         if (required)
-            return fa_err_set(&c->err, FA_EINVAL, "%s is required", field);
+            return fa_err_about(&c->err, FA_EINVAL, field, "%s is required", field);
         return FA_OK;
     }
     if (!cJSON_IsString(item))
-        return fa_err_set(&c->err, FA_EINVAL, "%s must be a string", field);
+        return fa_err_about(&c->err, FA_EINVAL, field, "%s must be a string", field);
     if (required && item->valuestring[0] == '\0')
-        return fa_err_set(&c->err, FA_EINVAL, "%s must not be empty", field);
+        return fa_err_about(&c->err, FA_EINVAL, field, "%s must not be empty", field);
     *out = item->valuestring;
     return FA_OK;
 }
@@ -158,7 +158,7 @@ enum fa_rc api_user_name(struct fa_call *c, int required, const char **out)
     if (rc == FA_OK && *out == NULL)
         rc = api_string(c, "username", 0, out);
     if (rc == FA_OK && *out == NULL && required)
-        rc = fa_err_set(&c->err, FA_EINVAL, "userName is required");
+        rc = fa_err_about(&c->err, FA_EINVAL, "userName", "userName is required");
     return rc;
 }
 
@@ -188,9 +188,9 @@ enum fa_rc api_choice(struct fa_call *c, const char *field, const char *const *c
         }
     }
     if (n_choices == 2)
-        return fa_err_set(&c->err, FA_EINVAL, "%s must be \"%s\" or \"%s\"", field, choices[0],
-                          choices[1]);
-    return fa_err_set(&c->err, FA_EINVAL, "%s has an unsupported value", field);
+        return fa_err_about(&c->err, FA_EINVAL, field, "%s must be \"%s\" or \"%s\"", field,
+                            choices[0], choices[1]);
+    return fa_err_about(&c->err, FA_EINVAL, field, "%s has an unsupported value", field);
 }
 
 enum fa_rc api_int(struct fa_call *c, const char *field, long min, long max, long dflt,
@@ -212,8 +212,8 @@ enum fa_rc api_int(struct fa_call *c, const char *field, long min, long max, lon
         v = NAN;
     }
     if (!(v >= (double)min && v <= (double)max) || v != floor(v))
-        return fa_err_set(&c->err, FA_EINVAL, "%s must be a whole number from %ld to %ld", field,
-                          min, max);
+        return fa_err_about(&c->err, FA_EINVAL, field, "%s must be a whole number from %ld to %ld",
+                            field, min, max);
     *out = (long)v;
     return FA_OK;
 }
@@ -234,8 +234,8 @@ enum fa_rc api_number(struct fa_call *c, const char *field, double min, double m
     if (end != NULL && *end != '\0')
         v = NAN;
     if (!(v >= min && v <= max))
-        return fa_err_set(&c->err, FA_EINVAL, "%s must be a number from %g to %g", field, min,
-                          max);
+        return fa_err_about(&c->err, FA_EINVAL, field, "%s must be a number from %g to %g", field,
+                            min, max);
     *out = v;
     return FA_OK;
 }
@@ -277,8 +277,8 @@ enum fa_rc api_date(struct fa_call *c, const char *field, int end_of_day, int64_
     if (rc != FA_OK || text == NULL || text[0] == '\0')
         return rc;
     if (!parse_date(text, end_of_day, out))
-        return fa_err_set(&c->err, FA_EINVAL, "%s must be a date as yyyy-mm-dd hh:mm:ss (UTC)",
-                          field);
+        return fa_err_about(&c->err, FA_EINVAL, field,
+                            "%s must be a date as yyyy-mm-dd hh:mm:ss (UTC)", field);
     return FA_OK;
 }
 
@@ -421,21 +421,14 @@ enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url
 {
     double t0 = fa_metrics_clock();
     enum fa_rc rc = api_fetch_limited(c, url, bytes, n);
-    size_t len = strlen(field);
     fa_metrics_stage(c->app->metrics, FA_STAGE_FETCH, fa_metrics_clock() - t0);
     /* An oversized image named by URL is a bad field, not an oversized
      * request body: 413 stays reserved for the body cap. */
     if (rc == FA_ETOOBIG)
         rc = FA_EINVAL;
-    if (rc != FA_OK && (strncmp(c->err.msg, field, len) != 0 || c->err.msg[len] != ':')) {
-        char inner[FA_ERR_MAX];
-        snprintf(inner, sizeof inner, "%s", c->err.msg);
-        /* fetch names the field "url"; say which photo of a list it was */
-        if (strncmp(inner, "url:", 4) == 0)
-            fa_err_set(&c->err, rc, "%s:%s", field, inner + 4);
-        else
-            fa_err_set(&c->err, rc, "%s: %s", field, inner);
-    }
+    /* fetch knows the field only as "url": say which photo of a list it was */
+    if (rc != FA_OK)
+        fa_err_refield(&c->err, field);
     return rc;
 }
 

@@ -236,14 +236,11 @@ static enum fa_rc parse_photos(struct fa_call *c, struct enroll_photos *ph)
     return rc;
 }
 
-/* Prefix the refusal rc in c->err with the photo's field when photos came as a list. */
-static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i, enum fa_rc rc)
+/* Put the refusal in c->err under the photo's field when photos came as a list. */
+static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i)
 {
-    char inner[FA_ERR_MAX];
-    if (!ph->listed)
-        return;
-    snprintf(inner, sizeof inner, "%s", c->err.msg);
-    fa_err_set(&c->err, rc, "%s: %s", ph->field[i], inner);
+    if (ph->listed)
+        fa_err_refield(&c->err, ph->field[i]);
 }
 
 /* Fetch every photo; bad URLs and images are bad requests. */
@@ -283,7 +280,7 @@ static enum fa_rc analyze_photos(struct fa_call *c, struct enroll_photos *ph, in
                          &ph->probe[i]);
         if (fa_face_refused(rc)) {
             *bad = i;
-            name_photo(c, ph, i, rc);
+            name_photo(c, ph, i);
         }
     }
     return rc;

@@ -97,13 +97,21 @@ static void reply_html(struct fa_call *c, int status, const unsigned char *html,
     c->reply->no_store = 1; /* the address holds a credential: keep it out of caches */
 }
 
-/* Append src[0..n) to out at *len, within cap. */
-static void append(char *out, size_t cap, size_t *len, const char *src, size_t n)
+/* The gone page's text for one '@' of the template: a placeholder's words
+ * (*skip: its length) or the '@' itself. */
+static const char *fill_at(const char *at, size_t rest, const char *title, const char *text,
+                           size_t *skip)
 {
-    if (n > cap - *len)
-        n = cap - *len;
-    memcpy(out + *len, src, n);
-    *len += n;
+    if (rest >= 7 && memcmp(at, "@TITLE@", 7) == 0) {
+        *skip = 7;
+        return title;
+    }
+    if (rest >= 6 && memcmp(at, "@TEXT@", 6) == 0) {
+        *skip = 6;
+        return text;
+    }
+    *skip = 1;
+    return "@";
 }
 
 /*
@@ -115,31 +123,31 @@ static void reply_gone(struct fa_call *c, int status, const char *title, const c
 {
     const char *tpl = (const char *)fa_web_enroll_gone_html;
     const char *end = tpl + fa_web_enroll_gone_html_len;
-    size_t cap = fa_web_enroll_gone_html_len + 4 * 1024, len = 0;
-    char *out = malloc(cap);
-    if (out == NULL) {
+    struct fa_buf page;
+    enum fa_rc rc = FA_OK;
+    uint8_t *html;
+    size_t n;
+    fa_buf_init(&page, fa_web_enroll_gone_html_len + 4 * 1024);
+    while (rc == FA_OK && tpl < end) {
+        const char *at = memchr(tpl, '@', (size_t)(end - tpl));
+        const char *words;
+        size_t skip;
+        if (at == NULL)
+            at = end;
+        rc = fa_buf_add(&page, tpl, (size_t)(at - tpl));
+        if (rc != FA_OK || at == end)
+            break;
+        words = fill_at(at, (size_t)(end - at), title, text, &skip);
+        rc = fa_buf_add(&page, words, strlen(words));
+        tpl = at + skip;
+    }
+    if (rc != FA_OK) { /* out of memory, or LINK_WORDS outgrew the 4 kB of room (a bug) */
+        fa_buf_cleanup(&page);
         fa_http_reply_error(c->reply, FA_ENOMEM, "out of memory");
         return;
     }
-    while (tpl < end) {
-        const char *at = memchr(tpl, '@', (size_t)(end - tpl));
-        size_t rest;
-        if (at == NULL)
-            at = end;
-        append(out, cap, &len, tpl, (size_t)(at - tpl));
-        rest = (size_t)(end - at);
-        if (rest >= 7 && memcmp(at, "@TITLE@", 7) == 0) {
-            append(out, cap, &len, title, strlen(title));
-            tpl = at + 7;
-        } else if (rest >= 6 && memcmp(at, "@TEXT@", 6) == 0) {
-            append(out, cap, &len, text, strlen(text));
-            tpl = at + 6;
-        } else {
-            append(out, cap, &len, at, at < end ? 1 : 0);
-            tpl = at < end ? at + 1 : end;
-        }
-    }
-    fa_http_reply_bytes(c->reply, status, HTML_TYPE, (uint8_t *)out, len);
+    html = fa_buf_take(&page, &n); /* before the call: arguments have no order */
+    fa_http_reply_bytes(c->reply, status, HTML_TYPE, html, n);
     c->reply->no_store = 1;
 }
 

@@ -22,7 +22,7 @@ enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *byte
     if (rc == FA_EIMAGE || rc == FA_ETOOBIG) {
         char inner[FA_ERR_MAX];
         snprintf(inner, sizeof inner, "%s", c->err.msg);
-        fa_err_set(&c->err, FA_EINVAL, "%s: the image cannot be decoded: %s", field, inner);
+        fa_err_field(&c->err, FA_EINVAL, field, "the image cannot be decoded: %s", inner);
         return FA_EINVAL;
     }
     return rc;

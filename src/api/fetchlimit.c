@@ -85,10 +85,10 @@ static enum fa_rc deadline_message(struct fa_call *c)
 {
     char inner[FA_ERR_MAX];
     snprintf(inner, sizeof inner, "%s", c->err.msg);
-    return fa_err_set(&c->err, FA_ETIMEOUT,
-                      "url: the image downloads of this request took longer than %ld ms in "
-                      "all (%s)",
-                      c->app->cfg->fetch_request_timeout_ms, inner);
+    return fa_err_field(&c->err, FA_ETIMEOUT, "url",
+                        "the image downloads of this request took longer than %ld ms in "
+                        "all (%s)",
+                        c->app->cfg->fetch_request_timeout_ms, inner);
 }
 
 static enum fa_rc fetch_in_slot(struct fa_call *c, const char *url, const struct fa_fetch_opts *o,
@@ -99,12 +99,12 @@ static enum fa_rc fetch_in_slot(struct fa_call *c, const char *url, const struct
     enum fa_rc rc = slots != NULL ? slot_take(slots, c->customer_id, &running) : FA_OK;
 
     if (rc == FA_ELIMIT)
-        return fa_err_set(&c->err, rc,
-                          "url: this customer already has %d image downloads running, the most "
-                          "allowed at once; retry when one has finished",
-                          running);
+        return fa_err_field(&c->err, rc, "url",
+                            "this customer already has %d image downloads running, the most "
+                            "allowed at once; retry when one has finished",
+                            running);
     if (rc == FA_EBUSY)
-        return fa_err_set(&c->err, rc, "url: too many image downloads running; retry later");
+        return fa_err_field(&c->err, rc, "url", "too many image downloads running; retry later");
     rc = fa_fetch_image(url, o, bytes, n, &c->err);
     if (slots != NULL)
         slot_give(slots, c->customer_id);
@@ -126,10 +126,10 @@ enum fa_rc api_fetch_limited(struct fa_call *c, const char *url, uint8_t **bytes
         c->fetch_deadline_ms = api_now_ms() + c->app->cfg->fetch_request_timeout_ms;
     left = c->fetch_deadline_ms - api_now_ms();
     if (left < 1)
-        return fa_err_set(&c->err, FA_ETIMEOUT,
-                          "url: not fetched: the image downloads of this request took longer "
-                          "than %ld ms in all",
-                          c->app->cfg->fetch_request_timeout_ms);
+        return fa_err_field(&c->err, FA_ETIMEOUT, "url",
+                            "not fetched: the image downloads of this request took longer "
+                            "than %ld ms in all",
+                            c->app->cfg->fetch_request_timeout_ms);
     if (left < o.timeout_ms) {
         o.timeout_ms = (long)left;
         cut = 1;

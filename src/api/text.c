@@ -171,8 +171,8 @@ static enum fa_rc check_string(struct text_scan *s, struct fa_err *err)
         return fa_err_set(err, FA_EINVAL,
                           "a field name in the request contains a control character (%s)", what);
     field_path(s, path, sizeof path);
-    return fa_err_set(err, FA_EINVAL, "%s must not contain control characters (found %s)",
-                      path[0] != '\0' ? path : "the request", what);
+    return fa_err_about(err, FA_EINVAL, path, "%s must not contain control characters (found %s)",
+                        path[0] != '\0' ? path : "the request", what);
 }
 
 static enum fa_rc open_level(struct text_scan *s, int is_array, struct fa_err *err)

@@ -203,31 +203,6 @@ static void check_sums(struct mc_run *r, const char *dir)
     free(sums);
 }
 
-/* The whole file, at most cap bytes, NUL-terminated; NULL on failure. */
-static char *read_file(const char *path, long cap, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long size = -1;
-    *n = 0;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size >= 0 && size <= cap && fseek(f, 0, SEEK_SET) == 0)
-        buf = malloc((size_t)size + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL) {
-        buf[size] = '\0';
-        *n = (size_t)size;
-    }
-    fclose(f);
-    return buf;
-}
-
 /* The 68 stored landmarks as a face (box from their extent); 0 when malformed. */
 static int face_from_json(const cJSON *lm, struct fa_face *f)
 {
@@ -269,13 +244,13 @@ static double max_diff(const float *got, const cJSON *want, int dim)
 static struct fa_image *decode_path(const char *path, struct fa_err *err)
 {
     size_t n = 0;
-    char *bytes = read_file(path, MC_MAX_IMAGE, &n);
+    uint8_t *bytes = NULL;
     struct fa_image *img = NULL;
-    if (bytes == NULL) {
+    if (fa_read_file(path, MC_MAX_IMAGE, &bytes, &n, NULL) != FA_OK) {
         fa_err_set(err, FA_ENOTFOUND, "cannot read %s", path);
         return NULL;
     }
-    if (fa_image_decode((const uint8_t *)bytes, n, MC_MAX_PIXELS, &img, err) != FA_OK)
+    if (fa_image_decode(bytes, n, MC_MAX_PIXELS, &img, err) != FA_OK)
         img = NULL;
     free(bytes);
     return img;
@@ -372,8 +347,10 @@ static void check_reference(struct mc_run *r, struct fa_engine *eng, const char 
                             const char *assets)
 {
     size_t n = 0;
-    char *text = read_file(reference, MC_MAX_JSON, &n);
-    cJSON *root = text != NULL ? cJSON_ParseWithLength(text, n) : NULL;
+    uint8_t *text = NULL;
+    cJSON *root = fa_read_file(reference, MC_MAX_JSON, &text, &n, NULL) == FA_OK
+                      ? cJSON_ParseWithLength((const char *)text, n)
+                      : NULL;
     const cJSON *faces = cJSON_GetObjectItemCaseSensitive(root, "faces");
     const cJSON *item;
     free(text);

@@ -14,7 +14,6 @@
  */
 #include "faceauth/cli.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,31 +42,6 @@ struct qcli_pool {
     pthread_mutex_t mu;
 };
 
-/* The whole file, at most QCLI_MAX_FILE bytes; *out is malloc'ed. */
-static int qcli_read(const char *path, uint8_t **out, size_t *n, char *why, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long size;
-    *out = NULL;
-    if (f == NULL) {
-        snprintf(why, cap, "cannot open: %s", strerror(errno));
-        return -1;
-    }
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > QCLI_MAX_FILE ||
-        fseek(f, 0, SEEK_SET) != 0 || (buf = malloc((size_t)size + 1)) == NULL ||
-        fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        snprintf(why, cap, "cannot read the file (at most %ld bytes)", QCLI_MAX_FILE);
-        fclose(f);
-        free(buf);
-        return -1;
-    }
-    fclose(f);
-    *out = buf;
-    *n = (size_t)size;
-    return 0;
-}
-
 static void qcli_one(struct fa_face_service *svc, const char *path, struct qcli_result *r)
 {
     static const enum fa_face_purpose purposes[2] = {FA_FACE_AUTH, FA_FACE_ENROLL};
@@ -76,8 +50,9 @@ static void qcli_one(struct fa_face_service *svc, const char *path, struct qcli_
     uint8_t *bytes = NULL;
     size_t n = 0;
     memset(r, 0, sizeof *r);
-    if (qcli_read(path, &bytes, &n, r->reason, sizeof r->reason) != 0) {
+    if (fa_read_file(path, QCLI_MAX_FILE, &bytes, &n, &err) != FA_OK) {
         r->error = 1;
+        snprintf(r->reason, sizeof r->reason, "%s", err.msg);
         return;
     }
     for (int i = 0; i < 2 && !r->error; i++) {

@@ -21,7 +21,6 @@
  */
 #include "faceauth/cli.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,54 +65,6 @@ struct cli_pool {
     struct cli_worker workers[CLI_MAX_THREADS];
 };
 
-/* Read a whole file, at most CLI_MAX_FILE bytes, into a malloc'ed buffer
- * with one spare byte (callers may NUL-terminate). Reads until EOF rather
- * than trusting a size, so pipes and growing files work too. */
-static enum fa_rc cli_read_file(const char *path, uint8_t **out, size_t *n, struct fa_err *err)
-{
-    enum fa_rc rc = FA_OK;
-    size_t cap = 1 << 16, len = 0, got;
-    uint8_t *buf = malloc(cap);
-    FILE *f = fopen(path, "rb");
-    *out = NULL;
-    if (f == NULL || buf == NULL) {
-        rc = f == NULL ? fa_err_set(err, FA_ENOTFOUND, "cannot open: %s", strerror(errno))
-                       : fa_err_set(err, FA_ENOMEM, "out of memory reading the file");
-        goto out;
-    }
-    for (;;) {
-        got = fread(buf + len, 1, cap - 1 - len, f);
-        if (got == 0)
-            break;
-        len += got;
-        if (len > (size_t)CLI_MAX_FILE) {
-            rc = fa_err_set(err, FA_ETOOBIG, "file is over %ld bytes", CLI_MAX_FILE);
-            goto out;
-        }
-        if (cap - 1 - len == 0) {
-            uint8_t *grown = realloc(buf, cap * 2);
-            if (grown == NULL) {
-                rc = fa_err_set(err, FA_ENOMEM, "out of memory reading the file");
-                goto out;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-    }
-    if (ferror(f))
-        rc = fa_err_set(err, FA_EINTERNAL, "read error: %s", strerror(errno));
-out:
-    if (f != NULL)
-        fclose(f);
-    if (rc != FA_OK) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *n = len;
-    return FA_OK;
-}
-
 /* Where model m's vector starts in cli_result.emb: the dims of the models
  * before it. */
 static int cli_offset(enum fa_model m)
@@ -155,7 +106,7 @@ static void cli_embed_file(struct fa_engine *eng, unsigned models, const char *p
     struct fa_face face;
     int n_found = 0;
     struct fa_err err = {{0}};
-    enum fa_rc rc = cli_read_file(path, &bytes, &n, &err);
+    enum fa_rc rc = fa_read_file(path, CLI_MAX_FILE, &bytes, &n, &err);
     if (rc == FA_OK)
         rc = fa_image_decode(bytes, n, CLI_MAX_PIXELS, &img, &err);
     if (rc == FA_OK) /* faces come largest first: one slot is the main face */
@@ -608,11 +559,10 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char 
         fprintf(stderr, "usage: faceauth score-pairs [--model NAME|all] PAIRS.tsv\n");
         return 1;
     }
-    if (cli_read_file(argv[1], &text, &len, &err) != FA_OK) {
+    if (fa_read_file(argv[1], CLI_MAX_FILE, &text, &len, &err) != FA_OK) {
         fprintf(stderr, "faceauth score-pairs: %s: %s\n", argv[1], err.msg);
         return 1;
     }
-    text[len] = '\0'; /* cli_read_file leaves a spare byte */
     dir = cli_dirname(argv[1]);
     if (dir == NULL || !cli_parse_pairs((char *)text, argv[1], &pairs, &n))
         goto out;

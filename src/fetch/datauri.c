@@ -43,9 +43,10 @@ static enum fa_rc datauri_check_header(const char *hdr, size_t len, struct fa_er
 
     /* An empty media type means text/plain (RFC 2397), so it fails here too. */
     if (type_len <= image_len || strncasecmp(hdr, image, image_len) != 0)
-        return fa_err_set(err, FA_EINVAL, "url: data URI media type must be image/*");
+        return fa_err_field(err, FA_EINVAL, "url", "data URI media type must be image/*");
     if (!datauri_is_base64(hdr, len))
-        return fa_err_set(err, FA_EINVAL, "url: data URI must be base64 (data:image/...;base64,...)");
+        return fa_err_field(err, FA_EINVAL, "url",
+                            "data URI must be base64 (data:image/...;base64,...)");
     return FA_OK;
 }
 
@@ -74,13 +75,13 @@ static enum fa_rc datauri_decode(const char *p, size_t len, size_t out_len, uint
     size_t bin_len = 0;
 
     if (bin == NULL)
-        return fa_err_set(err, FA_ENOMEM, "url: out of memory decoding data URI");
+        return fa_err_field(err, FA_ENOMEM, "url", "out of memory decoding data URI");
     if (sodium_base642bin(bin, out_len, p, len, DATAURI_IGNORE, &bin_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL) != 0 &&
         sodium_base642bin(bin, out_len, p, len, DATAURI_IGNORE, &bin_len, NULL,
                           sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0) {
         free(bin);
-        return fa_err_set(err, FA_EINVAL, "url: invalid base64 in data URI");
+        return fa_err_field(err, FA_EINVAL, "url", "invalid base64 in data URI");
     }
     *bytes = bin; /* ownership moves to the caller */
     *n = bin_len;
@@ -100,7 +101,7 @@ enum fa_rc fa_fetch_data_uri(const char *uri, size_t max_bytes, uint8_t **bytes,
     hdr = uri + sizeof DATAURI_PREFIX - 1;
     comma = strchr(hdr, ',');
     if (comma == NULL)
-        return fa_err_set(err, FA_EINVAL, "url: data URI has no ',' before its payload");
+        return fa_err_field(err, FA_EINVAL, "url", "data URI has no ',' before its payload");
     rc = datauri_check_header(hdr, (size_t)(comma - hdr), err);
     if (rc != FA_OK)
         return rc;
@@ -109,7 +110,7 @@ enum fa_rc fa_fetch_data_uri(const char *uri, size_t max_bytes, uint8_t **bytes,
     payload_len = strlen(payload);
     out_len = datauri_decoded_len(payload, payload_len);
     if (out_len > max_bytes)
-        return fa_err_set(err, FA_ETOOBIG, "url: data URI image is larger than %zu bytes",
+        return fa_err_field(err, FA_ETOOBIG, "url", "data URI image is larger than %zu bytes",
                           max_bytes);
     return datauri_decode(payload, payload_len, out_len, bytes, n, err);
 }

@@ -109,7 +109,7 @@ enum fa_rc fa_fetch_image(const char *url, const struct fa_fetch_opts *opts, uin
     *bytes = NULL;
     *n = 0;
     if (url == NULL || url[0] == '\0')
-        return fa_err_set(err, FA_EINVAL, "url: missing or empty");
+        return fa_err_field(err, FA_EINVAL, "url", "missing or empty");
 
     is_data = fa_fetch_is_data_uri(url);
     if (is_data)

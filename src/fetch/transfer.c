@@ -35,7 +35,6 @@
 
 #include "fetch_int.h"
 
-#define FETCH_BUF_MIN 16384
 #define FETCH_PROTOCOLS "http,https"
 #define FETCH_USER_AGENT "faceauth/1.0"
 /* curl.h has no public maximum; curl_off_t is 64-bit on every platform we build. */
@@ -47,9 +46,7 @@ _Static_assert(sizeof(((struct fa_fetch_guard *)0)->refused_ip) >= INET6_ADDRSTR
 /* Everything one transfer owns; lives on fa_fetch_http's stack. */
 struct fetch_xfer {
     const struct fa_fetch_opts *opts;
-    uint8_t *data; /* body so far, malloc'ed; NULL until the first byte */
-    size_t len;
-    size_t cap;
+    struct fa_buf body; /* so far, capped at opts->max_bytes */
     int too_big;  /* the write callback cut the body at max_bytes */
     int no_mem;   /* the write callback could not grow the buffer */
     struct fa_fetch_guard guard; /* the socket callback's verdict */
@@ -70,24 +67,25 @@ static enum fa_rc fetch_url_check(const char *url, const char *shown, char **nor
 
     *norm = NULL;
     if (u == NULL)
-        return fa_err_set(err, FA_ENOMEM, "url: out of memory parsing URL");
+        return fa_err_field(err, FA_ENOMEM, "url", "out of memory parsing URL");
     uc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (uc == CURLUE_OK)
         uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
     if (uc != CURLUE_OK) {
-        rc = fa_err_set(err, FA_EINVAL, "url: not a valid http(s) URL (%s): %s",
+        rc = fa_err_field(err, FA_EINVAL, "url", "not a valid http(s) URL (%s): %s",
                         curl_url_strerror(uc), shown);
         goto out;
     }
     /* curl lower-cases the scheme, so "HTTP://" passes as it should. */
     if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-        rc = fa_err_set(err, FA_EINVAL, "url: scheme \"%.16s\" is not allowed, only http and https: %s",
+        rc = fa_err_field(err, FA_EINVAL, "url",
+                          "scheme \"%.16s\" is not allowed, only http and https: %s",
                         scheme, shown);
         goto out;
     }
     uc = curl_url_get(u, CURLUPART_URL, norm, 0);
     if (uc != CURLUE_OK)
-        rc = fa_err_set(err, FA_EINVAL, "url: not a valid http(s) URL (%s): %s",
+        rc = fa_err_field(err, FA_EINVAL, "url", "not a valid http(s) URL (%s): %s",
                         curl_url_strerror(uc), shown);
 out:
     curl_free(scheme);
@@ -95,48 +93,18 @@ out:
     return rc;
 }
 
-/* Make room for need bytes, doubling so a body costs O(log n) reallocs, but
- * never reserving past max_bytes. The caller has checked need <= max_bytes. */
-static int fetch_buf_reserve(struct fetch_xfer *x, size_t need)
-{
-    size_t max = x->opts->max_bytes;
-    size_t cap;
-    uint8_t *p;
-
-    if (need <= x->cap)
-        return 0;
-    cap = x->cap > max / 2 ? max : x->cap * 2;
-    if (cap < FETCH_BUF_MIN)
-        cap = FETCH_BUF_MIN;
-    if (cap > max)
-        cap = max;
-    if (cap < need)
-        cap = need;
-    p = realloc(x->data, cap);
-    if (p == NULL)
-        return -1;
-    x->data = p;
-    x->cap = cap;
-    return 0;
-}
-
 static size_t fetch_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct fetch_xfer *x = userdata;
     size_t n = size * nmemb; /* size is always 1 */
+    enum fa_rc rc = fa_buf_add(&x->body, ptr, n);
 
     /* Returning less than n makes curl abort with CURLE_WRITE_ERROR. */
-    if (n > x->opts->max_bytes - x->len) {
+    if (rc == FA_ETOOBIG)
         x->too_big = 1;
-        return 0;
-    }
-    if (fetch_buf_reserve(x, x->len + n) != 0) {
+    else if (rc != FA_OK)
         x->no_mem = 1;
-        return 0;
-    }
-    memcpy(x->data + x->len, ptr, n);
-    x->len += n;
-    return n;
+    return rc == FA_OK ? n : 0;
 }
 
 static CURLcode fetch_setopt_limits(CURL *h, const struct fa_fetch_opts *o)
@@ -209,20 +177,20 @@ static enum fa_rc fetch_timeout_error(CURL *h, struct fetch_xfer *x, struct fa_e
  * internal names exist and where they point. The operator log keeps the
  * detail (the URL as shown, the address refused, the resolver's message).
  */
-#define FETCH_NOT_ALLOWED "url: the image host is unknown or not allowed: %s"
+#define FETCH_NOT_ALLOWED "the image host is unknown or not allowed: %s"
 
 static enum fa_rc fetch_refused(const struct fetch_xfer *x, struct fa_err *err)
 {
     fprintf(stderr, "faceauth: fetch refused: %s connects to private or loopback address %s\n",
             x->shown, x->guard.refused_ip);
-    return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
+    return fa_err_field(err, FA_EFORBIDDEN, "url", FETCH_NOT_ALLOWED, x->shown);
 }
 
 static enum fa_rc fetch_unresolved(const struct fetch_xfer *x, struct fa_err *err)
 {
     fprintf(stderr, "faceauth: fetch refused: %s: %s\n", x->shown,
             x->errbuf[0] != '\0' ? x->errbuf : "could not resolve the host");
-    return fa_err_set(err, FA_EFORBIDDEN, FETCH_NOT_ALLOWED, x->shown);
+    return fa_err_field(err, FA_EFORBIDDEN, "url", FETCH_NOT_ALLOWED, x->shown);
 }
 
 static enum fa_rc fetch_map_result(CURL *h, CURLcode cc, struct fetch_xfer *x, struct fa_err *err)
@@ -272,6 +240,7 @@ enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint
     assert(opts->timeout_ms > 0); /* 0 would mean "forever" to curl */
     memset(&x, 0, sizeof x);
     x.opts = opts;
+    fa_buf_init(&x.body, opts->max_bytes);
     x.guard.allow_private = opts->allow_private;
     *bytes = NULL;
     *n = 0;
@@ -298,11 +267,9 @@ enum fa_rc fa_fetch_http(const char *url, const struct fa_fetch_opts *opts, uint
     rc = fetch_map_result(h, cc, &x, err);
     if (rc != FA_OK)
         goto out;
-    *bytes = x.data; /* ownership moves to the caller */
-    *n = x.len;
-    x.data = NULL;
+    *bytes = fa_buf_take(&x.body, n); /* ownership moves to the caller */
 out:
-    free(x.data);
+    fa_buf_cleanup(&x.body);
     curl_easy_cleanup(h);
     curl_free(norm);
     return rc;

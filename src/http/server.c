@@ -86,9 +86,7 @@ struct fa_http_req {
     struct MHD_Connection *conn;
     char method[8];
     const char *path;     /* MHD's url, valid for the whole request */
-    uint8_t *body;
-    size_t n_body;
-    size_t cap_body;
+    struct fa_buf body;   /* capped at opts.max_body_bytes, NUL-terminated */
     int too_big;
     fa_http_handler handler;      /* set when handed to a worker */
     const struct fa_route *route; /* the route that answered; NULL = none */
@@ -151,8 +149,8 @@ const char *fa_http_req_query(const struct fa_http_req *req, const char *name)
 
 const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
 {
-    *n = req->n_body;
-    return req->body;
+    *n = req->body.len;
+    return req->body.data;
 }
 
 /* The inproc client's address as a socket address; 0 when it is not one. */
@@ -244,31 +242,15 @@ enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t c
 
 /* ---- body collection ---- */
 
-/* Append a chunk, growing geometrically but never beyond the cap. */
+/* Append a chunk; past the cap, or out of memory, the body is refused
+ * (413) and the rest of it drained without being kept. The buffer's NUL
+ * after the body is for the JSON parser. */
 static int body_append(struct fa_http_req *req, const char *data, size_t n)
 {
-    size_t cap = req->srv->opts.max_body_bytes;
-    if (req->too_big || n > cap - req->n_body) {
+    if (req->too_big || fa_buf_add(&req->body, data, n) != FA_OK) {
         req->too_big = 1;
         return 0;
     }
-    if (req->n_body + n + 1 > req->cap_body) {
-        size_t want = req->cap_body ? req->cap_body * 2 : 4096;
-        while (want < req->n_body + n + 1)
-            want *= 2;
-        if (want > cap + 1)
-            want = cap + 1;
-        uint8_t *grown = realloc(req->body, want);
-        if (grown == NULL) {
-            req->too_big = 1;
-            return 0;
-        }
-        req->body = grown;
-        req->cap_body = want;
-    }
-    memcpy(req->body + req->n_body, data, n);
-    req->n_body += n;
-    req->body[req->n_body] = '\0'; /* JSON parsers like a terminator */
     return 1;
 }
 
@@ -479,8 +461,10 @@ const struct fa_route *fa_http_run_inproc(const struct fa_route *routes, size_t 
     struct fa_http_req req = {.path = in->path, .inproc = in};
     memset(reply, 0, sizeof *reply);
     snprintf(req.method, sizeof req.method, "%s", in->method); /* as req_new */
-    req.body = (uint8_t *)in->body; /* only read: handlers see it through fa_http_req_body */
-    req.n_body = in->n_body;
+    /* A borrowed view, never appended to nor cleaned up: handlers only read
+     * it through fa_http_req_body. */
+    req.body.data = (uint8_t *)in->body;
+    req.body.len = in->n_body;
     req.route = route(routes, n_routes, req.method, req.path, reply);
     if (req.route == NULL)
         return NULL;
@@ -530,6 +514,7 @@ static struct fa_http_req *req_new(struct fa_http_server *srv, struct MHD_Connec
     req->srv = srv;
     req->conn = conn;
     req->path = url;
+    fa_buf_init(&req->body, srv->opts.max_body_bytes);
     req->track = conn_track(conn);
     snprintf(req->method, sizeof req->method, "%s", method);
     clock_gettime(CLOCK_MONOTONIC, &req->start);
@@ -642,7 +627,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     atomic_fetch_sub(&req->srv->in_flight, 1);
     if (req->resp != NULL) /* resumed, but closed before it was queued */
         MHD_destroy_response(req->resp);
-    free(req->body);
+    fa_buf_cleanup(&req->body);
     free(req);
     *req_cls = NULL;
 }

@@ -11,6 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The cap of a stored file read back: no image we store is larger, since
+ * max_image_bytes and enroll_page_max_bytes are at most 1e9 (config.c). */
+#define MEDIA_MAX_FILE ((size_t)1000 * 1000 * 1000)
+
 struct fa_media {
     char dir[FA_PATH_MAX]; /* the data dir */
     uint8_t key[FA_KEY_BYTES];
@@ -165,26 +169,14 @@ enum fa_rc fa_media_read(struct fa_media *m, const char *relpath, uint8_t **byte
                          struct fa_err *err)
 {
     char full[FA_PATH_MAX * 2];
-    struct stat st;
-    uint8_t *buf = NULL;
-    FILE *f;
+    enum fa_rc rc;
     snprintf(full, sizeof full, "%s/%s", m->dir, relpath);
-    f = fopen(full, "rb");
-    if (f == NULL)
-        return fa_err_set(err, FA_ENOTFOUND, "image file is gone");
-    if (fstat(fileno(f), &st) != 0 || st.st_size < 0)
-        goto fail;
-    buf = malloc((size_t)st.st_size + 1);
-    if (buf == NULL || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size)
-        goto fail;
-    fclose(f);
-    *bytes = buf;
-    *n = (size_t)st.st_size;
+    rc = fa_read_file(full, MEDIA_MAX_FILE, bytes, n, NULL);
+    if (rc == FA_ENOTFOUND)
+        return fa_err_set(err, rc, "image file is gone");
+    if (rc != FA_OK)
+        return fa_err_set(err, FA_EINTERNAL, "cannot read %s", relpath);
     return FA_OK;
-fail:
-    free(buf);
-    fclose(f);
-    return fa_err_set(err, FA_EINTERNAL, "cannot read %s", relpath);
 }
 
 /* The signed message is "<id>.<expires>": the id has no '.', so no two

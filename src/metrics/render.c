@@ -18,33 +18,17 @@
 
 #include "faceauth/crypto.h"
 
-/* A growing text with a hard cap; `failed` sticks at the first error. */
+/* The scrape being written, capped at FA_METRICS_MAX_TEXT; `failed` sticks
+ * at the first error, so the put_* functions need no checks of their own. */
 struct mx_text {
-    char *buf;
-    size_t n, cap;
+    struct fa_buf buf;
     enum fa_rc failed;
 };
 
-static int text_grow(struct mx_text *t, size_t need)
+static void text_init(struct mx_text *t)
 {
-    size_t want = t->cap ? t->cap : 16384;
-    char *grown;
-    while (want < need)
-        want *= 2;
-    if (need > FA_METRICS_MAX_TEXT) {
-        t->failed = FA_ETOOBIG;
-        return 0;
-    }
-    if (want > FA_METRICS_MAX_TEXT)
-        want = FA_METRICS_MAX_TEXT;
-    grown = realloc(t->buf, want);
-    if (grown == NULL) {
-        t->failed = FA_ENOMEM;
-        return 0;
-    }
-    t->buf = grown;
-    t->cap = want;
-    return 1;
+    fa_buf_init(&t->buf, FA_METRICS_MAX_TEXT);
+    t->failed = FA_OK;
 }
 
 static void put(struct mx_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -52,24 +36,11 @@ static void put(struct mx_text *t, const char *fmt, ...) __attribute__((format(p
 static void put(struct mx_text *t, const char *fmt, ...)
 {
     va_list ap;
-    int len;
     if (t->failed != FA_OK)
         return;
     va_start(ap, fmt);
-    len = vsnprintf(t->buf + t->n, t->cap - t->n, fmt, ap);
+    t->failed = fa_buf_vprintf(&t->buf, fmt, ap);
     va_end(ap);
-    if (len < 0) {
-        t->failed = FA_EINTERNAL;
-        return;
-    }
-    if ((size_t)len >= t->cap - t->n) {
-        if (!text_grow(t, t->n + (size_t)len + 1))
-            return;
-        va_start(ap, fmt);
-        vsnprintf(t->buf + t->n, t->cap - t->n, fmt, ap);
-        va_end(ap);
-    }
-    t->n += (size_t)len;
 }
 
 /* A label value with \, " and newline escaped, as the format asks. */
@@ -124,18 +95,18 @@ static void put_hist(struct mx_text *t, const char *name, const char *labels,
 /* method="...",endpoint="..." of endpoint i (the last one is "other"). */
 static void endpoint_labels(const struct fa_metrics *m, int i, char *out, size_t cap)
 {
-    struct mx_text t = {0};
+    struct mx_text t;
     const struct mx_endpoint *ep = &m->ep[i];
     int other = i == m->n_endpoints;
-    if (text_grow(&t, 1))
-        t.buf[0] = '\0';
+    text_init(&t);
     put(&t, "method=\"");
     put_label(&t, other ? "other" : ep->method);
     put(&t, "\",endpoint=\"");
     put_label(&t, other ? "other" : ep->path);
     put(&t, "\"");
-    snprintf(out, cap, "%s", t.failed == FA_OK && t.buf != NULL ? t.buf : "endpoint=\"?\"");
-    free(t.buf);
+    snprintf(out, cap, "%s",
+             t.failed == FA_OK && t.buf.data != NULL ? (const char *)t.buf.data : "endpoint=\"?\"");
+    fa_buf_cleanup(&t.buf);
 }
 
 static void put_requests(struct mx_text *t, const struct fa_metrics *m)
@@ -243,12 +214,10 @@ static void put_state(struct mx_text *t, const struct fa_metrics *m,
 enum fa_rc fa_metrics_render(struct fa_metrics *m, const struct fa_metrics_gauges *gauges,
                              char **text, size_t *n, struct fa_err *err)
 {
-    struct mx_text t = {0};
+    struct mx_text t;
     *text = NULL;
     *n = 0;
-    if (!text_grow(&t, 1))
-        return fa_err_set(err, t.failed, "out of memory rendering metrics");
-    t.buf[0] = '\0';
+    text_init(&t);
     put_requests(&t, m);
     put_engines(&t, m);
     put_stages(&t, m);
@@ -256,12 +225,11 @@ enum fa_rc fa_metrics_render(struct fa_metrics *m, const struct fa_metrics_gauge
     put_callbacks(&t, m);
     put_state(&t, m, gauges);
     if (t.failed != FA_OK) {
-        free(t.buf);
+        fa_buf_cleanup(&t.buf);
         return fa_err_set(err, t.failed, "metrics text over %u bytes or out of memory",
                           FA_METRICS_MAX_TEXT);
     }
-    *text = t.buf;
-    *n = t.n;
+    *text = (char *)fa_buf_take(&t.buf, n); /* the families above are never empty */
     return FA_OK;
 }
 

@@ -219,23 +219,6 @@ static void open_app(void)
     login();
 }
 
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long len;
-    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
-        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len)) != NULL &&
-        fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    *n = buf != NULL ? (size_t)len : 0;
-    if (f != NULL)
-        fclose(f);
-    return buf;
-}
-
 /* A demo photo shrunk to fit max_pixels, as JPEG; NULL when it does not
  * load or no longer holds a face that passes the enrollment gates. */
 static uint8_t *small_face(const char *name, size_t *n_jpeg)
@@ -243,10 +226,10 @@ static uint8_t *small_face(const char *name, size_t *n_jpeg)
     char path[512];
     struct fa_image *img = NULL, *small = NULL;
     struct fa_face_probe *probe = calloc(1, sizeof *probe);
-    uint8_t *jpeg = NULL, *bytes;
+    uint8_t *jpeg = NULL, *bytes = NULL;
     size_t n = 0;
     snprintf(path, sizeof path, "%s/%s", FA_TEST_ASSETS, name);
-    bytes = read_file(path, &n);
+    fa_read_file(path, (size_t)64 << 20, &bytes, &n, NULL); /* bytes stays NULL on failure */
     *n_jpeg = 0;
     if (bytes != NULL && probe != NULL && fa_image_decode(bytes, n, 100000000L, &img, NULL) == FA_OK) {
         double area = (double)fa_image_width(img) * fa_image_height(img);

@@ -87,6 +87,13 @@ static enum fa_rc run_op(struct fa_call *c, const char *op, cJSON **out)
     } else if (strcmp(op, "base") == 0) {
         api_base_url(c, base, sizeof base);
         *out = value_str(base);
+    } else if (strcmp(op, "fetch") == 0) {
+        uint8_t *bytes = NULL;
+        size_t n = 0;
+        rc = api_string(c, "url", 0, &s);
+        if (rc == FA_OK)
+            rc = api_fetch_field(c, field, s, &bytes, &n);
+        free(bytes);
     } else if (strcmp(op, "replied") == 0) {
         /* A reply already written stays: api_finish must not replace it. */
         api_reply_ok(c, value_int(1), "replied first");
@@ -429,6 +436,42 @@ static void test_token_and_base(void)
     test_base_url();
 }
 
+/* One failed api_fetch_field: a 400 whose message is exactly want. */
+static void expect_fetch_error(const char *field, const char *body, const char *want)
+{
+    struct tu_resp r;
+    char query[128];
+    snprintf(query, sizeof query, "op=fetch&field=%s", field);
+    probe(query, body, &r);
+    if (!tap_ok(r.status == 400 && strcmp(err_msg(&r), want) == 0, "fetch as %s: \"%s\"", field,
+                want))
+        tap_diag("got %ld \"%s\"", r.status, err_msg(&r));
+    tu_resp_free(&r);
+}
+
+/*
+ * The field a fetch failure is about, as the client reads it: fetch's own
+ * "url: ..." and its unprefixed messages both end up under the request's
+ * field name, written once ("urls[2]: ...", never "urls[2]: url: ...").
+ */
+static void test_fetch_field(void)
+{
+    static const char bad64[] = "{\"url\": \"data:image/png;base64,@@@@\"}";
+    static const char not_image[] = "{\"url\": \"data:image/png;base64,AAAAAAAA\"}";
+    static const char ftp[] = "{\"url\": \"ftp://example.com/a.jpg\"}";
+
+    expect_fetch_error("url", bad64, "url: invalid base64 in data URI");
+    expect_fetch_error("urls[2]", bad64, "urls[2]: invalid base64 in data URI");
+    expect_fetch_error("url", not_image,
+                       "url: content of data URI is not an image (JPEG, PNG, WebP or BMP)");
+    expect_fetch_error("urls[1]", not_image,
+                       "urls[1]: content of data URI is not an image (JPEG, PNG, WebP or BMP)");
+    expect_fetch_error("photo%202", ftp,
+                       "photo 2: scheme \"ftp\" is not allowed, only http and https: "
+                       "ftp://example.com/a.jpg");
+    expect_fetch_error("urls[0]", "{}", "urls[0]: missing or empty");
+}
+
 static void test_customer_and_finish(void)
 {
     struct tu_resp r;
@@ -463,6 +506,7 @@ int main(void)
 
     fa_config_defaults(&g_cfg);
     g_app.cfg = &g_cfg;
+    fa_fetch_opts_default(&g_app.fetch);
     fa_config_defaults(&g_cfg_public);
     snprintf(g_cfg_public.public_url, sizeof g_cfg_public.public_url, "https://faces.example.com/");
     g_app_public.cfg = &g_cfg_public;
@@ -493,6 +537,7 @@ int main(void)
     test_yes_no();
     test_choice();
     test_token_and_base();
+    test_fetch_field();
     test_customer_and_finish();
 
     fa_http_stop(srv, 1000);

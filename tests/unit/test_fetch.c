@@ -368,6 +368,9 @@ static void expect_no_address(const char *name, const char *url, const struct fa
     snprintf(want, sizeof want, "%s%s", NOT_ALLOWED, url);
     if (!tap_ok(strcmp(err.msg, want) == 0, "%s: message is the generic refusal only", name))
         tap_diag("message: %s", err.msg);
+    tap_ok(strcmp(err.field, "url") == 0 &&
+               strcmp(fa_err_words(&err), want + strlen("url: ")) == 0,
+           "%s: the error is about the field url", name);
 }
 
 static void test_guard(void)

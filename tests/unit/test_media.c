@@ -18,6 +18,7 @@
 
 #include "faceauth/crypto.h"
 #include "tap.h"
+#include "testutil.h"
 
 static char g_dir[64];
 
@@ -49,28 +50,6 @@ static void rm_tree(const char *path)
 static int is_hex(const char *s, size_t n)
 {
     return strlen(s) == n && strspn(s, "0123456789abcdef") == n;
-}
-
-/* The whole content of a file, or NULL; *n is its size. */
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    long size;
-    *n = 0;
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)size + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)size, f) == (size_t)size) {
-            *n = (size_t)size;
-        } else {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* Entries of a directory other than . and ..; *tmp counts names ending in .tmp. */
@@ -117,14 +96,14 @@ static void test_open(void)
            "secret.key has mode 0600 (%o)", (unsigned)(st.st_mode & 0777));
     tap_ok(st.st_size == FA_KEY_BYTES, "secret.key holds %d bytes (%lld)", FA_KEY_BYTES,
            (long long)st.st_size);
-    key1 = slurp(path, &n1);
+    key1 = tu_read_file(path, &n1);
 
     fa_media_sign(m, "0123456789abcdef0123456789abcdef", expires, sig);
     snprintf(exp, sizeof exp, "%lld", expires);
     fa_media_free(m);
 
     tap_ok(fa_media_open(g_dir, &again, &err) == FA_OK, "re-open: %s", err.msg);
-    key2 = slurp(path, &n2);
+    key2 = tu_read_file(path, &n2);
     tap_ok(key1 != NULL && key2 != NULL && n1 == n2 && memcmp(key1, key2, n1) == 0,
            "re-open keeps the key file as it was");
     tap_ok(again != NULL &&
@@ -186,7 +165,7 @@ static void test_files(void)
     snprintf(want, sizeof want, "images/42/%s.png", id);
     tap_ok(strcmp(rel, want) == 0, "relpath is images/<customer>/<id>.<ext>: %s", rel);
     snprintf(full, sizeof full, "%s/%s", g_dir, rel);
-    disk = slurp(full, &n);
+    disk = tu_read_file(full, &n);
     tap_ok(disk != NULL && n == sizeof bytes && memcmp(disk, bytes, n) == 0,
            "the file on disk holds the bytes (%zu)", n);
     free(disk);

@@ -17,32 +17,18 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
+#include "faceauth/common.h"
+
 /* ---- files --------------------------------------------------------------- */
 
-/* A whole file, malloc'ed with one spare byte (room for a NUL); NULL when
- * unreadable. The caller frees it. */
+/* A whole file (at most TU_MAX_FILE bytes), malloc'ed and NUL-terminated;
+ * NULL when unreadable. The caller frees it. */
+#define TU_MAX_FILE ((size_t)256 << 20)
 static inline uint8_t *tu_read_file(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
     uint8_t *buf = NULL;
-    long len;
-    *n = 0;
-    if (f == NULL)
+    if (fa_read_file(path, TU_MAX_FILE, &buf, n, NULL) != FA_OK)
         return NULL;
-    if (fseek(f, 0, SEEK_END) != 0)
-        goto out;
-    len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0)
-        goto out;
-    buf = malloc((size_t)len + 1);
-    if (buf != NULL && fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf != NULL)
-        *n = (size_t)len;
-out:
-    fclose(f);
     return buf;
 }
 
@@ -53,10 +39,8 @@ static inline cJSON *tu_read_json(const char *path)
     size_t n = 0;
     char *text = (char *)tu_read_file(path, &n);
     cJSON *root = NULL;
-    if (text != NULL) {
-        text[n] = '\0';
+    if (text != NULL)
         root = cJSON_Parse(text);
-    }
     free(text);
     return root;
 }
