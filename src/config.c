@@ -42,6 +42,7 @@ static const struct key_def keys[] = {
     {"listen", STR(listen)},
     {"port", K_INT, OFF(port), 0, 0, 65535},
     {"data_dir", STR(data_dir)},
+    {"database", STR(database)},
     {"model_dir", STR(model_dir)},
     {"public_url", STR(public_url)},
     {"http_threads", K_INT, OFF(http_threads), 0, 0, 1024},
@@ -508,4 +509,12 @@ void fa_config_finish(struct fa_config *cfg)
      * threads, so other customers and the health probes still get served. */
     if (cfg->max_fetches_per_customer == 0)
         cfg->max_fetches_per_customer = cfg->http_threads > 1 ? cfg->http_threads / 2 : 1;
+}
+
+void fa_config_database(const struct fa_config *cfg, char *out, size_t cap)
+{
+    if (cfg->database[0] != '\0')
+        snprintf(out, cap, "%s", cfg->database);
+    else
+        snprintf(out, cap, "%s/faceauth.db", cfg->data_dir);
 }
