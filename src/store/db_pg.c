@@ -182,6 +182,13 @@ static void pg_note_tx(struct pg_db *db)
  */
 static int pg_ensure(struct pg_db *db)
 {
+    /* Outside a transaction, read what the server may have sent meanwhile
+     * (no wait): a server restart or a terminated session shows up here as
+     * a closed connection, and this statement gets a fresh one instead of
+     * failing. A terminated session sends its last message, then closes:
+     * the first read takes the message, the second finds the end. */
+    if (!db->in_tx && PQstatus(db->conn) == CONNECTION_OK && PQconsumeInput(db->conn))
+        (void)PQconsumeInput(db->conn);
     if (PQstatus(db->conn) == CONNECTION_OK)
         return FA_DB_OK;
     if (db->in_tx) {

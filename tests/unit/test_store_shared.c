@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "store/store_int.h"
 #include "store_fixture.h"
 
 struct seen {
@@ -263,6 +264,31 @@ static void test_claims(struct fa_store *st, struct fa_store *node2, int64_t acm
     fa_store_due_free(d2, n2);
 }
 
+/* PostgreSQL: sessions cut by the server (a restart, a failover, an
+ * administrator) are replaced before the next statement, and a read-only
+ * server answers FA_EREADONLY. */
+static void test_reconnect(struct fa_store *st)
+{
+    struct fa_err err = {{0}};
+    struct fa_conn *c = NULL;
+    int64_t id = 0;
+
+    if (g_engine != FA_DB_POSTGRES)
+        return;
+    TAP_OK(q_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname ="
+                 " current_database() AND pid <> pg_backend_pid()") > 0);
+    usleep(300 * 1000);
+    tap_ok(fa_store_customer_id(st, "acme", &id, &err) == FA_OK && id > 0,
+           "a store call after its session was terminated: %s", err.msg);
+    TAP_OK(fa_store_customer_add(st, "after_cut", "pw-shared-2", &err) == FA_OK);
+    if (!TAP_OK(fa_store_conn(st, &c, &err) == FA_OK))
+        return;
+    TAP_OK(fa_db_exec(c->db, "SET default_transaction_read_only = on") == FA_DB_OK);
+    tap_ok(fa_store_customer_add(st, "read_only", "pw-shared-3", &err) == FA_EREADONLY,
+           "read-only server: %s", err.msg);
+    TAP_OK(fa_db_exec(c->db, "SET default_transaction_read_only = off") == FA_DB_OK);
+}
+
 struct opener {
     enum fa_rc rc;
     char msg[FA_ERR_MAX];
@@ -322,6 +348,7 @@ static void backend_body(void)
     test_secret(st, node2);
     test_image_bytes(st, node2, acme);
     test_claims(st, node2, acme, globex);
+    test_reconnect(st);
 out:
     fa_store_free(node2);
     fa_store_free(st);
