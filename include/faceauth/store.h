@@ -1,8 +1,10 @@
 /*
- * store.h — the SQLite database: the only module that knows SQL.
+ * store.h — the database: the only module that knows SQL.
  *
- * One database file in WAL mode with foreign keys on and a busy timeout;
- * the schema is migrated at open by PRAGMA user_version. Each thread that
+ * One SQLite file in WAL mode with foreign keys on and a busy timeout (the
+ * default), or a PostgreSQL database that several nodes share (the
+ * database setting, README "PostgreSQL back-end"); the same schema on both,
+ * migrated at open (PRAGMA user_version / table schema_version). Each thread that
  * calls in gets its own connection with its own prepared statements, opened
  * lazily and closed by fa_store_free (a pthread key keeps them apart), so a
  * struct fa_store may be shared by every worker thread.
@@ -86,7 +88,7 @@ int fa_store_is_shared(const struct fa_store *st);
  * LISTEN on a connection the store owns, re-established when lost);
  * *woken = 1 when something may have changed (a notification, or listening
  * (re)started), then call _since. SQLite sleeps and answers 0. One thread at
- * a time may wait.
+ * a time may wait, and it must have returned before fa_store_free.
  */
 typedef void (*fa_store_change_fn)(void *arg, int64_t seq, int64_t customer_id, int64_t user_id);
 enum fa_rc fa_store_changes_head(struct fa_store *st, int64_t *seq, struct fa_err *err);

@@ -29,10 +29,7 @@ void fa_db_close(struct fa_db *db)
         db->ops->close(db);
 }
 
-enum fa_db_engine fa_db_engine_of(const struct fa_db *db)
-{
-    return db->engine;
-}
+enum fa_db_engine fa_db_engine_of(const struct fa_db *db) { return db->engine; }
 
 int fa_db_exec(struct fa_db *db, const char *sql)
 {
@@ -56,10 +53,7 @@ int fa_db_bind_int64(struct fa_db_stmt *s, int i, int64_t v)
     return s->db->ops->bind_int64(s, i, v);
 }
 
-int fa_db_bind_int(struct fa_db_stmt *s, int i, int v)
-{
-    return s->db->ops->bind_int64(s, i, v);
-}
+int fa_db_bind_int(struct fa_db_stmt *s, int i, int v) { return s->db->ops->bind_int64(s, i, v); }
 
 int fa_db_bind_double(struct fa_db_stmt *s, int i, double v)
 {
@@ -85,15 +79,9 @@ int fa_db_bind_blob(struct fa_db_stmt *s, int i, const void *v, size_t n)
     return s->db->ops->bind_blob(s, i, v, n);
 }
 
-int fa_db_bind_null(struct fa_db_stmt *s, int i)
-{
-    return s->db->ops->bind_null(s, i);
-}
+int fa_db_bind_null(struct fa_db_stmt *s, int i) { return s->db->ops->bind_null(s, i); }
 
-int fa_db_step(struct fa_db_stmt *s)
-{
-    return s->db->ops->step(s);
-}
+int fa_db_step(struct fa_db_stmt *s) { return s->db->ops->step(s); }
 
 void fa_db_reset(struct fa_db_stmt *s)
 {
@@ -101,10 +89,7 @@ void fa_db_reset(struct fa_db_stmt *s)
         s->db->ops->reset(s);
 }
 
-int fa_db_stmt_busy(struct fa_db_stmt *s)
-{
-    return s->db->ops->busy(s);
-}
+int fa_db_stmt_busy(struct fa_db_stmt *s) { return s->db->ops->busy(s); }
 
 int64_t fa_db_column_int64(struct fa_db_stmt *s, int col)
 {
@@ -136,35 +121,20 @@ size_t fa_db_column_bytes(struct fa_db_stmt *s, int col)
     return s->db->ops->column_bytes(s, col);
 }
 
-int fa_db_column_type(struct fa_db_stmt *s, int col)
-{
-    return s->db->ops->column_type(s, col);
-}
+int fa_db_column_type(struct fa_db_stmt *s, int col) { return s->db->ops->column_type(s, col); }
 
 const char *fa_db_column_name(struct fa_db_stmt *s, int col)
 {
     return s->db->ops->column_name(s, col);
 }
 
-long fa_db_changes(struct fa_db *db)
-{
-    return db->ops->changes(db);
-}
+long fa_db_changes(struct fa_db *db) { return db->ops->changes(db); }
 
-int fa_db_autocommit(struct fa_db *db)
-{
-    return db->ops->autocommit(db);
-}
+int fa_db_autocommit(struct fa_db *db) { return db->ops->autocommit(db); }
 
-const char *fa_db_errmsg(struct fa_db *db)
-{
-    return db->ops->errmsg(db);
-}
+const char *fa_db_errmsg(struct fa_db *db) { return db->ops->errmsg(db); }
 
-enum fa_db_errkind fa_db_errkind(struct fa_db *db)
-{
-    return db->ops->errkind(db);
-}
+enum fa_db_errkind fa_db_errkind(struct fa_db *db) { return db->ops->errkind(db); }
 
 int fa_db_listen_wait(struct fa_db *db, const char *channel, int timeout_ms, int *woken)
 {
@@ -172,7 +142,4 @@ int fa_db_listen_wait(struct fa_db *db, const char *channel, int timeout_ms, int
     return db->ops->listen_wait(db, channel, timeout_ms, woken);
 }
 
-void fa_db_busy_timeout(struct fa_db *db, int ms)
-{
-    db->ops->busy_timeout(db, ms);
-}
+void fa_db_busy_timeout(struct fa_db *db, int ms) { db->ops->busy_timeout(db, ms); }

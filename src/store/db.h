@@ -47,12 +47,12 @@ enum fa_db_engine { FA_DB_SQLITE = 1, FA_DB_POSTGRES };
 /* What went wrong, as far as the store cares. */
 enum fa_db_errkind {
     FA_DB_E_OTHER = 0,
-    FA_DB_E_UNIQUE, /* unique or primary key violation */
+    FA_DB_E_UNIQUE,     /* unique or primary key violation */
     FA_DB_E_FOREIGNKEY, /* foreign key violation */
-    FA_DB_E_NOSPACE, /* disk (or quota) full */
-    FA_DB_E_READONLY, /* read-only file, folder or server */
-    FA_DB_E_BUSY, /* lock wait ran out */
-    FA_DB_E_RETRY, /* serialization failure or deadlock: the transaction may be retried */
+    FA_DB_E_NOSPACE,    /* disk (or quota) full */
+    FA_DB_E_READONLY,   /* read-only file, folder or server */
+    FA_DB_E_BUSY,       /* lock wait ran out */
+    FA_DB_E_RETRY,      /* serialization failure or deadlock: the transaction may be retried */
     FA_DB_E_NOMEM,
     FA_DB_E_CONNECTION, /* the server went away */
 };

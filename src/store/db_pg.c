@@ -38,9 +38,9 @@ struct pg_db {
     struct fa_db base;
     PGconn *conn;
     int busy_ms;
-    unsigned gen; /* bumped on each reconnect: statements prepared before are gone */
-    unsigned n_named; /* statement names handed out on this connection */
-    int in_tx; /* a transaction was open after the last statement */
+    unsigned gen;        /* bumped on each reconnect: statements prepared before are gone */
+    unsigned n_named;    /* statement names handed out on this connection */
+    int in_tx;           /* a transaction was open after the last statement */
     unsigned listen_gen; /* the session gen on which LISTEN was issued; 0: none */
     long changes;
     char state[6]; /* SQLSTATE of the last error, "" when none */
@@ -48,7 +48,7 @@ struct pg_db {
 };
 
 struct pg_param {
-    char *text; /* owned copy for text values; NULL when NULL or a blob */
+    char *text;       /* owned copy for text values; NULL when NULL or a blob */
     const void *blob; /* borrowed */
     int len;
     int format; /* 0 text, 1 binary */
@@ -70,7 +70,7 @@ struct pg_stmt {
     unsigned gen; /* connection generation it was prepared on; 0: not yet */
     PGresult *res;
     int row, n_rows; /* next row to hand out, and how many the result has */
-    int cur; /* current row */
+    int cur;         /* current row */
     int n_cols;
     struct pg_col *cols;
 };
@@ -93,10 +93,7 @@ static void pg_set_err(struct pg_db *db, const char *state, const char *msg)
         db->msg[--n] = '\0';
 }
 
-static void pg_set_conn_err(struct pg_db *db)
-{
-    pg_set_err(db, "08006", PQerrorMessage(db->conn));
-}
+static void pg_set_conn_err(struct pg_db *db) { pg_set_err(db, "08006", PQerrorMessage(db->conn)); }
 
 /* Record a failed result's SQLSTATE and message; FA_DB_ERROR. */
 static int pg_result_err(struct pg_db *db, const PGresult *r)
@@ -105,7 +102,8 @@ static int pg_result_err(struct pg_db *db, const PGresult *r)
         pg_set_conn_err(db);
         return FA_DB_ERROR;
     }
-    pg_set_err(db, PQresultErrorField(r, PG_DIAG_SQLSTATE), PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+    pg_set_err(db, PQresultErrorField(r, PG_DIAG_SQLSTATE),
+               PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
     return FA_DB_ERROR;
 }
 
@@ -231,10 +229,7 @@ static void pg_close(struct fa_db *base)
     free(db);
 }
 
-static long pg_changes(struct fa_db *base)
-{
-    return PDB(base)->changes;
-}
+static long pg_changes(struct fa_db *base) { return PDB(base)->changes; }
 
 static int pg_autocommit(struct fa_db *base)
 {
@@ -349,29 +344,20 @@ static void pg_reset(struct fa_db_stmt *base)
     }
 }
 
+/* The server's copy stays until the session ends: statements are cached
+ * for the connection's life, and the few one-off ones (migrations, the
+ * start-up checks) are not worth a round trip each. */
 static void pg_finalize(struct fa_db_stmt *base)
 {
     struct pg_stmt *s = PST(base);
-    struct pg_db *db = PSDB(base);
-    char sql[48];
-    PGresult *r;
 
     pg_reset(base);
-    /* Free the server's copy while the session that holds it is alive. */
-    if (s->gen != 0 && s->gen == db->gen && PQstatus(db->conn) == CONNECTION_OK) {
-        snprintf(sql, sizeof sql, "DEALLOCATE %s", s->name);
-        r = PQexec(db->conn, sql);
-        PQclear(r);
-    }
     free(s->params);
     free(s->sql);
     free(s);
 }
 
-static int pg_busy(struct fa_db_stmt *base)
-{
-    return PST(base)->res != NULL;
-}
+static int pg_busy(struct fa_db_stmt *base) { return PST(base)->res != NULL; }
 
 /* Slot i (1-based) of s, emptied for a new value; NULL when out of range. */
 static struct pg_param *pg_param(struct pg_stmt *s, int i)
@@ -388,8 +374,7 @@ static struct pg_param *pg_param(struct pg_stmt *s, int i)
     return p;
 }
 
-static int pg_bind_textual(struct fa_db_stmt *base, int i, const char *v, size_t n,
-                           unsigned type)
+static int pg_bind_textual(struct fa_db_stmt *base, int i, const char *v, size_t n, unsigned type)
 {
     struct pg_param *p = pg_param(PST(base), i);
 
@@ -477,7 +462,7 @@ static int pg_execute(struct pg_stmt *s)
     const char *values[64];
     int lengths[64], formats[64], i;
     ExecStatusType st;
-    const char *tuples;
+    const char *tag;
 
     if (pg_ensure(db) != FA_DB_OK)
         return FA_DB_ERROR;
@@ -498,9 +483,12 @@ static int pg_execute(struct pg_stmt *s)
         s->res = NULL;
         return FA_DB_ERROR;
     }
-    tuples = PQcmdTuples(s->res);
-    if (tuples[0] != '\0')
-        db->changes = strtol(tuples, NULL, 10);
+    /* As sqlite3_changes: only a write sets the count (a SELECT's tag
+     * carries its row count too). */
+    tag = PQcmdStatus(s->res);
+    if (strncmp(tag, "INSERT", 6) == 0 || strncmp(tag, "UPDATE", 6) == 0 ||
+        strncmp(tag, "DELETE", 6) == 0)
+        db->changes = strtol(PQcmdTuples(s->res), NULL, 10);
     db->state[0] = '\0';
     db->msg[0] = '\0';
     s->n_rows = st == PGRES_TUPLES_OK ? PQntuples(s->res) : 0;
@@ -601,8 +589,15 @@ static struct pg_col *pg_blob(struct pg_stmt *s, int col)
         c->bytes = malloc(c->n + 1);
         if (c->bytes == NULL)
             return NULL;
-        for (i = 0; i < c->n; i++)
-            c->bytes[i] = (unsigned char)(pg_hex(v[2 + 2 * i]) << 4 | pg_hex(v[3 + 2 * i]));
+        for (i = 0; i < c->n; i++) {
+            int hi = pg_hex(v[2 + 2 * i]), lo = pg_hex(v[3 + 2 * i]);
+            if (hi < 0 || lo < 0) { /* not the server's hex form: no bytes rather than wrong ones */
+                free(c->bytes);
+                c->bytes = NULL;
+                return NULL;
+            }
+            c->bytes[i] = (unsigned char)(hi << 4 | lo);
+        }
     }
     c->row = s->cur;
     return c;

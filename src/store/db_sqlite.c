@@ -29,10 +29,7 @@ struct lite_stmt {
 #define LDB(db) (((struct lite_db *)(db))->h)
 #define LST(s) (((struct lite_stmt *)(s))->h)
 
-static int lite_rc(int r)
-{
-    return r == SQLITE_OK ? FA_DB_OK : FA_DB_ERROR;
-}
+static int lite_rc(int r) { return r == SQLITE_OK ? FA_DB_OK : FA_DB_ERROR; }
 
 static int lite_exec(struct fa_db *db, const char *sql)
 {
@@ -45,8 +42,7 @@ static int lite_prepare(struct fa_db *db, const char *sql, struct fa_db_stmt **o
 
     if (s == NULL)
         return FA_DB_ERROR;
-    if (sqlite3_prepare_v3(LDB(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->h, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v3(LDB(db), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->h, NULL) != SQLITE_OK) {
         free(s);
         return FA_DB_ERROR;
     }
@@ -111,10 +107,7 @@ static void lite_reset(struct fa_db_stmt *s)
     sqlite3_clear_bindings(LST(s));
 }
 
-static int lite_busy(struct fa_db_stmt *s)
-{
-    return sqlite3_stmt_busy(LST(s)) != 0;
-}
+static int lite_busy(struct fa_db_stmt *s) { return sqlite3_stmt_busy(LST(s)) != 0; }
 
 static int64_t lite_column_int64(struct fa_db_stmt *s, int col)
 {
@@ -151,20 +144,11 @@ static const char *lite_column_name(struct fa_db_stmt *s, int col)
     return sqlite3_column_name(LST(s), col);
 }
 
-static long lite_changes(struct fa_db *db)
-{
-    return (long)sqlite3_changes(LDB(db));
-}
+static long lite_changes(struct fa_db *db) { return (long)sqlite3_changes(LDB(db)); }
 
-static int lite_autocommit(struct fa_db *db)
-{
-    return sqlite3_get_autocommit(LDB(db));
-}
+static int lite_autocommit(struct fa_db *db) { return sqlite3_get_autocommit(LDB(db)); }
 
-static const char *lite_errmsg(struct fa_db *db)
-{
-    return sqlite3_errmsg(LDB(db));
-}
+static const char *lite_errmsg(struct fa_db *db) { return sqlite3_errmsg(LDB(db)); }
 
 /*
  * SQLite reports a full disk as SQLITE_FULL on most paths, but some writes
@@ -181,15 +165,11 @@ static enum fa_db_errkind lite_errkind(struct fa_db *db)
     if (xc == SQLITE_CONSTRAINT_FOREIGNKEY)
         return FA_DB_E_FOREIGNKEY;
     switch (xc & 0xff) {
-    case SQLITE_FULL:
-        return FA_DB_E_NOSPACE;
-    case SQLITE_READONLY:
-        return FA_DB_E_READONLY;
+    case SQLITE_FULL: return FA_DB_E_NOSPACE;
+    case SQLITE_READONLY: return FA_DB_E_READONLY;
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return FA_DB_E_BUSY;
-    case SQLITE_NOMEM:
-        return FA_DB_E_NOMEM;
+    case SQLITE_LOCKED: return FA_DB_E_BUSY;
+    case SQLITE_NOMEM: return FA_DB_E_NOMEM;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
         if (sys == ENOSPC || sys == EDQUOT)
@@ -201,10 +181,7 @@ static enum fa_db_errkind lite_errkind(struct fa_db *db)
     return FA_DB_E_OTHER;
 }
 
-static void lite_busy_timeout(struct fa_db *db, int ms)
-{
-    sqlite3_busy_timeout(LDB(db), ms);
-}
+static void lite_busy_timeout(struct fa_db *db, int ms) { sqlite3_busy_timeout(LDB(db), ms); }
 
 /* One process owns a SQLite file's writes: nobody else can notify. */
 static int lite_listen_wait(struct fa_db *db, const char *channel, int timeout_ms, int *woken)

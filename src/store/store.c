@@ -18,6 +18,10 @@
  * Concurrency between connections is SQLite's job: WAL lets readers run
  * beside the one writer, writers queue on the busy timeout, and every
  * multi-row write takes the write lock up front with BEGIN IMMEDIATE.
+ *
+ * PostgreSQL (db_pg.c) fits the same shape: one libpq connection per
+ * thread, and a write transaction takes one advisory lock, which is BEGIN
+ * IMMEDIATE across every node (see fa_store_tx_begin).
  */
 #include "store_int.h"
 
@@ -72,11 +76,11 @@ static void conn_thread_end(void *p)
  *    accepts that risk (bulk loaders, battery-backed disks).
  */
 /*
- * PostgreSQL: foreign keys are always on; synchronous_commit=on waits for
- * the WAL flush like FULL, off acknowledges before it like NORMAL (a crash
- * of the server may undo the last commits, never corrupts).
+ * PostgreSQL: foreign keys are always on (no setup); synchronous_commit=on
+ * waits for the WAL flush like FULL, off acknowledges before it like NORMAL
+ * (a crash of the server may undo the last commits, never corrupts).
  */
-static const char SQL_CONN_SETUP[] = FA_DB_SQL2("PRAGMA foreign_keys=ON;", "SELECT 1");
+static const char SQL_CONN_SETUP[] = "PRAGMA foreign_keys=ON;";
 static const char SQL_SYNC_FULL[] =
     FA_DB_SQL2("PRAGMA synchronous=FULL;", "SET synchronous_commit = on");
 static const char SQL_SYNC_NORMAL[] =
@@ -104,7 +108,8 @@ static enum fa_rc conn_open(struct fa_store *st, struct fa_conn **out, struct fa
                         c->db != NULL ? fa_db_errmsg(c->db) : "out of memory");
         goto out;
     }
-    if (fa_db_exec(c->db, SQL_CONN_SETUP) != FA_DB_OK || conn_apply_sync(c) != FA_DB_OK) {
+    if ((st->engine == FA_DB_SQLITE && fa_db_exec(c->db, SQL_CONN_SETUP) != FA_DB_OK) ||
+        conn_apply_sync(c) != FA_DB_OK) {
         rc = fa_store_dberr(c, "connection setup", err);
         goto out;
     }

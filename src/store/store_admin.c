@@ -453,8 +453,7 @@ enum fa_rc fa_store_image_path_known(struct fa_store *st, const char *relpath, i
         rc = fa_store_stmt(c, SQL_PATH_KNOWN, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_db_bind_text(s, 1, relpath) == FA_DB_OK ? fa_db_step(s)
-                                                                             : FA_DB_ERROR;
+    r = fa_db_bind_text(s, 1, relpath) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     if (r == FA_DB_ROW || r == FA_DB_DONE)
         *known = r == FA_DB_ROW;
     else

@@ -22,8 +22,7 @@ enum fa_rc fa_store_customer_id(struct fa_store *st, const char *name, int64_t *
         rc = fa_store_stmt(c, SQL_CUSTOMER_ID, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_db_bind_text(s, 1, name) == FA_DB_OK ? fa_db_step(s)
-                                                                          : FA_DB_ERROR;
+    r = fa_db_bind_text(s, 1, name) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     if (r == FA_DB_ROW)
         *id = fa_db_column_int64(s, 0);
     else if (r == FA_DB_DONE)

@@ -93,8 +93,7 @@ static enum fa_rc purge_path(struct fa_conn *c, const char *id, struct purge_bat
 
     if (rc != FA_OK)
         return rc;
-    r = fa_db_bind_text(s, 1, id) == FA_DB_OK ? fa_db_step(s)
-                                                                        : FA_DB_ERROR;
+    r = fa_db_bind_text(s, 1, id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     if (r == FA_DB_ROW) {
         const char *path = fa_db_column_text(s, 0);
         char *copy = path != NULL ? strdup(path) : NULL;

@@ -470,8 +470,7 @@ enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t
     rc = fa_store_stmt(c, SQL_IMAGE_GET, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_db_bind_text(s, 1, image_id) == FA_DB_OK ? fa_db_step(s)
-                                                                              : FA_DB_ERROR;
+    r = fa_db_bind_text(s, 1, image_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     if (r == FA_DB_DONE) {
         rc = fa_err_set(err, FA_ENOTFOUND, "image not found");
     } else if (r != FA_DB_ROW) {

@@ -27,10 +27,7 @@
 
 #define FEED_CHANNEL "faceauth_templates"
 
-int fa_store_is_shared(const struct fa_store *st)
-{
-    return st->engine == FA_DB_POSTGRES;
-}
+int fa_store_is_shared(const struct fa_store *st) { return st->engine == FA_DB_POSTGRES; }
 
 /* ---- the template change feed ---- */
 

@@ -314,8 +314,7 @@ enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
     rc = fa_store_stmt(c, SQL_TPL_EACH, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_db_bind_text(s, 1, model_id) == FA_DB_OK ? fa_db_step(s)
-                                                                              : FA_DB_ERROR;
+    r = fa_db_bind_text(s, 1, model_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     while (r == FA_DB_ROW) {
         rc = tpl_each_row(st, s, model_id, each, arg, &scratch, err);
         if (rc != FA_OK)

@@ -109,8 +109,9 @@ static void test_feed(struct fa_store *st, struct fa_store *node2, int64_t acme)
     TAP_OK(fa_store_changes_since(st, 3, 10, seen_add, &s, &last, &err) == FA_OK);
     TAP_OK(s.n == 1 && s.user[0] == b.id && s.seq[0] == 4);
     /* A failed transaction numbers nothing. */
-    TAP_OK(fa_store_user_update(st, acme, "feed_a", &(struct fa_user_changes){.user_name = "bad name"},
-                                &a, &err) == FA_EINVAL);
+    TAP_OK(fa_store_user_update(st, acme, "feed_a",
+                                &(struct fa_user_changes){.user_name = "bad name"}, &a,
+                                &err) == FA_EINVAL);
     TAP_OK(fa_store_changes_head(st, &head, &err) == FA_OK && head == 4);
 }
 
@@ -155,8 +156,8 @@ static void test_wait(struct fa_store *st, struct fa_store *node2, int64_t acme)
     user_init(&u, acme, "woken");
     TAP_OK(fa_store_user_create(st, &u, &err) == FA_OK && enroll(st, &u, 3.0f));
     pthread_join(t, NULL);
-    tap_ok(w.rc == FA_OK && w.woken == 1 && w.ms < 5000, "woken by the other node's commit in %ld ms",
-           w.ms);
+    tap_ok(w.rc == FA_OK && w.woken == 1 && w.ms < 5000,
+           "woken by the other node's commit in %ld ms", w.ms);
     /* Nothing new: the wait runs out. */
     TAP_OK(fa_store_changes_wait(node2, 100, &woken, &err) == FA_OK && woken == 0);
 }
@@ -354,7 +355,4 @@ out:
     fa_store_free(st);
 }
 
-int main(void)
-{
-    return fixture_main("fa_test_store_shared", backend_body);
-}
+int main(void) { return fixture_main("fa_test_store_shared", backend_body); }
