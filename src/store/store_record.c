@@ -22,6 +22,7 @@
  */
 #include "store_int.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ static enum fa_rc image_validate(const char *what, const struct fa_store_image *
     if (!fa_store_image_id_ok(img->id))
         return fa_err_set(err, FA_EINVAL, "%s image id must be %d lowercase hex digits", what,
                           FA_IMAGE_ID_HEX);
+    if (img->mime == NULL || img->mime[0] == '\0' || strnlen(img->mime, MIME_MAX) >= MIME_MAX)
+        return fa_err_set(err, FA_EINVAL, "%s image mime must be 1-%d bytes", what, MIME_MAX - 1);
+    if (img->bytes != NULL) {
+        if (img->n_bytes == 0 || img->n_bytes > INT_MAX)
+            return fa_err_set(err, FA_EINVAL, "%s image bytes must be 1-%d bytes", what, INT_MAX);
+        if (img->path != NULL && img->path[0] != '\0')
+            return fa_err_set(err, FA_EINVAL, "%s image has bytes, so no path", what);
+        return FA_OK;
+    }
     if (img->path == NULL || img->path[0] == '\0' || strnlen(img->path, FA_PATH_MAX) >= FA_PATH_MAX)
         return fa_err_set(err, FA_EINVAL, "%s image path must be 1-%d bytes", what,
                           FA_PATH_MAX - 1);
@@ -64,8 +74,6 @@ static enum fa_rc image_validate(const char *what, const struct fa_store_image *
      * if a caller bug ever builds it from client input. */
     if (img->path[0] == '/' || strstr(img->path, "..") != NULL)
         return fa_err_set(err, FA_EINVAL, "%s image path must stay inside the data dir", what);
-    if (img->mime == NULL || img->mime[0] == '\0' || strnlen(img->mime, MIME_MAX) >= MIME_MAX)
-        return fa_err_set(err, FA_EINVAL, "%s image mime must be 1-%d bytes", what, MIME_MAX - 1);
     return FA_OK;
 }
 
@@ -155,23 +163,23 @@ static const char SQL_REC_USER[] = "SELECT state FROM users WHERE id = ?1 AND cu
 static enum fa_rc rec_user_check(struct fa_conn *c, const struct fa_store_record *r,
                                  struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, step, state;
+    int b = FA_DB_OK, step, state;
 
     rc = fa_store_stmt(c, SQL_REC_USER, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_int64(s, 2, r->customer_id);
-    step = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (step == SQLITE_DONE) {
+    b |= fa_db_bind_int64(s, 1, r->user_id);
+    b |= fa_db_bind_int64(s, 2, r->customer_id);
+    step = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (step == FA_DB_DONE) {
         /* Deleted meanwhile, or another customer's id: both are "gone". */
         rc = fa_err_set(err, FA_ENOTFOUND, "user not found");
-    } else if (step != SQLITE_ROW) {
+    } else if (step != FA_DB_ROW) {
         rc = fa_store_dberr(c, "record user", err);
     } else {
-        state = fa_store_state_parse((const char *)sqlite3_column_text(s, 0));
+        state = fa_store_state_parse((const char *)fa_db_column_text(s, 0));
         if (r->require_state && state != (int)r->expected_state)
             rc = fa_err_set(err, FA_EFAIL, "enrollment state changed: it is %s, not %s",
                             state < 0 ? "unknown" : fa_user_state_name(state),
@@ -187,23 +195,24 @@ static const char SQL_REC_TPL_NEXT[] =
 static const char SQL_REC_TPL_ADD[] =
     "INSERT INTO templates(user_id, sample, model_id, source, quality, dim, embedding, created)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-/* LIMIT -1 OFFSET n: every learned sample after the n newest, each with
+/* No limit, OFFSET n: every learned sample after the n newest, each with
  * all its models' templates. */
-static const char SQL_REC_TPL_EVICT[] =
-    "DELETE FROM templates WHERE user_id = ?1 AND source = 'learned' AND sample IN"
-    " (SELECT DISTINCT sample FROM templates WHERE user_id = ?1 AND source = 'learned'"
-    " ORDER BY sample DESC LIMIT -1 OFFSET ?2)";
+#define REC_TPL_EVICT(no_limit)                                                                 \
+    "DELETE FROM templates WHERE user_id = ?1 AND source = 'learned' AND sample IN"            \
+    " (SELECT DISTINCT sample FROM templates WHERE user_id = ?1 AND source = 'learned'"        \
+    " ORDER BY sample DESC LIMIT " no_limit " OFFSET ?2)"
+static const char SQL_REC_TPL_EVICT[] = FA_DB_SQL2(REC_TPL_EVICT("-1"), REC_TPL_EVICT("ALL"));
 
 static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record *r,
                                 struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    return fa_store_run(c, s, sqlite3_bind_int64(s, 1, r->user_id), "template replace", err);
+    return fa_store_run(c, s, fa_db_bind_int64(s, 1, r->user_id), "template replace", err);
 }
 
 /* The number the user's next sample gets (inside the write transaction,
@@ -211,12 +220,12 @@ static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record 
 static enum fa_rc rec_tpl_next(struct fa_conn *c, int64_t user_id, int64_t *next,
                                struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long n = 0;
     enum fa_rc rc = fa_store_stmt(c, SQL_REC_TPL_NEXT, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_count(c, s, sqlite3_bind_int64(s, 1, user_id), &n, "template sample", err);
+    rc = fa_store_count(c, s, fa_db_bind_int64(s, 1, user_id), &n, "template sample", err);
     *next = n;
     return rc;
 }
@@ -226,9 +235,9 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
                               const struct fa_store_template *t, int64_t sample, int64_t now,
                               struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
     /* the template is stored sealed (store_seal.c), never in clear */
     uint8_t *sealed = malloc(FA_STORE_SEALED_BYTES(t->dim));
 
@@ -240,16 +249,16 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
         return rc;
     }
     fa_store_tpl_seal(c->st, r->user_id, sample, t->model_id, t->vec, t->dim, sealed);
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_int64(s, 2, sample);
-    b |= sqlite3_bind_text(s, 3, t->model_id, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 4, smp->source, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_double(s, 5, smp->quality);
-    b |= sqlite3_bind_int(s, 6, t->dim);
+    b |= fa_db_bind_int64(s, 1, r->user_id);
+    b |= fa_db_bind_int64(s, 2, sample);
+    b |= fa_db_bind_text(s, 3, t->model_id);
+    b |= fa_db_bind_text(s, 4, smp->source);
+    b |= fa_db_bind_double(s, 5, smp->quality);
+    b |= fa_db_bind_int(s, 6, t->dim);
     /* STATIC: the buffer outlives the binding, which fa_store_run clears
      * before it returns, so the copy TRANSIENT would make is not needed. */
-    b |= sqlite3_bind_blob(s, 7, sealed, (int)FA_STORE_SEALED_BYTES(t->dim), SQLITE_STATIC);
-    b |= sqlite3_bind_int64(s, 8, now);
+    b |= fa_db_bind_blob(s, 7, sealed, FA_STORE_SEALED_BYTES(t->dim));
+    b |= fa_db_bind_int64(s, 8, now);
     rc = fa_store_run(c, s, b, "template add", err);
     free(sealed);
     return rc;
@@ -258,15 +267,15 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
 static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record *r,
                                 struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_EVICT, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_int(s, 2, r->max_learned);
+    b |= fa_db_bind_int64(s, 1, r->user_id);
+    b |= fa_db_bind_int(s, 2, r->max_learned);
     return fa_store_run(c, s, b, "template evict", err);
 }
 
@@ -301,23 +310,26 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
                             const struct fa_store_image *img, const char *kind, int64_t now,
                             struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (img == NULL)
         return FA_OK;
     rc = fa_store_stmt(c, SQL_REC_IMAGE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, img->id, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 2, r->customer_id);
-    b |= r->user_id > 0 ? sqlite3_bind_int64(s, 3, r->user_id) : sqlite3_bind_null(s, 3);
-    b |= sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(s, 5, img->path, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 6, img->mime, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 7, now);
-    return fa_store_run(c, s, b, "image add", err);
+    b |= fa_db_bind_text(s, 1, img->id);
+    b |= fa_db_bind_int64(s, 2, r->customer_id);
+    b |= r->user_id > 0 ? fa_db_bind_int64(s, 3, r->user_id) : fa_db_bind_null(s, 3);
+    b |= fa_db_bind_text(s, 4, kind);
+    /* An image kept in the database has no file: path "" (never a file
+     * to remove, see the path queries of store_admin.c and store_purge.c). */
+    b |= fa_db_bind_text(s, 5, img->bytes != NULL ? "" : img->path);
+    b |= fa_db_bind_text(s, 6, img->mime);
+    b |= fa_db_bind_int64(s, 7, now);
+    rc = fa_store_run(c, s, b, "image add", err);
+    return rc == FA_OK ? fa_store_image_data_add(c, img, r->customer_id, r->user_id, err) : rc;
 }
 
 /* ?5 (1 for success) also makes the record's images the user's enrolled
@@ -325,33 +337,33 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
  * keeps pointing at the images of a face that was replaced. */
 static const char SQL_REC_STATE[] =
     "UPDATE users SET state = ?1, updated = ?2,"
-    " face_original = CASE WHEN ?5 THEN ?6 ELSE face_original END,"
-    " face_thumbnail = CASE WHEN ?5 THEN ?7 ELSE face_thumbnail END"
+    " face_original = CASE WHEN ?5 <> 0 THEN ?6 ELSE face_original END,"
+    " face_thumbnail = CASE WHEN ?5 <> 0 THEN ?7 ELSE face_thumbnail END"
     " WHERE id = ?3 AND customer_id = ?4";
 
-static int bind_image_id(sqlite3_stmt *s, int i, const struct fa_store_image *img)
+static int bind_image_id(struct fa_db_stmt *s, int i, const struct fa_store_image *img)
 {
-    return img != NULL ? sqlite3_bind_text(s, i, img->id, -1, SQLITE_TRANSIENT)
-                       : sqlite3_bind_null(s, i);
+    return img != NULL ? fa_db_bind_text(s, i, img->id)
+                       : fa_db_bind_null(s, i);
 }
 
 static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
                             struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (!r->set_state)
         return FA_OK;
     rc = fa_store_stmt(c, SQL_REC_STATE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, fa_user_state_name(r->new_state), -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(s, 2, now);
-    b |= sqlite3_bind_int64(s, 3, r->user_id);
-    b |= sqlite3_bind_int64(s, 4, r->customer_id);
-    b |= sqlite3_bind_int(s, 5, r->new_state == FA_USER_SUCCESS);
+    b |= fa_db_bind_text(s, 1, fa_user_state_name(r->new_state));
+    b |= fa_db_bind_int64(s, 2, now);
+    b |= fa_db_bind_int64(s, 3, r->user_id);
+    b |= fa_db_bind_int64(s, 4, r->customer_id);
+    b |= fa_db_bind_int(s, 5, r->new_state == FA_USER_SUCCESS);
     b |= bind_image_id(s, 6, r->original);
     b |= bind_image_id(s, 7, r->thumbnail);
     return fa_store_run(c, s, b, "state change", err);
@@ -364,23 +376,23 @@ static const char SQL_REC_LOG[] =
 static enum fa_rc rec_log(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
                           struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_REC_LOG, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->customer_id);
-    b |= r->user_id > 0 ? sqlite3_bind_int64(s, 2, r->user_id) : sqlite3_bind_null(s, 2);
-    b |= sqlite3_bind_text(s, 3, r->user_name != NULL ? r->user_name : "", -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 4, r->request_type, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 5, r->success ? "success" : "failure", -1, SQLITE_STATIC);
+    b |= fa_db_bind_int64(s, 1, r->customer_id);
+    b |= r->user_id > 0 ? fa_db_bind_int64(s, 2, r->user_id) : fa_db_bind_null(s, 2);
+    b |= fa_db_bind_text(s, 3, r->user_name != NULL ? r->user_name : "");
+    b |= fa_db_bind_text(s, 4, r->request_type);
+    b |= fa_db_bind_text(s, 5, r->success ? "success" : "failure");
     /* No score (NAN) is SQL NULL, so the log can tell it from a real 0. */
-    b |= isnan(r->score) ? sqlite3_bind_null(s, 6) : sqlite3_bind_double(s, 6, r->score);
+    b |= isnan(r->score) ? fa_db_bind_null(s, 6) : fa_db_bind_double(s, 6, r->score);
     b |= bind_image_id(s, 7, r->original);
     b |= bind_image_id(s, 8, r->thumbnail);
-    b |= sqlite3_bind_int64(s, 9, now);
+    b |= fa_db_bind_int64(s, 9, now);
     return fa_store_run(c, s, b, "log", err);
 }
 
@@ -406,6 +418,10 @@ static enum fa_rc record_write(struct fa_conn *c, const struct fa_store_record *
      * operation always has its event queued, a rolled-back one never. */
     if (rc == FA_OK && r->callback != NULL)
         rc = fa_store_outbox_add(c, r->customer_id, r->callback, now, err);
+    /* Last: the feed's counter row stays locked until COMMIT. */
+    if (rc == FA_OK && r->user_id > 0 &&
+        (r->set_state || r->replace_templates || r->n_samples > 0))
+        rc = fa_store_feed_bump(c, r->customer_id, r->user_id, err);
     return rc;
 }
 
@@ -438,7 +454,7 @@ enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t
                               char path[FA_PATH_MAX], char mime[32], struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -454,14 +470,13 @@ enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t
     rc = fa_store_stmt(c, SQL_IMAGE_GET, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_text(s, 1, image_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                              : SQLITE_ERROR;
-    if (r == SQLITE_DONE) {
+    r = fa_db_bind_text(s, 1, image_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (r == FA_DB_DONE) {
         rc = fa_err_set(err, FA_ENOTFOUND, "image not found");
-    } else if (r != SQLITE_ROW) {
+    } else if (r != FA_DB_ROW) {
         rc = fa_store_dberr(c, "image lookup", err);
     } else {
-        *customer_id = sqlite3_column_int64(s, 0);
+        *customer_id = fa_db_column_int64(s, 0);
         rc = fa_store_col_text(c, s, 1, path, FA_PATH_MAX, err);
         if (rc == FA_OK)
             rc = fa_store_col_text(c, s, 2, mime, MIME_MAX, err);

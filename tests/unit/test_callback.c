@@ -6,7 +6,7 @@
  */
 #include "faceauth/callback.h"
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +148,7 @@ static void test_outbox_due(struct fa_store *st, int64_t acme, int64_t globex,
     int n = 0, released = 0;
     int64_t next = 0, now = fa_store_now_ms();
 
-    sqlite3_exec(g_raw, "DELETE FROM callback_events", NULL, NULL, NULL);
+    fa_db_exec(g_raw, "DELETE FROM callback_events");
     auth_event(st, jane, acme, 0, &a1);
     auth_event(st, jane, acme, 0, &a2);
     auth_event(st, bob, globex, 0, &g1);
@@ -240,27 +240,26 @@ static void run(struct fa_store *st)
     test_outbox_prune(st);
 }
 
-int main(void)
+static void backend_body(void)
 {
     struct fa_store *st = NULL;
     struct fa_err err = {{0}};
 
     (void)img_new; /* fixture helpers this test does not need */
     (void)rec_template_set;
-    test_sign();
-    test_secret();
-    test_backoff();
-    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup("fa_test_callback")))
-        return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(raw_open()))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
     run(st);
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
-    dir_remove();
-    return tap_done();
+}
+
+int main(void)
+{
+    test_sign();
+    test_secret();
+    test_backoff();
+    return fixture_main("fa_test_callback", backend_body);
 }

@@ -31,6 +31,7 @@ static const char *const all_keys[] = {
     "listen",
     "port",
     "data_dir",
+    "database",
     "model_dir",
     "public_url",
     "http_threads",
@@ -158,6 +159,7 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_STR(listen);
     SAME_NUM(port);
     SAME_STR(data_dir);
+    SAME_STR(database);
     SAME_STR(model_dir);
     SAME_STR(public_url);
     SAME_NUM(http_threads);
@@ -535,6 +537,26 @@ static void test_env(void)
     unsetenv("FACEAUTH_BOGUS");
 }
 
+/* What fa_store_open gets: faceauth.db in data_dir unless database says. */
+static void test_database(void)
+{
+    struct fa_config c;
+    struct fa_err err = {{0}};
+    char db[FA_CFG_PATH_MAX + 32];
+
+    load_text(&c, &err, "data_dir = /var/lib/fa\n");
+    fa_config_database(&c, db, sizeof db);
+    tap_ok(strcmp(db, "/var/lib/fa/faceauth.db") == 0, "default database: %s", db);
+    setenv("FACEAUTH_DATABASE", "postgresql://fa@db.example.com/fa", 1);
+    TAP_OK(fa_config_load_env(&c, &err) == FA_OK);
+    unsetenv("FACEAUTH_DATABASE");
+    fa_config_database(&c, db, sizeof db);
+    tap_ok(strcmp(db, "postgresql://fa@db.example.com/fa") == 0, "FACEAUTH_DATABASE: %s", db);
+    load_text(&c, &err, "database = sqlite:/srv/x.db\n");
+    fa_config_database(&c, db, sizeof db);
+    tap_ok(strcmp(db, "sqlite:/srv/x.db") == 0, "database key: %s", db);
+}
+
 static void test_finish(void)
 {
     struct fa_config c;
@@ -649,6 +671,7 @@ int main(void)
     test_lists();
     test_long_lines();
     test_env();
+    test_database();
     test_finish();
 
     unlink(g_file);

@@ -208,12 +208,11 @@ static void test_follow_and_load(void)
     free(c7);
 }
 
-/* A fresh database in a temporary folder, an index and the gallery over them. */
+/* The fixture's fresh database (SQLite, then PostgreSQL when
+ * FA_TEST_PG_URL is set), an index and the gallery over them. */
 static int setup(void)
 {
     struct fa_err err = {{0}};
-    if (fa_crypto_init() != FA_OK || !dir_setup("fa_test_gallery"))
-        return tap_ok(0, "crypto and a temporary folder");
     if (fa_store_open(g_db, &g_st, &err) != FA_OK)
         return tap_ok(0, "open: %s", err.msg);
     if (fa_index_new(FA_EMBED_DIM, &g_idx, &err) != FA_OK ||
@@ -223,7 +222,7 @@ static int setup(void)
     return tap_ok(g_acme > 0, "a store, an index, a gallery and a customer");
 }
 
-int main(void)
+static void backend_body(void)
 {
     if (setup()) {
         test_sample_of();
@@ -233,6 +232,12 @@ int main(void)
     fa_gallery_free(g_gal);
     fa_index_free(g_idx);
     fa_store_free(g_st);
-    dir_remove();
-    return tap_done();
+    g_gal = NULL;
+    g_idx = NULL;
+    g_st = NULL;
+}
+
+int main(void)
+{
+    return fixture_main("fa_test_gallery", backend_body);
 }
