@@ -36,9 +36,8 @@ static void conn_close(struct fa_conn *c)
     if (c == NULL)
         return;
     for (i = 0; i < c->n_stmts; i++)
-        sqlite3_finalize(c->stmts[i].stmt);
-    /* Every statement is finalized above, so close cannot be refused. */
-    sqlite3_close(c->db);
+        fa_db_finalize(c->stmts[i].stmt);
+    fa_db_close(c->db);
     free(c);
 }
 
@@ -80,32 +79,25 @@ static int conn_apply_sync(struct fa_conn *c)
 {
     const char *sql = c->st->sync_normal ? SQL_SYNC_NORMAL : SQL_SYNC_FULL;
 
-    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return fa_db_exec(c->db, sql);
 }
 
 static enum fa_rc conn_open(struct fa_store *st, struct fa_conn **out, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
     enum fa_rc rc = FA_OK;
-    int r;
 
     c = calloc(1, sizeof *c);
     if (c == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
     c->st = st;
-    r = sqlite3_open_v2(st->path, &c->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (r != SQLITE_OK) {
-        /* sqlite3_open_v2 may hand back a handle even on failure; it still
-         * carries the message and must be closed. */
+    if (fa_db_open(FA_DB_SQLITE, st->path, FA_STORE_BUSY_MS, &c->db) != FA_DB_OK) {
+        /* A failed open may still hand back a connection carrying the message. */
         rc = fa_err_set(err, FA_EDB, "cannot open database '%s': %s", st->path,
-                        c->db != NULL ? sqlite3_errmsg(c->db) : sqlite3_errstr(r));
+                        c->db != NULL ? fa_db_errmsg(c->db) : "out of memory");
         goto out;
     }
-    sqlite3_extended_result_codes(c->db, 1);
-    sqlite3_busy_timeout(c->db, FA_STORE_BUSY_MS);
-    if (sqlite3_exec(c->db, SQL_CONN_SETUP, NULL, NULL, NULL) != SQLITE_OK ||
-        conn_apply_sync(c) != SQLITE_OK) {
+    if (fa_db_exec(c->db, SQL_CONN_SETUP) != FA_DB_OK || conn_apply_sync(c) != FA_DB_OK) {
         rc = fa_store_dberr(c, "connection setup", err);
         goto out;
     }
@@ -144,10 +136,10 @@ enum fa_rc fa_store_conn(struct fa_store *st, struct fa_conn **out, struct fa_er
 
 /* ---- statements and errors ---- */
 
-enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
+enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, struct fa_db_stmt **out,
                          struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     int i;
 
     for (i = 0; i < c->n_stmts; i++) {
@@ -160,7 +152,7 @@ enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
     assert(c->n_stmts < FA_STORE_STMT_MAX);
     if (c->n_stmts >= FA_STORE_STMT_MAX)
         return fa_err_set(err, FA_EINTERNAL, "statement cache full");
-    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+    if (fa_db_prepare(c->db, sql, &s) != FA_DB_OK)
         return fa_store_dberr(c, "prepare", err);
     c->stmts[c->n_stmts].sql = sql;
     c->stmts[c->n_stmts].stmt = s;
@@ -169,73 +161,61 @@ enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
     return FA_OK;
 }
 
-void fa_store_stmt_done(sqlite3_stmt *s)
+void fa_store_stmt_done(struct fa_db_stmt *s)
 {
-    if (s == NULL)
-        return;
-    /* reset repeats the last step's error code; the caller has seen it. */
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    fa_db_reset(s);
 }
 
 /*
- * A full disk and a read-only one are not bugs: the operator can fix them
- * and the client can be told so (507, 503) instead of a bare 500. SQLite
- * reports a full disk as SQLITE_FULL on most paths, but some writes (the
- * WAL index, a truncate) come back as an I/O error whose errno says ENOSPC.
+ * A full disk and a read-only database are not bugs: the operator can fix
+ * them and the client can be told so (507, 503) instead of a bare 500.
  */
-static enum fa_rc store_code_for(sqlite3 *db)
+static enum fa_rc store_code_for(struct fa_db *db)
 {
-    int primary = sqlite3_extended_errcode(db) & 0xff;
-    int sys = sqlite3_system_errno(db);
-
-    if (primary == SQLITE_FULL)
+    switch (fa_db_errkind(db)) {
+    case FA_DB_E_NOSPACE:
         return FA_ENOSPACE;
-    if (primary == SQLITE_READONLY)
+    case FA_DB_E_READONLY:
         return FA_EREADONLY;
-    if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
-        if (sys == ENOSPC || sys == EDQUOT)
-            return FA_ENOSPACE;
-        if (sys == EROFS)
-            return FA_EREADONLY;
+    default:
+        return FA_EDB;
     }
-    return FA_EDB;
 }
 
 enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *err)
 {
-    /* SQLite messages name tables and columns, never bound values, so no
+    /* Engine messages name tables and columns, never bound values, so no
      * token or password can end up here. */
     return fa_err_set(err, store_code_for(c->db), "database error (%s): %s", what,
-                      sqlite3_errmsg(c->db));
+                      fa_db_errmsg(c->db));
 }
 
-enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *what,
+enum fa_rc fa_store_step_done(struct fa_conn *c, struct fa_db_stmt *s, const char *what,
                               struct fa_err *err)
 {
-    int r = sqlite3_step(s);
+    int r = fa_db_step(s);
 
-    if (r == SQLITE_DONE)
+    if (r == FA_DB_DONE)
         return FA_OK;
-    if (r == SQLITE_ROW)
+    if (r == FA_DB_ROW)
         return fa_err_set(err, FA_EDB, "database error (%s): unexpected row", what);
     return fa_store_dberr(c, what, err);
 }
 
-int fa_store_bind_id_text(sqlite3_stmt *s, int64_t id, const char *text)
+int fa_store_bind_id_text(struct fa_db_stmt *s, int64_t id, const char *text)
 {
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
-    b |= sqlite3_bind_int64(s, 1, id);
-    b |= sqlite3_bind_text(s, 2, text, -1, SQLITE_TRANSIENT);
+    b |= fa_db_bind_int64(s, 1, id);
+    b |= fa_db_bind_text(s, 2, text);
     return b;
 }
 
-enum fa_rc fa_store_run(struct fa_conn *c, sqlite3_stmt *s, int b, const char *what,
+enum fa_rc fa_store_run(struct fa_conn *c, struct fa_db_stmt *s, int b, const char *what,
                         struct fa_err *err)
 {
     /* Before the reset: it overwrites the connection's error text. */
-    enum fa_rc rc = b == SQLITE_OK ? fa_store_step_done(c, s, what, err)
+    enum fa_rc rc = b == FA_DB_OK ? fa_store_step_done(c, s, what, err)
                                    : fa_store_dberr(c, what, err);
 
     fa_store_stmt_done(s);
@@ -246,7 +226,7 @@ enum fa_rc fa_store_lookup_id(struct fa_conn *c, const char *sql, int64_t custom
                               const char *text, int64_t *out, const char *what,
                               struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -254,10 +234,10 @@ enum fa_rc fa_store_lookup_id(struct fa_conn *c, const char *sql, int64_t custom
     rc = fa_store_stmt(c, sql, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_store_bind_id_text(s, customer_id, text) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        *out = sqlite3_column_int64(s, 0);
-    else if (r == SQLITE_DONE)
+    r = fa_store_bind_id_text(s, customer_id, text) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (r == FA_DB_ROW)
+        *out = fa_db_column_int64(s, 0);
+    else if (r == FA_DB_DONE)
         rc = FA_ENOTFOUND;
     else
         rc = fa_store_dberr(c, what, err);
@@ -265,14 +245,14 @@ enum fa_rc fa_store_lookup_id(struct fa_conn *c, const char *sql, int64_t custom
     return rc;
 }
 
-enum fa_rc fa_store_count(struct fa_conn *c, sqlite3_stmt *s, int b, long *total,
+enum fa_rc fa_store_count(struct fa_conn *c, struct fa_db_stmt *s, int b, long *total,
                           const char *what, struct fa_err *err)
 {
     enum fa_rc rc = FA_OK;
-    int r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    int r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
 
-    if (r == SQLITE_ROW)
-        *total = (long)sqlite3_column_int64(s, 0);
+    if (r == FA_DB_ROW)
+        *total = (long)fa_db_column_int64(s, 0);
     else
         rc = fa_store_dberr(c, what, err);
     fa_store_stmt_done(s);
@@ -289,13 +269,13 @@ static const char SQL_ROLLBACK[] = "ROLLBACK";
 static enum fa_rc tx_exec(struct fa_conn *c, const char *sql, const char *what,
                           struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_stmt(c, sql, &s, err);
     if (rc != FA_OK)
         return rc;
-    return fa_store_run(c, s, SQLITE_OK, what, err);
+    return fa_store_run(c, s, FA_DB_OK, what, err);
 }
 
 enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err)
@@ -331,8 +311,8 @@ enum fa_rc fa_store_tx_end(struct fa_conn *c, enum fa_rc work_rc, struct fa_err 
 
 void fa_store_tx_rollback(struct fa_conn *c)
 {
-    /* Some errors (SQLITE_FULL, SQLITE_IOERR...) already rolled back. */
-    if (sqlite3_get_autocommit(c->db))
+    /* Some errors (SQLite: SQLITE_FULL, SQLITE_IOERR...) already rolled back. */
+    if (fa_db_autocommit(c->db))
         return;
     (void)tx_exec(c, SQL_ROLLBACK, "rollback", NULL);
 }
@@ -400,24 +380,24 @@ enum fa_rc fa_store_grow(void **p, size_t *cap, size_t need, size_t size,
  * inherits it. It cannot be set inside a transaction, so before migrating. */
 static enum fa_rc store_set_wal(struct fa_conn *c, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = FA_OK;
-    const unsigned char *mode;
+    const char *mode;
 
-    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK)
+    if (fa_db_prepare(c->db, "PRAGMA journal_mode=WAL", &s) != FA_DB_OK)
         return fa_store_dberr(c, "journal_mode", err);
-    if (sqlite3_step(s) != SQLITE_ROW) {
+    if (fa_db_step(s) != FA_DB_ROW) {
         rc = fa_store_dberr(c, "journal_mode", err);
         goto out;
     }
     /* SQLite answers with the mode in force: "memory" for :memory: and
      * some VFSes, which would silently lose our concurrency guarantees. */
-    mode = sqlite3_column_text(s, 0);
-    if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+    mode = fa_db_column_text(s, 0);
+    if (mode == NULL || strcmp(mode, "wal") != 0)
         rc = fa_err_set(err, FA_EDB, "database '%s' cannot use WAL mode (got '%s')",
-                        c->st->path, mode != NULL ? (const char *)mode : "?");
+                        c->st->path, mode != NULL ? mode : "?");
 out:
-    sqlite3_finalize(s);
+    fa_db_finalize(s);
     return rc;
 }
 
@@ -506,7 +486,7 @@ enum fa_rc fa_store_set_sync(struct fa_store *st, int full, struct fa_err *err)
      * fa_store_open, is switched here. */
     st->sync_normal = !full;
     rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK && conn_apply_sync(c) != SQLITE_OK)
+    if (rc == FA_OK && conn_apply_sync(c) != FA_DB_OK)
         rc = fa_store_dberr(c, "synchronous", err);
     return rc;
 }
@@ -521,11 +501,11 @@ int fa_store_writable(struct fa_store *st)
     /* Taking the write lock proves the file is writable and not wedged by
      * another writer. A health probe should answer quickly, so wait 1 s at
      * most instead of the usual busy timeout. */
-    sqlite3_busy_timeout(c->db, 1000);
+    fa_db_busy_timeout(c->db, 1000);
     ok = fa_store_tx_begin(c, NULL) == FA_OK;
     if (ok)
         fa_store_tx_rollback(c);
-    sqlite3_busy_timeout(c->db, FA_STORE_BUSY_MS);
+    fa_db_busy_timeout(c->db, FA_STORE_BUSY_MS);
     return ok;
 }
 

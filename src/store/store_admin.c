@@ -51,28 +51,28 @@ static const char SQL_UPD_FIELDS[] =
 static enum fa_rc upd_fields(struct fa_conn *c, int64_t id, const struct fa_user_changes *chg,
                              struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_UPD_FIELDS, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, id);
-    b |= sqlite3_bind_text(s, 2, chg->user_name, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 3, chg->full_name, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 4, chg->email, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 5, chg->phone, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 6, chg->country_code, -1, SQLITE_TRANSIENT);
-    if (b != SQLITE_OK) {
+    b |= fa_db_bind_int64(s, 1, id);
+    b |= fa_db_bind_text(s, 2, chg->user_name);
+    b |= fa_db_bind_text(s, 3, chg->full_name);
+    b |= fa_db_bind_text(s, 4, chg->email);
+    b |= fa_db_bind_text(s, 5, chg->phone);
+    b |= fa_db_bind_text(s, 6, chg->country_code);
+    if (b != FA_DB_OK) {
         rc = fa_store_dberr(c, "user update", err);
         goto out;
     }
-    if (sqlite3_step(s) == SQLITE_DONE)
+    if (fa_db_step(s) == FA_DB_DONE)
         goto out;
     /* The token is not touched here, so the only UNIQUE that can clash is
      * (customer_id, user_name): the new name is taken. */
-    if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+    if (fa_db_errkind(c->db) == FA_DB_E_UNIQUE)
         rc = fa_err_set(err, FA_ECONFLICT, "userName '%s' already exists", chg->user_name);
     else
         rc = fa_store_dberr(c, "user update", err);
@@ -92,22 +92,22 @@ static const char SQL_UPD_TPL_CLEAR[] = "DELETE FROM templates WHERE user_id = ?
 static enum fa_rc upd_reset_once(struct fa_conn *c, int64_t id, struct fa_err *err)
 {
     char token[FA_TOKEN_CHARS + 1];
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_UPD_RESET, &s, err);
     if (rc != FA_OK)
         return rc;
     fa_crypto_token_new(token);
-    b |= sqlite3_bind_int64(s, 1, id);
-    b |= sqlite3_bind_text(s, 2, token, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 3, fa_store_now());
-    if (b != SQLITE_OK)
+    b |= fa_db_bind_int64(s, 1, id);
+    b |= fa_db_bind_text(s, 2, token);
+    b |= fa_db_bind_int64(s, 3, fa_store_now());
+    if (b != FA_DB_OK)
         rc = fa_store_dberr(c, "face reset", err);
-    else if (sqlite3_step(s) == SQLITE_DONE)
+    else if (fa_db_step(s) == FA_DB_DONE)
         rc = FA_OK;
-    else if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+    else if (fa_db_errkind(c->db) == FA_DB_E_UNIQUE)
         rc = FA_ECONFLICT;
     else
         rc = fa_store_dberr(c, "face reset", err);
@@ -120,7 +120,7 @@ static enum fa_rc upd_reset_once(struct fa_conn *c, int64_t id, struct fa_err *e
  * templates. */
 static enum fa_rc upd_reset(struct fa_conn *c, int64_t id, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = FA_ECONFLICT;
     int attempt;
 
@@ -133,7 +133,7 @@ static enum fa_rc upd_reset(struct fa_conn *c, int64_t id, struct fa_err *err)
     rc = fa_store_stmt(c, SQL_UPD_TPL_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    return fa_store_run(c, s, sqlite3_bind_int64(s, 1, id), "face reset", err);
+    return fa_store_run(c, s, fa_db_bind_int64(s, 1, id), "face reset", err);
 }
 
 static const char SQL_USER_BY_ID[] = FA_STORE_USER_COLUMNS " WHERE customer_id = ?1 AND id = ?2";
@@ -142,15 +142,15 @@ static const char SQL_USER_BY_ID[] = FA_STORE_USER_COLUMNS " WHERE customer_id =
 static enum fa_rc user_find_id(struct fa_conn *c, int64_t customer_id, int64_t id,
                                struct fa_user *out, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_USER_BY_ID, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_int64(s, 2, id);
+    b |= fa_db_bind_int64(s, 1, customer_id);
+    b |= fa_db_bind_int64(s, 2, id);
     rc = fa_store_user_step(c, s, b, out, err);
     if (rc == FA_ENOTFOUND)
         fa_err_set(err, rc, "user not found");
@@ -252,26 +252,26 @@ static enum fa_rc paths_push(char ***paths, int *n, size_t *cap, const char *pat
 
 /* Step s (bound by the caller) to the end, collecting column 0 of each row.
  * On error nothing is returned: the outputs are left as they were. */
-static enum fa_rc paths_collect(struct fa_conn *c, sqlite3_stmt *s, char ***paths, int *n,
+static enum fa_rc paths_collect(struct fa_conn *c, struct fa_db_stmt *s, char ***paths, int *n,
                                 struct fa_err *err)
 {
     char **p = NULL;
-    const unsigned char *text;
+    const char *text;
     int count = 0, r;
     size_t cap = 0;
     enum fa_rc rc = FA_OK;
 
-    r = sqlite3_step(s);
-    while (r == SQLITE_ROW && rc == FA_OK) {
-        text = sqlite3_column_text(s, 0);
+    r = fa_db_step(s);
+    while (r == FA_DB_ROW && rc == FA_OK) {
+        text = fa_db_column_text(s, 0);
         if (text == NULL)
             rc = fa_err_set(err, FA_ENOMEM, "out of memory reading image paths");
         else
-            rc = paths_push(&p, &count, &cap, (const char *)text, err);
+            rc = paths_push(&p, &count, &cap, text, err);
         if (rc == FA_OK)
-            r = sqlite3_step(s);
+            r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "image paths", err);
     if (rc != FA_OK) {
         fa_store_paths_free(p, count);
@@ -296,22 +296,22 @@ static const char SQL_DEL_USER[] = "DELETE FROM users WHERE id = ?1 AND customer
 static enum fa_rc del_pending(struct fa_conn *c, int64_t id, char ***paths, int *n,
                               struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_DEL_PENDING, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, id);
-    b |= sqlite3_bind_int64(s, 2, fa_store_now());
+    b |= fa_db_bind_int64(s, 1, id);
+    b |= fa_db_bind_int64(s, 2, fa_store_now());
     rc = fa_store_run(c, s, b, "user delete", err);
     if (rc != FA_OK)
         return rc;
     rc = fa_store_stmt(c, SQL_DEL_PATHS, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = sqlite3_bind_int64(s, 1, id) == SQLITE_OK ? paths_collect(c, s, paths, n, err)
+    rc = fa_db_bind_int64(s, 1, id) == FA_DB_OK ? paths_collect(c, s, paths, n, err)
                                                    : fa_store_dberr(c, "user delete", err);
     fa_store_stmt_done(s);
     return rc;
@@ -320,10 +320,10 @@ static enum fa_rc del_pending(struct fa_conn *c, int64_t id, char ***paths, int 
 static enum fa_rc del_write(struct fa_conn *c, int64_t customer_id, const char *user_name,
                             int64_t *user_id, char ***paths, int *n, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     struct fa_user u;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_user_find(c, customer_id, user_name, &u, err);
     if (rc == FA_OK)
@@ -332,8 +332,8 @@ static enum fa_rc del_write(struct fa_conn *c, int64_t customer_id, const char *
         rc = fa_store_stmt(c, SQL_DEL_USER, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, u.id);
-    b |= sqlite3_bind_int64(s, 2, customer_id);
+    b |= fa_db_bind_int64(s, 1, u.id);
+    b |= fa_db_bind_int64(s, 2, customer_id);
     rc = fa_store_run(c, s, b, "user delete", err);
     if (rc == FA_OK)
         *user_id = u.id;
@@ -378,7 +378,7 @@ static const char SQL_PENDING_DONE[] = "DELETE FROM pending_deletes WHERE path =
 enum fa_rc fa_store_pending_list(struct fa_store *st, char ***paths, int *n, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     *paths = NULL;
@@ -395,13 +395,13 @@ enum fa_rc fa_store_pending_list(struct fa_store *st, char ***paths, int *n, str
 static enum fa_rc pending_done_write(struct fa_conn *c, char *const *paths, int n,
                                      struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int i;
 
     rc = fa_store_stmt(c, SQL_PENDING_DONE, &s, err);
     for (i = 0; rc == FA_OK && i < n; i++)
-        rc = fa_store_run(c, s, sqlite3_bind_text(s, 1, paths[i], -1, SQLITE_TRANSIENT),
+        rc = fa_store_run(c, s, fa_db_bind_text(s, 1, paths[i]),
                           "pending done", err);
     return rc;
 }
@@ -435,7 +435,7 @@ enum fa_rc fa_store_image_path_known(struct fa_store *st, const char *relpath, i
                                      struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -447,10 +447,10 @@ enum fa_rc fa_store_image_path_known(struct fa_store *st, const char *relpath, i
         rc = fa_store_stmt(c, SQL_PATH_KNOWN, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_text(s, 1, relpath, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                             : SQLITE_ERROR;
-    if (r == SQLITE_ROW || r == SQLITE_DONE)
-        *known = r == SQLITE_ROW;
+    r = fa_db_bind_text(s, 1, relpath) == FA_DB_OK ? fa_db_step(s)
+                                                                             : FA_DB_ERROR;
+    if (r == FA_DB_ROW || r == FA_DB_DONE)
+        *known = r == FA_DB_ROW;
     else
         rc = fa_store_dberr(c, "image path", err);
     fa_store_stmt_done(s);
@@ -470,7 +470,7 @@ enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, con
                                    int on, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int b;
 
@@ -482,11 +482,11 @@ enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, con
     if (rc != FA_OK)
         return rc;
     b = fa_store_bind_id_text(s, customer_id, user_name);
-    b |= sqlite3_bind_int(s, 3, on != 0);
-    b |= sqlite3_bind_int64(s, 4, fa_store_now());
+    b |= fa_db_bind_int(s, 3, on != 0);
+    b |= fa_db_bind_int64(s, 4, fa_store_now());
     rc = fa_store_run(c, s, b, "blacklist", err);
     /* changes() counts matched rows even when no value changed. */
-    if (rc == FA_OK && sqlite3_changes(c->db) == 0)
+    if (rc == FA_OK && fa_db_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "userName '%s' not found", user_name);
     return rc;
 }

@@ -73,24 +73,24 @@ int fa_store_image_id_ok(const char *s)
     return s[FA_IMAGE_ID_HEX] == '\0';
 }
 
-enum fa_rc fa_store_col_text(struct fa_conn *c, sqlite3_stmt *s, int col, char *buf, size_t size,
+enum fa_rc fa_store_col_text(struct fa_conn *c, struct fa_db_stmt *s, int col, char *buf, size_t size,
                              struct fa_err *err)
 {
-    const unsigned char *v = sqlite3_column_text(s, col);
+    const char *v = fa_db_column_text(s, col);
     size_t n;
 
     if (v == NULL) {
         /* NULL column, or out of memory converting it. */
         buf[0] = '\0';
-        if (sqlite3_errcode(c->db) == SQLITE_NOMEM)
+        if (fa_db_errkind(c->db) == FA_DB_E_NOMEM)
             return fa_err_set(err, FA_ENOMEM, "out of memory reading the database");
         return FA_OK;
     }
-    n = (size_t)sqlite3_column_bytes(s, col);
+    n = (size_t)fa_db_column_bytes(s, col);
     if (n >= size) {
         buf[0] = '\0';
         return fa_err_set(err, FA_EDB, "database error: column %s is %zu bytes, at most %zu",
-                          sqlite3_column_name(s, col), n, size - 1);
+                          fa_db_column_name(s, col), n, size - 1);
     }
     memcpy(buf, v, n);
     buf[n] = '\0';

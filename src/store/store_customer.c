@@ -88,9 +88,9 @@ enum fa_rc fa_store_customer_add(struct fa_store *st, const char *name, const ch
 {
     char hash[FA_PWHASH_MAX];
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = customer_prepare(st, name, password, hash, &c, err);
     if (rc != FA_OK)
@@ -98,16 +98,16 @@ enum fa_rc fa_store_customer_add(struct fa_store *st, const char *name, const ch
     rc = fa_store_stmt(c, SQL_CUSTOMER_ADD, &s, err);
     if (rc != FA_OK)
         goto out;
-    b |= sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 2, hash, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 3, fa_store_now());
-    if (b != SQLITE_OK) {
+    b |= fa_db_bind_text(s, 1, name);
+    b |= fa_db_bind_text(s, 2, hash);
+    b |= fa_db_bind_int64(s, 3, fa_store_now());
+    if (b != FA_DB_OK) {
         rc = fa_store_dberr(c, "customer add", err);
         goto out;
     }
-    if (sqlite3_step(s) == SQLITE_DONE)
+    if (fa_db_step(s) == FA_DB_DONE)
         goto out;
-    if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE)
+    if (fa_db_errkind(c->db) == FA_DB_E_UNIQUE)
         rc = fa_err_set(err, FA_ECONFLICT, "customerName '%s' already exists", name);
     else
         rc = fa_store_dberr(c, "customer add", err);
@@ -126,25 +126,25 @@ static const char SQL_TOKENS_REVOKE_ALL[] =
 static enum fa_rc passwd_write(struct fa_conn *c, const char *name, const char *hash,
                                struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_CUSTOMER_PASSWD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, hash, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 2, name, -1, SQLITE_TRANSIENT);
+    b |= fa_db_bind_text(s, 1, hash);
+    b |= fa_db_bind_text(s, 2, name);
     rc = fa_store_run(c, s, b, "passwd", err);
     if (rc != FA_OK)
         return rc;
-    if (sqlite3_changes(c->db) == 0)
+    if (fa_db_changes(c->db) == 0)
         return fa_err_set(err, FA_ENOTFOUND, "customerName '%s' not found", name);
 
     rc = fa_store_stmt(c, SQL_TOKENS_REVOKE_ALL, &s, err);
     if (rc != FA_OK)
         return rc;
-    return fa_store_run(c, s, sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT), "passwd",
+    return fa_store_run(c, s, fa_db_bind_text(s, 1, name), "passwd",
                         err);
 }
 
@@ -175,7 +175,7 @@ static const char SQL_CUSTOMER_BY_NAME[] = "SELECT id, pw_hash FROM customers WH
 static enum fa_rc customer_lookup(struct fa_conn *c, const char *name, int64_t *id,
                                   char hash[FA_PWHASH_MAX], int *found, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -183,16 +183,16 @@ static enum fa_rc customer_lookup(struct fa_conn *c, const char *name, int64_t *
     rc = fa_store_stmt(c, SQL_CUSTOMER_BY_NAME, &s, err);
     if (rc != FA_OK)
         return rc;
-    if (sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
+    if (fa_db_bind_text(s, 1, name) != FA_DB_OK) {
         rc = fa_store_dberr(c, "login", err);
         goto out;
     }
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW) {
-        *id = sqlite3_column_int64(s, 0);
+    r = fa_db_step(s);
+    if (r == FA_DB_ROW) {
+        *id = fa_db_column_int64(s, 0);
         rc = fa_store_col_text(c, s, 1, hash, FA_PWHASH_MAX, err);
         *found = rc == FA_OK;
-    } else if (r != SQLITE_DONE) {
+    } else if (r != FA_DB_DONE) {
         rc = fa_store_dberr(c, "login", err);
     }
 out:
@@ -209,16 +209,16 @@ static const char SQL_TOKEN_ADD[] =
 static enum fa_rc token_insert(struct fa_conn *c, int64_t customer_id, const char *digest,
                                long ttl_seconds, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     int64_t now = fa_store_now();
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_TOKENS_PURGE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_int64(s, 2, now);
+    b |= fa_db_bind_int64(s, 1, customer_id);
+    b |= fa_db_bind_int64(s, 2, now);
     rc = fa_store_run(c, s, b, "login", err);
     if (rc != FA_OK)
         return rc;
@@ -226,10 +226,10 @@ static enum fa_rc token_insert(struct fa_conn *c, int64_t customer_id, const cha
     rc = fa_store_stmt(c, SQL_TOKEN_ADD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_text(s, 2, digest, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 3, now);
-    b |= sqlite3_bind_int64(s, 4, add_saturating(now, ttl_seconds));
+    b |= fa_db_bind_int64(s, 1, customer_id);
+    b |= fa_db_bind_text(s, 2, digest);
+    b |= fa_db_bind_int64(s, 3, now);
+    b |= fa_db_bind_int64(s, 4, add_saturating(now, ttl_seconds));
     return fa_store_run(c, s, b, "login", err);
 }
 
@@ -287,9 +287,9 @@ enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, 
 {
     char digest[FA_DIGEST_HEX + 1];
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int b = FA_DB_OK, r;
 
     *customer_id = 0;
     if ((customer_name != NULL && !fa_store_name_ok(customer_name)) || !token_shape_ok(token))
@@ -303,25 +303,25 @@ enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, 
     rc = fa_store_stmt(c, SQL_TOKEN_CHECK, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, digest, -1, SQLITE_TRANSIENT);
+    b |= fa_db_bind_text(s, 1, digest);
     /* bind_text of NULL binds SQL NULL. */
-    b |= sqlite3_bind_text(s, 2, customer_name, -1, SQLITE_TRANSIENT);
-    if (b != SQLITE_OK) {
+    b |= fa_db_bind_text(s, 2, customer_name);
+    if (b != FA_DB_OK) {
         rc = fa_store_dberr(c, "token check", err);
         goto out;
     }
-    r = sqlite3_step(s);
-    if (r == SQLITE_DONE) {
+    r = fa_db_step(s);
+    if (r == FA_DB_DONE) {
         /* Unknown, purged, or another customer's: all look the same. */
         rc = fa_err_set(err, FA_EAUTH, "%s", MSG_TOKEN);
-    } else if (r != SQLITE_ROW) {
+    } else if (r != FA_DB_ROW) {
         rc = fa_store_dberr(c, "token check", err);
-    } else if (sqlite3_column_int(s, 2) != 0) {
+    } else if (fa_db_column_int(s, 2) != 0) {
         rc = fa_err_set(err, FA_EAUTH, "access token revoked");
-    } else if (sqlite3_column_int64(s, 1) <= fa_store_now()) {
+    } else if (fa_db_column_int64(s, 1) <= fa_store_now()) {
         rc = fa_err_set(err, FA_EAUTH, "access token expired");
     } else {
-        *customer_id = sqlite3_column_int64(s, 0);
+        *customer_id = fa_db_column_int64(s, 0);
     }
 out:
     fa_store_stmt_done(s);
@@ -337,9 +337,9 @@ enum fa_rc fa_store_token_revoke(struct fa_store *st, int64_t customer_id, const
 {
     char digest[FA_DIGEST_HEX + 1];
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (!token_shape_ok(token))
         return fa_err_set(err, FA_EAUTH, "%s", MSG_TOKEN);
@@ -350,11 +350,11 @@ enum fa_rc fa_store_token_revoke(struct fa_store *st, int64_t customer_id, const
     rc = fa_store_stmt(c, SQL_TOKEN_REVOKE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, digest, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 2, customer_id);
-    b |= sqlite3_bind_int64(s, 3, fa_store_now());
+    b |= fa_db_bind_text(s, 1, digest);
+    b |= fa_db_bind_int64(s, 2, customer_id);
+    b |= fa_db_bind_int64(s, 3, fa_store_now());
     rc = fa_store_run(c, s, b, "token revoke", err);
-    if (rc == FA_OK && sqlite3_changes(c->db) == 0)
+    if (rc == FA_OK && fa_db_changes(c->db) == 0)
         rc = fa_err_set(err, FA_EAUTH, "%s", MSG_TOKEN);
     return rc;
 }

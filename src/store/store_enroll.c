@@ -18,20 +18,20 @@ static const char SQL_ISSUED[] = "SELECT enroll_issued FROM users WHERE id = ?1"
 static enum fa_rc link_read(struct fa_conn *c, const char *token, struct fa_user *out,
                             int64_t *issued, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long t = 0;
     enum fa_rc rc = fa_store_stmt(c, SQL_LINK, &s, err);
 
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_user_step(c, s, sqlite3_bind_text(s, 1, token, -1, SQLITE_TRANSIENT), out,
+    rc = fa_store_user_step(c, s, fa_db_bind_text(s, 1, token), out,
                             err);
     if (rc == FA_ENOTFOUND)
         return fa_err_set(err, FA_ENOTFOUND, "unknown enrollment token");
     if (rc == FA_OK)
         rc = fa_store_stmt(c, SQL_ISSUED, &s, err);
     if (rc == FA_OK)
-        rc = fa_store_count(c, s, sqlite3_bind_int64(s, 1, out->id), &t, "enrollment link", err);
+        rc = fa_store_count(c, s, fa_db_bind_int64(s, 1, out->id), &t, "enrollment link", err);
     *issued = t;
     return rc;
 }
@@ -63,26 +63,26 @@ static const char SQL_ATT_ADD[] = "INSERT INTO enroll_attempts(user_id, at) VALU
 static enum fa_rc attempt_count_add(struct fa_conn *c, int64_t user_id, int64_t now,
                                     long window_s, int limit, int *allowed, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long n = 0;
     int b;
     enum fa_rc rc = fa_store_stmt(c, SQL_ATT_PRUNE, &s, err);
 
     if (rc != FA_OK)
         return rc;
-    b = sqlite3_bind_int64(s, 1, user_id) | sqlite3_bind_int64(s, 2, now - window_s);
+    b = fa_db_bind_int64(s, 1, user_id) | fa_db_bind_int64(s, 2, now - window_s);
     rc = fa_store_run(c, s, b, "enrollment attempts", err);
     if (rc == FA_OK)
         rc = fa_store_stmt(c, SQL_ATT_COUNT, &s, err);
     if (rc == FA_OK)
-        rc = fa_store_count(c, s, sqlite3_bind_int64(s, 1, user_id), &n, "enrollment attempts",
+        rc = fa_store_count(c, s, fa_db_bind_int64(s, 1, user_id), &n, "enrollment attempts",
                             err);
     if (rc != FA_OK || n >= limit)
         return rc;
     rc = fa_store_stmt(c, SQL_ATT_ADD, &s, err);
     if (rc != FA_OK)
         return rc;
-    b = sqlite3_bind_int64(s, 1, user_id) | sqlite3_bind_int64(s, 2, now);
+    b = fa_db_bind_int64(s, 1, user_id) | fa_db_bind_int64(s, 2, now);
     rc = fa_store_run(c, s, b, "enrollment attempts", err);
     if (rc == FA_OK)
         *allowed = 1;

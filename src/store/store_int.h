@@ -3,7 +3,7 @@
  *
  * A struct fa_store owns the database path, a pthread key and the list of
  * every connection opened through it. A struct fa_conn is one thread's
- * sqlite3 handle plus its cache of prepared statements; it is only ever used
+ * database connection (db.h) plus its cache of prepared statements; it is only ever used
  * by the thread that opened it, except by fa_store_free once every worker is
  * done.
  *
@@ -23,10 +23,10 @@
 #define FACEAUTH_STORE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "faceauth/store.h"
 
 /* Distinct SQL texts a connection may cache; fa_store_stmt asserts on more. */
@@ -37,12 +37,12 @@
 
 struct fa_conn_stmt {
     const char *sql; /* static text; its address is the cache key */
-    sqlite3_stmt *stmt;
+    struct fa_db_stmt *stmt;
 };
 
 struct fa_conn {
     struct fa_store *st;
-    sqlite3 *db;
+    struct fa_db *db;
     int n_stmts;
     struct fa_conn_stmt stmts[FA_STORE_STMT_MAX];
     struct fa_conn *prev, *next; /* in st->conns, under st->lock */
@@ -61,30 +61,31 @@ struct fa_store {
 enum fa_rc fa_store_conn(struct fa_store *st, struct fa_conn **out, struct fa_err *err);
 
 /* The cached statement for sql (a static string), prepared on first use. */
-enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, sqlite3_stmt **out,
+enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, struct fa_db_stmt **out,
                          struct fa_err *err);
 
 /* Reset s and drop its bindings so it holds no lock and no caller pointer. NULL is fine. */
-void fa_store_stmt_done(sqlite3_stmt *s);
+void fa_store_stmt_done(struct fa_db_stmt *s);
 
-/* FA_EDB with "database error (what): <sqlite message>" in err; FA_ENOSPACE
- * when the disk is full (SQLITE_FULL, or an I/O error with ENOSPC/EDQUOT),
- * FA_EREADONLY when the file or its folder is read-only. */
+/* FA_EDB with "database error (what): <engine message>" in err; FA_ENOSPACE
+ * when the disk is full (SQLite: SQLITE_FULL or an I/O error with
+ * ENOSPC/EDQUOT; PostgreSQL: 53100), FA_EREADONLY when the database is
+ * read-only (a read-only file or folder; a read-only server, 25006). */
 enum fa_rc fa_store_dberr(struct fa_conn *c, const char *what, struct fa_err *err);
 
 /* Step s, which must finish without rows (INSERT/UPDATE/DELETE). FA_EDB otherwise. */
-enum fa_rc fa_store_step_done(struct fa_conn *c, sqlite3_stmt *s, const char *what,
+enum fa_rc fa_store_step_done(struct fa_conn *c, struct fa_db_stmt *s, const char *what,
                               struct fa_err *err);
 
 /* Bind ?1 = id and ?2 = text (copied; NULL binds SQL NULL): the (owner id,
  * name) key that most store statements start with. Returns the bind results
  * ORed together. */
-int fa_store_bind_id_text(sqlite3_stmt *s, int64_t id, const char *text);
+int fa_store_bind_id_text(struct fa_db_stmt *s, int64_t id, const char *text);
 
 /* Finish a write whose parameters the caller bound (b: the bind results
  * ORed together): step it to the end, then fa_store_stmt_done. FA_EDB
  * naming what when a bind or the step failed. */
-enum fa_rc fa_store_run(struct fa_conn *c, sqlite3_stmt *s, int b, const char *what,
+enum fa_rc fa_store_run(struct fa_conn *c, struct fa_db_stmt *s, int b, const char *what,
                         struct fa_err *err);
 
 /* Run the cached statement sql with ?1 = customer_id, ?2 = text, and read
@@ -96,7 +97,7 @@ enum fa_rc fa_store_lookup_id(struct fa_conn *c, const char *sql, int64_t custom
 
 /* Step s (bound by the caller; b as for fa_store_run) for its one row and
  * read column 0, a COUNT(*), into *total; then fa_store_stmt_done. */
-enum fa_rc fa_store_count(struct fa_conn *c, sqlite3_stmt *s, int b, long *total,
+enum fa_rc fa_store_count(struct fa_conn *c, struct fa_db_stmt *s, int b, long *total,
                           const char *what, struct fa_err *err);
 
 /* BEGIN IMMEDIATE: take the write lock now (waiting up to the busy timeout),
@@ -165,13 +166,13 @@ enum fa_rc fa_store_grow(void **p, size_t *cap, size_t need, size_t size,
     " face_original, face_thumbnail FROM users"
 
 /* Fill out from the current row of a FA_STORE_USER_COLUMNS statement. */
-enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+enum fa_rc fa_store_user_from_row(struct fa_conn *c, struct fa_db_stmt *s, struct fa_user *out,
                                   struct fa_err *err);
 
 /* Step s (a FA_STORE_USER_COLUMNS statement the caller bound; b: the bind
  * results ORed) for its one row into out, then fa_store_stmt_done.
  * FA_ENOTFOUND with no message (the caller words it); FA_EDB "user lookup". */
-enum fa_rc fa_store_user_step(struct fa_conn *c, sqlite3_stmt *s, int b, struct fa_user *out,
+enum fa_rc fa_store_user_step(struct fa_conn *c, struct fa_db_stmt *s, int b, struct fa_user *out,
                               struct fa_err *err);
 
 /* The customer's user user_name on c (inside the caller's transaction, if
@@ -227,7 +228,7 @@ int fa_store_image_id_ok(const char *s);
 
 /* Copy text column col of s into buf (size bytes, always NUL-terminated);
  * FA_EDB when the stored value does not fit, which validation prevents. */
-enum fa_rc fa_store_col_text(struct fa_conn *c, sqlite3_stmt *s, int col, char *buf, size_t size,
+enum fa_rc fa_store_col_text(struct fa_conn *c, struct fa_db_stmt *s, int col, char *buf, size_t size,
                              struct fa_err *err);
 
 /* "draft"/"success"/"failure" back to the enum; -1 for anything else. */

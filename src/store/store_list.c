@@ -38,17 +38,16 @@ static enum fa_rc filter_validate(const struct fa_user_filter *f, struct fa_err 
 }
 
 /* Parameters 1-5, which the count and the page share. */
-static int filter_bind(sqlite3_stmt *s, int64_t customer_id, const struct fa_user_filter *f)
+static int filter_bind(struct fa_db_stmt *s, int64_t customer_id, const struct fa_user_filter *f)
 {
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= f->state < 0 ? sqlite3_bind_null(s, 2)
-                      : sqlite3_bind_text(s, 2, fa_user_state_name((enum fa_user_state)f->state),
-                                          -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int(s, 3, f->blacklisted_only != 0);
-    b |= sqlite3_bind_int64(s, 4, f->from);
-    b |= sqlite3_bind_int64(s, 5, f->to);
+    b |= fa_db_bind_int64(s, 1, customer_id);
+    b |= f->state < 0 ? fa_db_bind_null(s, 2)
+                      : fa_db_bind_text(s, 2, fa_user_state_name((enum fa_user_state)f->state));
+    b |= fa_db_bind_int(s, 3, f->blacklisted_only != 0);
+    b |= fa_db_bind_int64(s, 4, f->from);
+    b |= fa_db_bind_int64(s, 5, f->to);
     return b;
 }
 
@@ -61,7 +60,7 @@ struct list_query {
 static enum fa_rc list_count(struct fa_conn *c, const void *arg, long *total, struct fa_err *err)
 {
     const struct list_query *q = arg;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_stmt(c, SQL_LIST_COUNT, &s, err);
@@ -71,22 +70,22 @@ static enum fa_rc list_count(struct fa_conn *c, const void *arg, long *total, st
 }
 
 /* Step the bound page statement into users (room for max rows). */
-static enum fa_rc list_rows(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *users, int max,
+static enum fa_rc list_rows(struct fa_conn *c, struct fa_db_stmt *s, struct fa_user *users, int max,
                             int *n, struct fa_err *err)
 {
     enum fa_rc rc = FA_OK;
     int r;
 
-    r = sqlite3_step(s);
-    while (r == SQLITE_ROW && rc == FA_OK && *n < max) {
+    r = fa_db_step(s);
+    while (r == FA_DB_ROW && rc == FA_OK && *n < max) {
         rc = fa_store_user_from_row(c, s, &users[*n], err);
         if (rc == FA_OK) {
             (*n)++;
-            r = sqlite3_step(s);
+            r = fa_db_step(s);
         }
     }
     /* LIMIT caps the rows at max, so the loop ends on DONE. */
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "user list", err);
     return rc;
 }
@@ -97,7 +96,7 @@ static enum fa_rc list_page(struct fa_conn *c, const void *arg, void *rows, int 
     const struct list_query *q = arg;
     const struct fa_user_filter *f = q->f;
     const char *sql = f->blacklisted_only ? SQL_LIST_BY_BLACKLISTED : SQL_LIST_BY_UPDATED;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int b;
 
@@ -105,10 +104,10 @@ static enum fa_rc list_page(struct fa_conn *c, const void *arg, void *rows, int 
     if (rc != FA_OK)
         return rc;
     b = filter_bind(s, q->customer_id, f);
-    b |= sqlite3_bind_int(s, 6, f->page_count);
+    b |= fa_db_bind_int(s, 6, f->page_count);
     /* page and page_count are validated, so this cannot overflow int64. */
-    b |= sqlite3_bind_int64(s, 7, (int64_t)(f->page - 1) * f->page_count);
-    rc = b == SQLITE_OK ? list_rows(c, s, rows, f->page_count, n, err)
+    b |= fa_db_bind_int64(s, 7, (int64_t)(f->page - 1) * f->page_count);
+    rc = b == FA_DB_OK ? list_rows(c, s, rows, f->page_count, n, err)
                         : fa_store_dberr(c, "user list", err);
     fa_store_stmt_done(s);
     return rc;

@@ -26,10 +26,10 @@ static const char SQL_LOG_PAGE[] =
  * bytes, see fa_store_record_commit), which may be longer than
  * fa_log_row.user_name: one odd row must not make the whole log unreadable.
  */
-static void col_text_cut(sqlite3_stmt *s, int col, char *buf, size_t size)
+static void col_text_cut(struct fa_db_stmt *s, int col, char *buf, size_t size)
 {
-    const unsigned char *v = sqlite3_column_text(s, col);
-    size_t n = v != NULL ? (size_t)sqlite3_column_bytes(s, col) : 0;
+    const char *v = fa_db_column_text(s, col);
+    size_t n = v != NULL ? (size_t)fa_db_column_bytes(s, col) : 0;
 
     if (n >= size) {
         n = size - 1;
@@ -42,28 +42,28 @@ static void col_text_cut(sqlite3_stmt *s, int col, char *buf, size_t size)
     buf[n] = '\0';
 }
 
-static void log_from_row(sqlite3_stmt *s, struct fa_log_row *row)
+static void log_from_row(struct fa_db_stmt *s, struct fa_log_row *row)
 {
-    const unsigned char *result;
+    const char *result;
 
-    row->created = sqlite3_column_int64(s, 0);
+    row->created = fa_db_column_int64(s, 0);
     col_text_cut(s, 1, row->user_name, sizeof row->user_name);
     col_text_cut(s, 2, row->request_type, sizeof row->request_type);
-    result = sqlite3_column_text(s, 3);
-    row->success = result != NULL && strcmp((const char *)result, "success") == 0;
-    row->score = sqlite3_column_type(s, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(s, 4);
+    result = fa_db_column_text(s, 3);
+    row->success = result != NULL && strcmp(result, "success") == 0;
+    row->score = fa_db_column_type(s, 4) == FA_DB_NULL ? NAN : fa_db_column_double(s, 4);
     /* NULL (none, or the image was deleted with its user) reads as "". */
     col_text_cut(s, 5, row->original_id, sizeof row->original_id);
     col_text_cut(s, 6, row->thumbnail_id, sizeof row->thumbnail_id);
 }
 
-static int range_bind(sqlite3_stmt *s, int64_t customer_id, int64_t from, int64_t to)
+static int range_bind(struct fa_db_stmt *s, int64_t customer_id, int64_t from, int64_t to)
 {
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_int64(s, 2, from);
-    b |= sqlite3_bind_int64(s, 3, to);
+    b |= fa_db_bind_int64(s, 1, customer_id);
+    b |= fa_db_bind_int64(s, 2, from);
+    b |= fa_db_bind_int64(s, 3, to);
     return b;
 }
 
@@ -76,7 +76,7 @@ struct log_query {
 static enum fa_rc log_count(struct fa_conn *c, const void *arg, long *total, struct fa_err *err)
 {
     const struct log_query *q = arg;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_stmt(c, SQL_LOG_COUNT, &s, err);
@@ -91,7 +91,7 @@ static enum fa_rc log_page(struct fa_conn *c, const void *arg, void *out, int *n
 {
     const struct log_query *q = arg;
     struct fa_log_row *rows = out;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int b, r;
 
@@ -99,15 +99,15 @@ static enum fa_rc log_page(struct fa_conn *c, const void *arg, void *out, int *n
     if (rc != FA_OK)
         return rc;
     b = range_bind(s, q->customer_id, q->from, q->to);
-    b |= sqlite3_bind_int(s, 4, q->page_count);
-    b |= sqlite3_bind_int64(s, 5, (int64_t)(q->page - 1) * q->page_count);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    b |= fa_db_bind_int(s, 4, q->page_count);
+    b |= fa_db_bind_int64(s, 5, (int64_t)(q->page - 1) * q->page_count);
+    r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     /* LIMIT caps the rows at page_count, so the loop ends on DONE. */
-    while (r == SQLITE_ROW && *n < q->page_count) {
+    while (r == FA_DB_ROW && *n < q->page_count) {
         log_from_row(s, &rows[(*n)++]);
-        r = sqlite3_step(s);
+        r = fa_db_step(s);
     }
-    if (r != SQLITE_DONE)
+    if (r != FA_DB_DONE)
         rc = fa_store_dberr(c, "log list", err);
     fa_store_stmt_done(s);
     return rc;

@@ -10,7 +10,7 @@ enum fa_rc fa_store_customer_id(struct fa_store *st, const char *name, int64_t *
                                 struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -22,11 +22,11 @@ enum fa_rc fa_store_customer_id(struct fa_store *st, const char *name, int64_t *
         rc = fa_store_stmt(c, SQL_CUSTOMER_ID, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                          : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
-        *id = sqlite3_column_int64(s, 0);
-    else if (r == SQLITE_DONE)
+    r = fa_db_bind_text(s, 1, name) == FA_DB_OK ? fa_db_step(s)
+                                                                          : FA_DB_ERROR;
+    if (r == FA_DB_ROW)
+        *id = fa_db_column_int64(s, 0);
+    else if (r == FA_DB_DONE)
         rc = fa_err_set(err, FA_ENOTFOUND, "no customer named '%s'", name);
     else
         rc = fa_store_dberr(c, "customer lookup", err);

@@ -82,9 +82,9 @@ static enum fa_rc event_validate(const struct fa_store_event *ev, struct fa_err 
 enum fa_rc fa_store_outbox_add(struct fa_conn *c, int64_t customer_id, struct fa_store_event *ev,
                                int64_t now, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     ev->queued = 0;
     rc = event_validate(ev, err);
@@ -92,14 +92,14 @@ enum fa_rc fa_store_outbox_add(struct fa_conn *c, int64_t customer_id, struct fa
         rc = fa_store_stmt(c, outbox_add_sql(ev->event), &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, ev->event_id, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 2, fa_cb_event_name(ev->event), -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(s, 3, ev->body, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 4, now);
-    b |= sqlite3_bind_int64(s, 5, customer_id);
+    b |= fa_db_bind_text(s, 1, ev->event_id);
+    b |= fa_db_bind_text(s, 2, fa_cb_event_name(ev->event));
+    b |= fa_db_bind_text(s, 3, ev->body);
+    b |= fa_db_bind_int64(s, 4, now);
+    b |= fa_db_bind_int64(s, 5, customer_id);
     rc = fa_store_run(c, s, b, "callback event", err);
     if (rc == FA_OK)
-        ev->queued = sqlite3_changes(c->db) > 0;
+        ev->queued = fa_db_changes(c->db) > 0;
     return rc;
 }
 
@@ -113,9 +113,9 @@ enum fa_rc fa_store_event_ready(struct fa_store *st, const char *event_id, const
                                 struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (body == NULL || strnlen(body, OUTBOX_BODY_MAX + 1) > OUTBOX_BODY_MAX)
         return fa_err_set(err, FA_EINVAL, "callback body must be 0-%d bytes", OUTBOX_BODY_MAX);
@@ -124,12 +124,12 @@ enum fa_rc fa_store_event_ready(struct fa_store *st, const char *event_id, const
         rc = fa_store_stmt(c, SQL_EVENT_READY, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, event_id, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 2, body, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 3, fa_store_now_ms());
-    b |= sqlite3_bind_int64(s, 4, fa_store_now());
+    b |= fa_db_bind_text(s, 1, event_id);
+    b |= fa_db_bind_text(s, 2, body);
+    b |= fa_db_bind_int64(s, 3, fa_store_now_ms());
+    b |= fa_db_bind_int64(s, 4, fa_store_now());
     rc = fa_store_run(c, s, b, "callback ready", err);
-    if (rc == FA_OK && sqlite3_changes(c->db) == 0)
+    if (rc == FA_OK && fa_db_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "no held callback event %.32s", event_id);
     return rc;
 }
@@ -142,9 +142,9 @@ enum fa_rc fa_store_events_release(struct fa_store *st, int64_t before, int *n,
                                    struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     *n = 0;
     rc = fa_store_conn(st, &c, err);
@@ -152,12 +152,12 @@ enum fa_rc fa_store_events_release(struct fa_store *st, int64_t before, int *n,
         rc = fa_store_stmt(c, SQL_EVENTS_RELEASE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, before);
-    b |= sqlite3_bind_int64(s, 2, fa_store_now_ms());
-    b |= sqlite3_bind_int64(s, 3, fa_store_now());
+    b |= fa_db_bind_int64(s, 1, before);
+    b |= fa_db_bind_int64(s, 2, fa_store_now_ms());
+    b |= fa_db_bind_int64(s, 3, fa_store_now());
     rc = fa_store_run(c, s, b, "callback release", err);
     if (rc == FA_OK)
-        *n = sqlite3_changes(c->db);
+        *n = fa_db_changes(c->db);
     return rc;
 }
 
@@ -168,7 +168,7 @@ enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
                                  struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     *n = 0;
@@ -177,9 +177,9 @@ enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
         rc = fa_store_stmt(c, SQL_EVENTS_PRUNE, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_run(c, s, sqlite3_bind_int64(s, 1, before), "callback prune", err);
+    rc = fa_store_run(c, s, fa_db_bind_int64(s, 1, before), "callback prune", err);
     if (rc == FA_OK)
-        *n = sqlite3_changes(c->db);
+        *n = fa_db_changes(c->db);
     return rc;
 }
 
@@ -194,16 +194,16 @@ static const char SQL_EVENTS_DUE[] =
     " WHERE e.state = 'pending' AND e.next_ms <= ?1 GROUP BY e.customer_id"
     " ORDER BY e.next_ms, e.id LIMIT ?2";
 
-static enum fa_rc due_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_cb_due *d,
+static enum fa_rc due_from_row(struct fa_conn *c, struct fa_db_stmt *s, struct fa_cb_due *d,
                                struct fa_err *err)
 {
-    const unsigned char *body = sqlite3_column_text(s, 6);
-    size_t n = body != NULL ? (size_t)sqlite3_column_bytes(s, 6) : 0;
+    const char *body = fa_db_column_text(s, 6);
+    size_t n = body != NULL ? (size_t)fa_db_column_bytes(s, 6) : 0;
     enum fa_rc rc;
 
-    d->id = sqlite3_column_int64(s, 0);
-    d->customer_id = sqlite3_column_int64(s, 1);
-    d->attempts = sqlite3_column_int(s, 7);
+    d->id = fa_db_column_int64(s, 0);
+    d->customer_id = fa_db_column_int64(s, 1);
+    d->attempts = fa_db_column_int(s, 7);
     rc = fa_store_col_text(c, s, 2, d->event_id, sizeof d->event_id, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 3, d->event, sizeof d->event, err);
@@ -226,10 +226,10 @@ enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
                                struct fa_cb_due **out, int *n, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     struct fa_cb_due *rows = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, r;
+    int b = FA_DB_OK, r;
 
     *out = NULL;
     *n = 0;
@@ -243,16 +243,16 @@ enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
         rc = fa_store_stmt(c, SQL_EVENTS_DUE, &s, err);
     if (rc != FA_OK)
         goto out;
-    b |= sqlite3_bind_int64(s, 1, now_ms);
-    b |= sqlite3_bind_int(s, 2, max);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (rc == FA_OK && r == SQLITE_ROW && *n < max) {
+    b |= fa_db_bind_int64(s, 1, now_ms);
+    b |= fa_db_bind_int(s, 2, max);
+    r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (rc == FA_OK && r == FA_DB_ROW && *n < max) {
         rc = due_from_row(c, s, &rows[*n], err);
         if (rc == FA_OK)
             (*n)++;
-        r = sqlite3_step(s);
+        r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE && r != SQLITE_ROW)
+    if (rc == FA_OK && r != FA_DB_DONE && r != FA_DB_ROW)
         rc = fa_store_dberr(c, "callback due", err);
     fa_store_stmt_done(s);
 out:
@@ -280,7 +280,7 @@ static const char SQL_EVENTS_NEXT[] =
 enum fa_rc fa_store_events_next(struct fa_store *st, int64_t *next_ms, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -290,10 +290,10 @@ enum fa_rc fa_store_events_next(struct fa_store *st, int64_t *next_ms, struct fa
         rc = fa_store_stmt(c, SQL_EVENTS_NEXT, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
-        *next_ms = sqlite3_column_int64(s, 0);
-    else if (r != SQLITE_ROW)
+    r = fa_db_step(s);
+    if (r == FA_DB_ROW && fa_db_column_type(s, 0) != FA_DB_NULL)
+        *next_ms = fa_db_column_int64(s, 0);
+    else if (r != FA_DB_ROW)
         rc = fa_store_dberr(c, "callback next", err);
     fa_store_stmt_done(s);
     return rc;
@@ -308,10 +308,10 @@ enum fa_rc fa_store_event_attempt(struct fa_store *st, int64_t id, const char *s
                                   struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     size_t len = error != NULL ? strnlen(error, FA_CB_ERROR_MAX) : 0;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (strcmp(state, "sent") != 0 && strcmp(state, "pending") != 0 && strcmp(state, "dead") != 0)
         return fa_err_set(err, FA_EINVAL, "callback state must be sent, pending or dead");
@@ -320,12 +320,12 @@ enum fa_rc fa_store_event_attempt(struct fa_store *st, int64_t id, const char *s
         rc = fa_store_stmt(c, SQL_EVENT_ATTEMPT, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, id);
-    b |= sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int(s, 3, attempts);
-    b |= sqlite3_bind_int64(s, 4, next_ms);
-    b |= sqlite3_bind_text(s, 5, len > 0 ? error : "", (int)len, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 6, fa_store_now());
+    b |= fa_db_bind_int64(s, 1, id);
+    b |= fa_db_bind_text(s, 2, state);
+    b |= fa_db_bind_int(s, 3, attempts);
+    b |= fa_db_bind_int64(s, 4, next_ms);
+    b |= fa_db_bind_textn(s, 5, len > 0 ? error : "", len);
+    b |= fa_db_bind_int64(s, 6, fa_store_now());
     return fa_store_run(c, s, b, "callback attempt", err);
 }
 
@@ -338,7 +338,7 @@ enum fa_rc fa_store_events_count(struct fa_store *st, struct fa_cb_counts *out,
                                  struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -348,9 +348,9 @@ enum fa_rc fa_store_events_count(struct fa_store *st, struct fa_cb_counts *out,
         rc = fa_store_stmt(c, SQL_EVENTS_COUNT, &s, err);
     if (rc != FA_OK)
         return rc;
-    for (r = sqlite3_step(s); r == SQLITE_ROW; r = sqlite3_step(s)) {
-        const char *state = (const char *)sqlite3_column_text(s, 0);
-        long n = (long)sqlite3_column_int64(s, 1);
+    for (r = fa_db_step(s); r == FA_DB_ROW; r = fa_db_step(s)) {
+        const char *state = (const char *)fa_db_column_text(s, 0);
+        long n = (long)fa_db_column_int64(s, 1);
         if (state == NULL)
             continue;
         if (strcmp(state, "sent") == 0)
@@ -360,7 +360,7 @@ enum fa_rc fa_store_events_count(struct fa_store *st, struct fa_cb_counts *out,
         else
             out->queued += n;
     }
-    if (r != SQLITE_DONE)
+    if (r != FA_DB_DONE)
         rc = fa_store_dberr(c, "callback count", err);
     fa_store_stmt_done(s);
     return rc;
@@ -385,7 +385,7 @@ static enum fa_rc events_list_count(struct fa_conn *c, const void *arg, long *to
                                     struct fa_err *err)
 {
     const struct events_query *q = arg;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, SQL_EVENTS_LIST_COUNT, &s, err);
     if (rc != FA_OK)
         return rc;
@@ -393,12 +393,12 @@ static enum fa_rc events_list_count(struct fa_conn *c, const void *arg, long *to
                           "callback list", err);
 }
 
-static enum fa_rc row_from_stmt(struct fa_conn *c, sqlite3_stmt *s, struct fa_cb_row *row,
+static enum fa_rc row_from_stmt(struct fa_conn *c, struct fa_db_stmt *s, struct fa_cb_row *row,
                                 struct fa_err *err)
 {
-    const char *state = (const char *)sqlite3_column_text(s, 3);
-    const unsigned char *e = sqlite3_column_text(s, 5);
-    size_t n = e != NULL ? (size_t)sqlite3_column_bytes(s, 5) : 0;
+    const char *state = (const char *)fa_db_column_text(s, 3);
+    const char *e = fa_db_column_text(s, 5);
+    size_t n = e != NULL ? (size_t)fa_db_column_bytes(s, 5) : 0;
     enum fa_rc rc = fa_store_col_text(c, s, 0, row->event_id, sizeof row->event_id, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 1, row->event, sizeof row->event, err);
@@ -406,13 +406,13 @@ static enum fa_rc row_from_stmt(struct fa_conn *c, sqlite3_stmt *s, struct fa_cb
         rc = fa_store_col_text(c, s, 2, row->url, sizeof row->url, err);
     snprintf(row->state, sizeof row->state, "%s",
              state != NULL && strcmp(state, "held") != 0 ? state : "pending");
-    row->attempts = sqlite3_column_int(s, 4);
+    row->attempts = fa_db_column_int(s, 4);
     n = n > FA_CB_ERROR_MAX ? FA_CB_ERROR_MAX : n;
     if (n > 0)
         memcpy(row->last_error, e, n);
     row->last_error[n] = '\0';
-    row->created = sqlite3_column_int64(s, 6);
-    row->next_ms = sqlite3_column_int64(s, 7);
+    row->created = fa_db_column_int64(s, 6);
+    row->next_ms = fa_db_column_int64(s, 7);
     return rc;
 }
 
@@ -421,21 +421,21 @@ static enum fa_rc events_list_page(struct fa_conn *c, const void *arg, void *out
 {
     const struct events_query *q = arg;
     struct fa_cb_row *rows = out;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, SQL_EVENTS_LIST, &s, err);
     int b, r;
 
     if (rc != FA_OK)
         return rc;
     b = fa_store_bind_id_text(s, q->customer_id, q->state);
-    b |= sqlite3_bind_int(s, 3, q->page_count);
-    b |= sqlite3_bind_int64(s, 4, (int64_t)(q->page - 1) * q->page_count);
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (rc == FA_OK && r == SQLITE_ROW && *n < q->page_count) {
+    b |= fa_db_bind_int(s, 3, q->page_count);
+    b |= fa_db_bind_int64(s, 4, (int64_t)(q->page - 1) * q->page_count);
+    r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (rc == FA_OK && r == FA_DB_ROW && *n < q->page_count) {
         rc = row_from_stmt(c, s, &rows[(*n)++], err);
-        r = sqlite3_step(s);
+        r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "callback list", err);
     fa_store_stmt_done(s);
     return rc;
@@ -473,7 +473,7 @@ enum fa_rc fa_store_customer_name(struct fa_store *st, int64_t customer_id,
                                   char out[FA_NAME_MAX + 1], struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -483,10 +483,10 @@ enum fa_rc fa_store_customer_name(struct fa_store *st, int64_t customer_id,
         rc = fa_store_stmt(c, SQL_CUSTOMER_NAME, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_int64(s, 1, customer_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
+    r = fa_db_bind_int64(s, 1, customer_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (r == FA_DB_ROW)
         rc = fa_store_col_text(c, s, 0, out, FA_NAME_MAX + 1, err);
-    else if (r == SQLITE_DONE)
+    else if (r == FA_DB_DONE)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
     else
         rc = fa_store_dberr(c, "customer name", err);
@@ -502,9 +502,9 @@ enum fa_rc fa_store_callback_secret_set(struct fa_store *st, const char *custome
                                         const char *secret_hex, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (secret_hex == NULL || strlen(secret_hex) != FA_CB_SECRET_HEX)
         return fa_err_set(err, FA_EINVAL, "callback secret must be %d hex digits",
@@ -514,10 +514,10 @@ enum fa_rc fa_store_callback_secret_set(struct fa_store *st, const char *custome
         rc = fa_store_stmt(c, SQL_SECRET_SET, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, customer_name, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 2, secret_hex, -1, SQLITE_TRANSIENT);
+    b |= fa_db_bind_text(s, 1, customer_name);
+    b |= fa_db_bind_text(s, 2, secret_hex);
     rc = fa_store_run(c, s, b, "callback secret", err);
-    if (rc == FA_OK && sqlite3_changes(c->db) == 0)
+    if (rc == FA_OK && fa_db_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer '%.64s' not found", customer_name);
     return rc;
 }

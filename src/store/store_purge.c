@@ -50,33 +50,33 @@ static void batch_cleanup(struct purge_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-static void batch_add_id(struct purge_batch *b, sqlite3_stmt *s, int col)
+static void batch_add_id(struct purge_batch *b, struct fa_db_stmt *s, int col)
 {
-    const unsigned char *id = sqlite3_column_text(s, col);
+    const char *id = fa_db_column_text(s, col);
 
-    if (id != NULL && strlen((const char *)id) <= FA_IMAGE_ID_HEX)
-        memcpy(b->ids[b->n_ids++], id, strlen((const char *)id) + 1);
+    if (id != NULL && strlen(id) <= FA_IMAGE_ID_HEX)
+        memcpy(b->ids[b->n_ids++], id, strlen(id) + 1);
 }
 
 static enum fa_rc purge_find(struct fa_conn *c, int64_t search_before, int64_t failed_before,
                              int limit, struct purge_batch *b, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, SQL_EXPIRED, &s, err);
-    int r, bind = SQLITE_OK;
+    int r, bind = FA_DB_OK;
 
     if (rc != FA_OK)
         return rc;
-    bind |= sqlite3_bind_int64(s, 1, search_before);
-    bind |= sqlite3_bind_int64(s, 2, failed_before);
-    bind |= sqlite3_bind_int(s, 3, limit);
-    r = bind == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (r == SQLITE_ROW) {
+    bind |= fa_db_bind_int64(s, 1, search_before);
+    bind |= fa_db_bind_int64(s, 2, failed_before);
+    bind |= fa_db_bind_int(s, 3, limit);
+    r = bind == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (r == FA_DB_ROW) {
         batch_add_id(b, s, 0);
         batch_add_id(b, s, 1);
-        r = sqlite3_step(s);
+        r = fa_db_step(s);
     }
-    if (r != SQLITE_DONE)
+    if (r != FA_DB_DONE)
         rc = fa_store_dberr(c, "photo purge", err);
     fa_store_stmt_done(s);
     return rc;
@@ -86,22 +86,22 @@ static enum fa_rc purge_find(struct fa_conn *c, int64_t search_before, int64_t f
 static enum fa_rc purge_path(struct fa_conn *c, const char *id, struct purge_batch *b,
                              struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, SQL_IMAGE_PATH, &s, err);
     int r;
 
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                        : SQLITE_ERROR;
-    if (r == SQLITE_ROW) {
-        const unsigned char *path = sqlite3_column_text(s, 0);
-        char *copy = path != NULL ? strdup((const char *)path) : NULL;
+    r = fa_db_bind_text(s, 1, id) == FA_DB_OK ? fa_db_step(s)
+                                                                        : FA_DB_ERROR;
+    if (r == FA_DB_ROW) {
+        const char *path = fa_db_column_text(s, 0);
+        char *copy = path != NULL ? strdup(path) : NULL;
         if (copy == NULL)
             rc = fa_err_set(err, FA_ENOMEM, "out of memory purging photos");
         else
             b->paths[b->n_paths++] = copy;
-    } else if (r != SQLITE_DONE) {
+    } else if (r != FA_DB_DONE) {
         rc = fa_store_dberr(c, "photo purge", err);
     }
     fa_store_stmt_done(s);
@@ -111,21 +111,21 @@ static enum fa_rc purge_path(struct fa_conn *c, const char *id, struct purge_bat
 static enum fa_rc purge_one(struct fa_conn *c, const char *id, struct purge_batch *b,
                             struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     int had = b->n_paths;
     enum fa_rc rc = purge_path(c, id, b, err);
 
     if (rc == FA_OK && b->n_paths > had)
         rc = fa_store_stmt(c, SQL_PENDING_ADD, &s, err);
     if (rc == FA_OK && b->n_paths > had) {
-        int bind = sqlite3_bind_text(s, 1, b->paths[had], -1, SQLITE_TRANSIENT);
-        bind |= sqlite3_bind_int64(s, 2, fa_store_now());
+        int bind = fa_db_bind_text(s, 1, b->paths[had]);
+        bind |= fa_db_bind_int64(s, 2, fa_store_now());
         rc = fa_store_run(c, s, bind, "photo purge", err);
     }
     if (rc == FA_OK)
         rc = fa_store_stmt(c, SQL_IMAGE_DEL, &s, err);
     if (rc == FA_OK)
-        rc = fa_store_run(c, s, sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT),
+        rc = fa_store_run(c, s, fa_db_bind_text(s, 1, id),
                           "photo purge", err);
     return rc;
 }

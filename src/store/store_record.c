@@ -155,23 +155,23 @@ static const char SQL_REC_USER[] = "SELECT state FROM users WHERE id = ?1 AND cu
 static enum fa_rc rec_user_check(struct fa_conn *c, const struct fa_store_record *r,
                                  struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, step, state;
+    int b = FA_DB_OK, step, state;
 
     rc = fa_store_stmt(c, SQL_REC_USER, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_int64(s, 2, r->customer_id);
-    step = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (step == SQLITE_DONE) {
+    b |= fa_db_bind_int64(s, 1, r->user_id);
+    b |= fa_db_bind_int64(s, 2, r->customer_id);
+    step = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (step == FA_DB_DONE) {
         /* Deleted meanwhile, or another customer's id: both are "gone". */
         rc = fa_err_set(err, FA_ENOTFOUND, "user not found");
-    } else if (step != SQLITE_ROW) {
+    } else if (step != FA_DB_ROW) {
         rc = fa_store_dberr(c, "record user", err);
     } else {
-        state = fa_store_state_parse((const char *)sqlite3_column_text(s, 0));
+        state = fa_store_state_parse((const char *)fa_db_column_text(s, 0));
         if (r->require_state && state != (int)r->expected_state)
             rc = fa_err_set(err, FA_EFAIL, "enrollment state changed: it is %s, not %s",
                             state < 0 ? "unknown" : fa_user_state_name(state),
@@ -197,13 +197,13 @@ static const char SQL_REC_TPL_EVICT[] =
 static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record *r,
                                 struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    return fa_store_run(c, s, sqlite3_bind_int64(s, 1, r->user_id), "template replace", err);
+    return fa_store_run(c, s, fa_db_bind_int64(s, 1, r->user_id), "template replace", err);
 }
 
 /* The number the user's next sample gets (inside the write transaction,
@@ -211,12 +211,12 @@ static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record 
 static enum fa_rc rec_tpl_next(struct fa_conn *c, int64_t user_id, int64_t *next,
                                struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long n = 0;
     enum fa_rc rc = fa_store_stmt(c, SQL_REC_TPL_NEXT, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_count(c, s, sqlite3_bind_int64(s, 1, user_id), &n, "template sample", err);
+    rc = fa_store_count(c, s, fa_db_bind_int64(s, 1, user_id), &n, "template sample", err);
     *next = n;
     return rc;
 }
@@ -226,9 +226,9 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
                               const struct fa_store_template *t, int64_t sample, int64_t now,
                               struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
     /* the template is stored sealed (store_seal.c), never in clear */
     uint8_t *sealed = malloc(FA_STORE_SEALED_BYTES(t->dim));
 
@@ -240,16 +240,16 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
         return rc;
     }
     fa_store_tpl_seal(c->st, r->user_id, sample, t->model_id, t->vec, t->dim, sealed);
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_int64(s, 2, sample);
-    b |= sqlite3_bind_text(s, 3, t->model_id, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 4, smp->source, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_double(s, 5, smp->quality);
-    b |= sqlite3_bind_int(s, 6, t->dim);
+    b |= fa_db_bind_int64(s, 1, r->user_id);
+    b |= fa_db_bind_int64(s, 2, sample);
+    b |= fa_db_bind_text(s, 3, t->model_id);
+    b |= fa_db_bind_text(s, 4, smp->source);
+    b |= fa_db_bind_double(s, 5, smp->quality);
+    b |= fa_db_bind_int(s, 6, t->dim);
     /* STATIC: the buffer outlives the binding, which fa_store_run clears
      * before it returns, so the copy TRANSIENT would make is not needed. */
-    b |= sqlite3_bind_blob(s, 7, sealed, (int)FA_STORE_SEALED_BYTES(t->dim), SQLITE_STATIC);
-    b |= sqlite3_bind_int64(s, 8, now);
+    b |= fa_db_bind_blob(s, 7, sealed, FA_STORE_SEALED_BYTES(t->dim));
+    b |= fa_db_bind_int64(s, 8, now);
     rc = fa_store_run(c, s, b, "template add", err);
     free(sealed);
     return rc;
@@ -258,15 +258,15 @@ static enum fa_rc rec_tpl_add(struct fa_conn *c, const struct fa_store_record *r
 static enum fa_rc rec_tpl_evict(struct fa_conn *c, const struct fa_store_record *r,
                                 struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_REC_TPL_EVICT, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->user_id);
-    b |= sqlite3_bind_int(s, 2, r->max_learned);
+    b |= fa_db_bind_int64(s, 1, r->user_id);
+    b |= fa_db_bind_int(s, 2, r->max_learned);
     return fa_store_run(c, s, b, "template evict", err);
 }
 
@@ -301,22 +301,22 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
                             const struct fa_store_image *img, const char *kind, int64_t now,
                             struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (img == NULL)
         return FA_OK;
     rc = fa_store_stmt(c, SQL_REC_IMAGE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, img->id, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 2, r->customer_id);
-    b |= r->user_id > 0 ? sqlite3_bind_int64(s, 3, r->user_id) : sqlite3_bind_null(s, 3);
-    b |= sqlite3_bind_text(s, 4, kind, -1, SQLITE_STATIC);
-    b |= sqlite3_bind_text(s, 5, img->path, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 6, img->mime, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 7, now);
+    b |= fa_db_bind_text(s, 1, img->id);
+    b |= fa_db_bind_int64(s, 2, r->customer_id);
+    b |= r->user_id > 0 ? fa_db_bind_int64(s, 3, r->user_id) : fa_db_bind_null(s, 3);
+    b |= fa_db_bind_text(s, 4, kind);
+    b |= fa_db_bind_text(s, 5, img->path);
+    b |= fa_db_bind_text(s, 6, img->mime);
+    b |= fa_db_bind_int64(s, 7, now);
     return fa_store_run(c, s, b, "image add", err);
 }
 
@@ -329,29 +329,29 @@ static const char SQL_REC_STATE[] =
     " face_thumbnail = CASE WHEN ?5 THEN ?7 ELSE face_thumbnail END"
     " WHERE id = ?3 AND customer_id = ?4";
 
-static int bind_image_id(sqlite3_stmt *s, int i, const struct fa_store_image *img)
+static int bind_image_id(struct fa_db_stmt *s, int i, const struct fa_store_image *img)
 {
-    return img != NULL ? sqlite3_bind_text(s, i, img->id, -1, SQLITE_TRANSIENT)
-                       : sqlite3_bind_null(s, i);
+    return img != NULL ? fa_db_bind_text(s, i, img->id)
+                       : fa_db_bind_null(s, i);
 }
 
 static enum fa_rc rec_state(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
                             struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     if (!r->set_state)
         return FA_OK;
     rc = fa_store_stmt(c, SQL_REC_STATE, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_text(s, 1, fa_user_state_name(r->new_state), -1, SQLITE_STATIC);
-    b |= sqlite3_bind_int64(s, 2, now);
-    b |= sqlite3_bind_int64(s, 3, r->user_id);
-    b |= sqlite3_bind_int64(s, 4, r->customer_id);
-    b |= sqlite3_bind_int(s, 5, r->new_state == FA_USER_SUCCESS);
+    b |= fa_db_bind_text(s, 1, fa_user_state_name(r->new_state));
+    b |= fa_db_bind_int64(s, 2, now);
+    b |= fa_db_bind_int64(s, 3, r->user_id);
+    b |= fa_db_bind_int64(s, 4, r->customer_id);
+    b |= fa_db_bind_int(s, 5, r->new_state == FA_USER_SUCCESS);
     b |= bind_image_id(s, 6, r->original);
     b |= bind_image_id(s, 7, r->thumbnail);
     return fa_store_run(c, s, b, "state change", err);
@@ -364,23 +364,23 @@ static const char SQL_REC_LOG[] =
 static enum fa_rc rec_log(struct fa_conn *c, const struct fa_store_record *r, int64_t now,
                           struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = fa_store_stmt(c, SQL_REC_LOG, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, r->customer_id);
-    b |= r->user_id > 0 ? sqlite3_bind_int64(s, 2, r->user_id) : sqlite3_bind_null(s, 2);
-    b |= sqlite3_bind_text(s, 3, r->user_name != NULL ? r->user_name : "", -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 4, r->request_type, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 5, r->success ? "success" : "failure", -1, SQLITE_STATIC);
+    b |= fa_db_bind_int64(s, 1, r->customer_id);
+    b |= r->user_id > 0 ? fa_db_bind_int64(s, 2, r->user_id) : fa_db_bind_null(s, 2);
+    b |= fa_db_bind_text(s, 3, r->user_name != NULL ? r->user_name : "");
+    b |= fa_db_bind_text(s, 4, r->request_type);
+    b |= fa_db_bind_text(s, 5, r->success ? "success" : "failure");
     /* No score (NAN) is SQL NULL, so the log can tell it from a real 0. */
-    b |= isnan(r->score) ? sqlite3_bind_null(s, 6) : sqlite3_bind_double(s, 6, r->score);
+    b |= isnan(r->score) ? fa_db_bind_null(s, 6) : fa_db_bind_double(s, 6, r->score);
     b |= bind_image_id(s, 7, r->original);
     b |= bind_image_id(s, 8, r->thumbnail);
-    b |= sqlite3_bind_int64(s, 9, now);
+    b |= fa_db_bind_int64(s, 9, now);
     return fa_store_run(c, s, b, "log", err);
 }
 
@@ -438,7 +438,7 @@ enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t
                               char path[FA_PATH_MAX], char mime[32], struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -454,14 +454,14 @@ enum fa_rc fa_store_image_get(struct fa_store *st, const char *image_id, int64_t
     rc = fa_store_stmt(c, SQL_IMAGE_GET, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_text(s, 1, image_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                              : SQLITE_ERROR;
-    if (r == SQLITE_DONE) {
+    r = fa_db_bind_text(s, 1, image_id) == FA_DB_OK ? fa_db_step(s)
+                                                                              : FA_DB_ERROR;
+    if (r == FA_DB_DONE) {
         rc = fa_err_set(err, FA_ENOTFOUND, "image not found");
-    } else if (r != SQLITE_ROW) {
+    } else if (r != FA_DB_ROW) {
         rc = fa_store_dberr(c, "image lookup", err);
     } else {
-        *customer_id = sqlite3_column_int64(s, 0);
+        *customer_id = fa_db_column_int64(s, 0);
         rc = fa_store_col_text(c, s, 1, path, FA_PATH_MAX, err);
         if (rc == FA_OK)
             rc = fa_store_col_text(c, s, 2, mime, MIME_MAX, err);

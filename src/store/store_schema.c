@@ -290,16 +290,16 @@ static const char *const *const migrations[] = {
 
 static enum fa_rc schema_version(struct fa_conn *c, int *version, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = FA_OK;
 
-    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+    if (fa_db_prepare(c->db, "PRAGMA user_version", &s) != FA_DB_OK)
         return fa_store_dberr(c, "user_version", err);
-    if (sqlite3_step(s) != SQLITE_ROW)
+    if (fa_db_step(s) != FA_DB_ROW)
         rc = fa_store_dberr(c, "user_version", err);
     else
-        *version = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
+        *version = fa_db_column_int(s, 0);
+    fa_db_finalize(s);
     return rc;
 }
 
@@ -310,12 +310,12 @@ static enum fa_rc migration_apply(struct fa_conn *c, int v, struct fa_err *err)
     char sql[40];
 
     for (step = migrations[v - 1]; *step != NULL; step++) {
-        if (sqlite3_exec(c->db, *step, NULL, NULL, NULL) != SQLITE_OK)
+        if (fa_db_exec(c->db, *step) != FA_DB_OK)
             return fa_store_dberr(c, "migration", err);
     }
     /* PRAGMA takes no bound parameters; v is our own small integer. */
     snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v);
-    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    if (fa_db_exec(c->db, sql) != FA_DB_OK)
         return fa_store_dberr(c, "migration", err);
     return FA_OK;
 }

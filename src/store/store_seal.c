@@ -131,21 +131,22 @@ static enum fa_rc key_create(const char *path, const char *dir, uint8_t key[FA_K
 }
 
 /* 1 when some template is stored sealed (its blob is not 4 * dim bytes). */
+static const char SQL_ANY_SEALED[] =
+    "SELECT EXISTS(SELECT 1 FROM templates WHERE length(embedding) <> 4 * dim)";
+
 static enum fa_rc any_sealed(struct fa_conn *c, int *yes, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = FA_OK;
     int r;
-    if (sqlite3_prepare_v2(c->db,
-                           "SELECT EXISTS(SELECT 1 FROM templates WHERE length(embedding) <> 4 * dim)",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (fa_db_prepare(c->db, SQL_ANY_SEALED, &s) != FA_DB_OK)
         return fa_store_dberr(c, "template key check", err);
-    r = sqlite3_step(s);
-    if (r == SQLITE_ROW)
-        *yes = sqlite3_column_int(s, 0);
+    r = fa_db_step(s);
+    if (r == FA_DB_ROW)
+        *yes = fa_db_column_int(s, 0);
     else
         rc = fa_store_dberr(c, "template key check", err);
-    sqlite3_finalize(s);
+    fa_db_finalize(s);
     return rc;
 }
 
@@ -229,29 +230,28 @@ static const char SQL_PLAIN_NEXT[] =
 static const char SQL_PLAIN_SET[] = "UPDATE templates SET embedding = ?1 WHERE id = ?2";
 
 /* Seal the row s points at (a SQL_PLAIN_NEXT row) with upd. */
-static enum fa_rc seal_row(struct fa_store *st, struct fa_conn *c, sqlite3_stmt *s,
-                           sqlite3_stmt *upd, uint8_t *buf, struct fa_err *err)
+static enum fa_rc seal_row(struct fa_store *st, struct fa_conn *c, struct fa_db_stmt *s,
+                           struct fa_db_stmt *upd, uint8_t *buf, struct fa_err *err)
 {
-    int dim = sqlite3_column_int(s, 4);
-    const char *model = (const char *)sqlite3_column_text(s, 3);
-    const void *blob = sqlite3_column_blob(s, 5);
+    int dim = fa_db_column_int(s, 4);
+    const char *model = (const char *)fa_db_column_text(s, 3);
+    const void *blob = fa_db_column_blob(s, 5);
     float vec[FA_STORE_DIM_MAX];
     enum fa_rc rc;
     if (dim <= 0 || dim > FA_STORE_DIM_MAX || model == NULL || blob == NULL)
         return fa_err_set(err, FA_EDB, "database error: template %lld is malformed",
-                          (long long)sqlite3_column_int64(s, 0));
+                          (long long)fa_db_column_int64(s, 0));
     memcpy(vec, blob, (size_t)dim * sizeof(float)); /* SQLite promises no alignment */
-    fa_store_tpl_seal(st, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), model, vec,
+    fa_store_tpl_seal(st, fa_db_column_int64(s, 1), fa_db_column_int64(s, 2), model, vec,
                       dim, buf);
     fa_crypto_wipe(vec, sizeof vec);
-    sqlite3_reset(upd);
-    if (sqlite3_bind_blob(upd, 1, buf, (int)FA_STORE_SEALED_BYTES(dim), SQLITE_STATIC) !=
-            SQLITE_OK ||
-        sqlite3_bind_int64(upd, 2, sqlite3_column_int64(s, 0)) != SQLITE_OK)
+    fa_db_reset(upd);
+    if (fa_db_bind_blob(upd, 1, buf, FA_STORE_SEALED_BYTES(dim)) !=
+            FA_DB_OK ||
+        fa_db_bind_int64(upd, 2, fa_db_column_int64(s, 0)) != FA_DB_OK)
         return fa_store_dberr(c, "template seal", err);
-    rc = sqlite3_step(upd) == SQLITE_DONE ? FA_OK : fa_store_dberr(c, "template seal", err);
-    sqlite3_reset(upd);
-    sqlite3_clear_bindings(upd);
+    rc = fa_db_step(upd) == FA_DB_DONE ? FA_OK : fa_store_dberr(c, "template seal", err);
+    fa_db_reset(upd);
     return rc;
 }
 
@@ -260,23 +260,23 @@ static enum fa_rc seal_row(struct fa_store *st, struct fa_conn *c, sqlite3_stmt 
  * caller's transaction. */
 static enum fa_rc seal_all(struct fa_store *st, struct fa_conn *c, long *n, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL, *upd = NULL;
+    struct fa_db_stmt *s = NULL, *upd = NULL;
     uint8_t *buf = malloc(FA_STORE_SEALED_BYTES(FA_STORE_DIM_MAX));
     enum fa_rc rc = buf == NULL ? fa_err_set(err, FA_ENOMEM, "out of memory sealing templates")
                                 : FA_OK;
-    int r = SQLITE_DONE;
-    if (rc == FA_OK && (sqlite3_prepare_v2(c->db, SQL_PLAIN_NEXT, -1, &s, NULL) != SQLITE_OK ||
-                        sqlite3_prepare_v2(c->db, SQL_PLAIN_SET, -1, &upd, NULL) != SQLITE_OK))
+    int r = FA_DB_DONE;
+    if (rc == FA_OK && (fa_db_prepare(c->db, SQL_PLAIN_NEXT, &s) != FA_DB_OK ||
+                        fa_db_prepare(c->db, SQL_PLAIN_SET, &upd) != FA_DB_OK))
         rc = fa_store_dberr(c, "template seal", err);
-    while (rc == FA_OK && (r = sqlite3_step(s)) == SQLITE_ROW) {
+    while (rc == FA_OK && (r = fa_db_step(s)) == FA_DB_ROW) {
         rc = seal_row(st, c, s, upd, buf, err);
-        sqlite3_reset(s);
+        fa_db_reset(s);
         (*n)++;
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "template seal", err);
-    sqlite3_finalize(s);
-    sqlite3_finalize(upd);
+    fa_db_finalize(s);
+    fa_db_finalize(upd);
     free(buf);
     return rc;
 }
@@ -295,8 +295,8 @@ enum fa_rc fa_store_seal_open(struct fa_store *st, struct fa_conn *c, struct fa_
         return rc;
     /* The clear blobs are now free pages of the file (and old frames of
      * the WAL): rewrite the file and empty the WAL. */
-    if (sqlite3_exec(c->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK)
+    if (fa_db_exec(c->db, "VACUUM") != FA_DB_OK ||
+        fa_db_exec(c->db, "PRAGMA wal_checkpoint(TRUNCATE)") != FA_DB_OK)
         return fa_store_dberr(c, "vacuum after sealing templates", err);
     return FA_OK;
 }

@@ -19,14 +19,14 @@ static const char SQL_SETTINGS_SET[] =
     " cb_enroll_rejected = ?5, cb_auth_success = ?6, cb_auth_failure = ?7,"
     " allow_low_precision = ?8 WHERE id = ?1";
 
-static enum fa_rc settings_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_settings *out,
+static enum fa_rc settings_from_row(struct fa_conn *c, struct fa_db_stmt *s, struct fa_settings *out,
                                     struct fa_err *err)
 {
     enum fa_rc rc;
 
-    out->check_liveliness = sqlite3_column_int(s, 0) != 0;
-    out->threshold = sqlite3_column_double(s, 1);
-    out->allow_low_precision = sqlite3_column_int(s, 6) != 0;
+    out->check_liveliness = fa_db_column_int(s, 0) != 0;
+    out->threshold = fa_db_column_double(s, 1);
+    out->allow_low_precision = fa_db_column_int(s, 6) != 0;
     rc = fa_store_col_text(c, s, 2, out->enrollment_accepted_cb, FA_URL_MAX + 1, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 3, out->enrollment_rejected_cb, FA_URL_MAX + 1, err);
@@ -41,7 +41,7 @@ enum fa_rc fa_store_settings_get(struct fa_store *st, int64_t customer_id, struc
                                  struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -51,10 +51,10 @@ enum fa_rc fa_store_settings_get(struct fa_store *st, int64_t customer_id, struc
         rc = fa_store_stmt(c, SQL_SETTINGS_GET, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_int64(s, 1, customer_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW)
+    r = fa_db_bind_int64(s, 1, customer_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (r == FA_DB_ROW)
         rc = settings_from_row(c, s, out, err);
-    else if (r == SQLITE_DONE)
+    else if (r == FA_DB_DONE)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
     else
         rc = fa_store_dberr(c, "settings", err);
@@ -119,9 +119,9 @@ enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
                                  const struct fa_settings *in, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK;
+    int b = FA_DB_OK;
 
     rc = settings_validate(in, err);
     if (rc == FA_OK)
@@ -130,16 +130,16 @@ enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
         rc = fa_store_stmt(c, SQL_SETTINGS_SET, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, customer_id);
-    b |= sqlite3_bind_int(s, 2, in->check_liveliness);
-    b |= sqlite3_bind_double(s, 3, in->threshold);
-    b |= sqlite3_bind_text(s, 4, in->enrollment_accepted_cb, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 5, in->enrollment_rejected_cb, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 6, in->auth_success_cb, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 7, in->auth_failure_cb, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int(s, 8, in->allow_low_precision);
+    b |= fa_db_bind_int64(s, 1, customer_id);
+    b |= fa_db_bind_int(s, 2, in->check_liveliness);
+    b |= fa_db_bind_double(s, 3, in->threshold);
+    b |= fa_db_bind_text(s, 4, in->enrollment_accepted_cb);
+    b |= fa_db_bind_text(s, 5, in->enrollment_rejected_cb);
+    b |= fa_db_bind_text(s, 6, in->auth_success_cb);
+    b |= fa_db_bind_text(s, 7, in->auth_failure_cb);
+    b |= fa_db_bind_int(s, 8, in->allow_low_precision);
     rc = fa_store_run(c, s, b, "settings", err);
-    if (rc == FA_OK && sqlite3_changes(c->db) == 0)
+    if (rc == FA_OK && fa_db_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
     return rc;
 }

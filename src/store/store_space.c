@@ -112,7 +112,7 @@ static const char SQL_SPACE_ID[] =
 static enum fa_rc space_add(struct fa_conn *c, int64_t customer_id, const char *name,
                             struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int b, r;
 
@@ -120,11 +120,11 @@ static enum fa_rc space_add(struct fa_conn *c, int64_t customer_id, const char *
     if (rc != FA_OK)
         return rc;
     b = fa_store_bind_id_text(s, customer_id, name);
-    b |= sqlite3_bind_int64(s, 3, fa_store_now());
-    r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_DONE)
+    b |= fa_db_bind_int64(s, 3, fa_store_now());
+    r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (r == FA_DB_DONE)
         rc = FA_OK;
-    else if (sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+    else if (fa_db_errkind(c->db) == FA_DB_E_FOREIGNKEY)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
     else
         rc = fa_store_dberr(c, "search space store", err);
@@ -139,11 +139,11 @@ static enum fa_rc space_id_get(struct fa_conn *c, int64_t customer_id, const cha
                                        "search space store", err);
 
     /* space_add made sure of the row in this same write transaction, so no
-     * row is a database fault. The text is what sqlite3_errmsg gives right
-     * after a step that returned SQLITE_DONE (the statement is reset now). */
+     * row is a database fault. The text is SQLite's for a step that found
+     * no row (the statement is reset now, so it cannot be asked). */
     if (rc == FA_ENOTFOUND)
         rc = fa_err_set(err, FA_EDB, "database error (search space store): %s",
-                        sqlite3_errstr(SQLITE_DONE));
+                        "no more rows available");
     return rc;
 }
 
@@ -155,19 +155,19 @@ static const char SQL_SPACE_MEMBER_ADD[] =
 static enum fa_rc space_fill(struct fa_conn *c, int64_t space_id, const int64_t *ids, int n,
                              struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int b, i;
 
     rc = fa_store_stmt(c, SQL_SPACE_CLEAR, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_run(c, s, sqlite3_bind_int64(s, 1, space_id), "search space store", err);
+    rc = fa_store_run(c, s, fa_db_bind_int64(s, 1, space_id), "search space store", err);
     if (rc == FA_OK)
         rc = fa_store_stmt(c, SQL_SPACE_MEMBER_ADD, &s, err);
     for (i = 0; rc == FA_OK && i < n; i++) {
-        b = sqlite3_bind_int64(s, 1, space_id);
-        b |= sqlite3_bind_int64(s, 2, ids[i]);
+        b = fa_db_bind_int64(s, 1, space_id);
+        b |= fa_db_bind_int64(s, 2, ids[i]);
         rc = fa_store_run(c, s, b, "search space store", err);
     }
     return rc;
@@ -226,7 +226,7 @@ enum fa_rc fa_store_space_delete(struct fa_store *st, int64_t customer_id, const
                                  struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_check_name("name", name, err);
@@ -238,7 +238,7 @@ enum fa_rc fa_store_space_delete(struct fa_store *st, int64_t customer_id, const
         return rc;
     rc = fa_store_run(c, s, fa_store_bind_id_text(s, customer_id, name), "search space delete",
                       err);
-    if (rc == FA_OK && sqlite3_changes(c->db) == 0)
+    if (rc == FA_OK && fa_db_changes(c->db) == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "search space '%s' not found", name);
     return rc;
 }
@@ -310,7 +310,7 @@ static enum fa_rc acc_user(struct space_acc *a, const char *user_name, struct fa
 }
 
 /* Rows come sorted by space name, so a new name starts a new space. */
-static enum fa_rc acc_row(struct fa_conn *c, sqlite3_stmt *s, struct space_acc *a,
+static enum fa_rc acc_row(struct fa_conn *c, struct fa_db_stmt *s, struct space_acc *a,
                           struct fa_err *err)
 {
     char name[FA_NAME_MAX + 1], user[FA_NAME_MAX + 1];
@@ -319,7 +319,7 @@ static enum fa_rc acc_row(struct fa_conn *c, sqlite3_stmt *s, struct space_acc *
     rc = fa_store_col_text(c, s, 0, name, sizeof name, err);
     if (rc == FA_OK && (a->n == 0 || strcmp(a->sp[a->n - 1].name, name) != 0))
         rc = acc_space(a, name, err);
-    if (rc != FA_OK || sqlite3_column_type(s, 1) == SQLITE_NULL)
+    if (rc != FA_OK || fa_db_column_type(s, 1) == FA_DB_NULL)
         return rc;
     rc = fa_store_col_text(c, s, 1, user, sizeof user, err);
     if (rc == FA_OK)
@@ -331,7 +331,7 @@ static enum fa_rc acc_row(struct fa_conn *c, sqlite3_stmt *s, struct space_acc *
 static enum fa_rc space_rows(struct fa_conn *c, int64_t customer_id, const char *name,
                              struct space_acc *a, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -339,13 +339,13 @@ static enum fa_rc space_rows(struct fa_conn *c, int64_t customer_id, const char 
     if (rc != FA_OK)
         return rc;
     /* A NULL name binds NULL: every space. */
-    r = fa_store_bind_id_text(s, customer_id, name) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (r == SQLITE_ROW && rc == FA_OK) {
+    r = fa_store_bind_id_text(s, customer_id, name) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (r == FA_DB_ROW && rc == FA_OK) {
         rc = acc_row(c, s, a, err);
         if (rc == FA_OK)
-            r = sqlite3_step(s);
+            r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "search space list", err);
     fa_store_stmt_done(s);
     return rc;
@@ -408,7 +408,7 @@ static enum fa_rc ids_push(struct id_acc *a, int64_t id, struct fa_err *err)
 static enum fa_rc space_members(struct fa_conn *c, int64_t customer_id, const char *name,
                                 struct id_acc *a, int *found, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -416,15 +416,15 @@ static enum fa_rc space_members(struct fa_conn *c, int64_t customer_id, const ch
     rc = fa_store_stmt(c, SQL_SPACE_MEMBERS, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_store_bind_id_text(s, customer_id, name) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (r == SQLITE_ROW && rc == FA_OK) {
+    r = fa_store_bind_id_text(s, customer_id, name) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (r == FA_DB_ROW && rc == FA_OK) {
         *found = 1;
-        if (sqlite3_column_type(s, 1) != SQLITE_NULL)
-            rc = ids_push(a, sqlite3_column_int64(s, 1), err);
+        if (fa_db_column_type(s, 1) != FA_DB_NULL)
+            rc = ids_push(a, fa_db_column_int64(s, 1), err);
         if (rc == FA_OK)
-            r = sqlite3_step(s);
+            r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "search space users", err);
     fa_store_stmt_done(s);
     return rc;

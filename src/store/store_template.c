@@ -58,10 +58,10 @@ static enum fa_rc smp_start(struct smp_build *b, int64_t sample, int learned, st
 }
 
 /* File the current row under its sample, when it is of an asked model. */
-static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *err)
+static enum fa_rc smp_row(struct smp_build *b, struct fa_db_stmt *s, struct fa_err *err)
 {
-    const char *model = (const char *)sqlite3_column_text(s, 2);
-    int64_t sample = sqlite3_column_int64(s, 0);
+    const char *model = (const char *)fa_db_column_text(s, 2);
+    int64_t sample = fa_db_column_int64(s, 0);
     int j = 0, dim;
     void *p;
     enum fa_rc rc = FA_OK;
@@ -70,11 +70,11 @@ static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *e
     if (j == b->n_models)
         return FA_OK; /* a model not asked for, or another version of one */
     dim = b->models[j].dim;
-    if (sqlite3_column_int(s, 3) != dim)
+    if (fa_db_column_int(s, 3) != dim)
         return fa_err_set(err, FA_EDB, "database error: a %s template has dim %d, expected %d",
-                          b->models[j].id, sqlite3_column_int(s, 3), dim);
+                          b->models[j].id, fa_db_column_int(s, 3), dim);
     if (b->n == 0 || sample != b->cur)
-        rc = smp_start(b, sample, sqlite3_column_int(s, 1), err);
+        rc = smp_start(b, sample, fa_db_column_int(s, 1), err);
     p = b->data;
     if (rc == FA_OK)
         rc = fa_store_grow(&p, &b->cap_data, b->n_data + (size_t)dim, sizeof(float),
@@ -82,8 +82,8 @@ static enum fa_rc smp_row(struct smp_build *b, sqlite3_stmt *s, struct fa_err *e
     b->data = p;
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_tpl_open(b->st, b->user_id, sample, model, sqlite3_column_blob(s, 4),
-                           (size_t)sqlite3_column_bytes(s, 4), dim, b->data + b->n_data, err);
+    rc = fa_store_tpl_open(b->st, b->user_id, sample, model, fa_db_column_blob(s, 4),
+                           (size_t)fa_db_column_bytes(s, 4), dim, b->data + b->n_data, err);
     if (rc != FA_OK)
         return rc;
     b->slot[(size_t)(b->n - 1) * (size_t)b->n_models + (size_t)j] = b->n_data + 1;
@@ -117,7 +117,7 @@ enum fa_rc fa_store_samples_load(struct fa_store *st, int64_t user_id,
 {
     struct smp_build b = {.st = st, .user_id = user_id, .models = models, .n_models = n_models};
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -132,13 +132,13 @@ enum fa_rc fa_store_samples_load(struct fa_store *st, int64_t user_id,
         rc = fa_store_stmt(c, SQL_SMP_LOAD, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_int64(s, 1, user_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (r == SQLITE_ROW && rc == FA_OK) {
+    r = fa_db_bind_int64(s, 1, user_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (r == FA_DB_ROW && rc == FA_OK) {
         rc = smp_row(&b, s, err);
         if (rc == FA_OK)
-            r = sqlite3_step(s);
+            r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "sample load", err);
     fa_store_stmt_done(s);
     if (rc == FA_OK)
@@ -165,7 +165,7 @@ enum fa_rc fa_store_samples_count(struct fa_store *st, int64_t user_id, int *enr
                                   int *learned, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     int r;
 
@@ -175,10 +175,10 @@ enum fa_rc fa_store_samples_count(struct fa_store *st, int64_t user_id, int *enr
         rc = fa_store_stmt(c, SQL_SMP_COUNT, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_int64(s, 1, user_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (r == SQLITE_ROW) {
-        *enrolled = sqlite3_column_int(s, 0);
-        *learned = sqlite3_column_int(s, 1);
+    r = fa_db_bind_int64(s, 1, user_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (r == FA_DB_ROW) {
+        *enrolled = fa_db_column_int(s, 0);
+        *learned = fa_db_column_int(s, 1);
     } else {
         rc = fa_store_dberr(c, "sample count", err);
     }
@@ -198,7 +198,7 @@ static const struct fa_store_growth TPL_GROWTH = {
     8, INT_MAX, "too many templates", "out of memory loading templates"};
 
 /* Append the current row's embedding to *vecs (capacity *cap vectors). */
-static enum fa_rc tpl_append(const struct fa_store *st, sqlite3_stmt *s, int64_t user_id,
+static enum fa_rc tpl_append(const struct fa_store *st, struct fa_db_stmt *s, int64_t user_id,
                              const char *model_id, int dim, float **vecs, int *n, size_t *cap,
                              struct fa_err *err)
 {
@@ -206,14 +206,14 @@ static enum fa_rc tpl_append(const struct fa_store *st, sqlite3_stmt *s, int64_t
     void *p = *vecs;
     enum fa_rc rc;
 
-    if (sqlite3_column_int(s, 0) != dim)
+    if (fa_db_column_int(s, 0) != dim)
         return fa_err_set(err, FA_EDB, "database error: a template has dim %d, expected %d",
-                          sqlite3_column_int(s, 0), dim);
+                          fa_db_column_int(s, 0), dim);
     rc = fa_store_grow(&p, cap, (size_t)*n + 1, bytes, &TPL_GROWTH, err);
     *vecs = p;
     if (rc == FA_OK)
-        rc = fa_store_tpl_open(st, user_id, sqlite3_column_int64(s, 2), model_id,
-                               sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), dim,
+        rc = fa_store_tpl_open(st, user_id, fa_db_column_int64(s, 2), model_id,
+                               fa_db_column_blob(s, 1), (size_t)fa_db_column_bytes(s, 1), dim,
                                *vecs + (size_t)*n * (size_t)dim, err);
     if (rc != FA_OK)
         return rc;
@@ -225,7 +225,7 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
                                    int dim, float **vecs, int *n, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     float *v = NULL;
     int count = 0, r;
     size_t cap = 0;
@@ -241,13 +241,13 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
     rc = fa_store_stmt(c, SQL_TPL_LOAD, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = fa_store_bind_id_text(s, user_id, model_id) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    while (r == SQLITE_ROW && rc == FA_OK) {
+    r = fa_store_bind_id_text(s, user_id, model_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    while (r == FA_DB_ROW && rc == FA_OK) {
         rc = tpl_append(st, s, user_id, model_id, dim, &v, &count, &cap, err);
         if (rc == FA_OK)
-            r = sqlite3_step(s);
+            r = fa_db_step(s);
     }
-    if (rc == FA_OK && r != SQLITE_DONE)
+    if (rc == FA_OK && r != FA_DB_DONE)
         rc = fa_store_dberr(c, "template load", err);
     fa_store_stmt_done(s);
     if (rc != FA_OK) {
@@ -275,24 +275,24 @@ static const char SQL_TPL_EACH[] =
  * Open the current row's sealed blob into scratch (FA_STORE_DIM_MAX floats,
  * allocated on first need and kept for the walk) and hand it to each.
  */
-static enum fa_rc tpl_each_row(const struct fa_store *st, sqlite3_stmt *s, const char *model_id,
+static enum fa_rc tpl_each_row(const struct fa_store *st, struct fa_db_stmt *s, const char *model_id,
                                fa_store_template_fn each, void *arg, float **scratch,
                                struct fa_err *err)
 {
-    int dim = sqlite3_column_int(s, 2);
-    int64_t user_id = sqlite3_column_int64(s, 1);
+    int dim = fa_db_column_int(s, 2);
+    int64_t user_id = fa_db_column_int64(s, 1);
     enum fa_rc rc;
 
     if (*scratch == NULL)
         *scratch = malloc((size_t)FA_STORE_DIM_MAX * sizeof(float));
     if (*scratch == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory loading templates");
-    rc = fa_store_tpl_open(st, user_id, sqlite3_column_int64(s, 4), model_id,
-                           sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3), dim,
+    rc = fa_store_tpl_open(st, user_id, fa_db_column_int64(s, 4), model_id,
+                           fa_db_column_blob(s, 3), (size_t)fa_db_column_bytes(s, 3), dim,
                            *scratch, err);
     if (rc != FA_OK)
         return rc;
-    if (each(arg, sqlite3_column_int64(s, 0), user_id, *scratch, dim) != 0)
+    if (each(arg, fa_db_column_int64(s, 0), user_id, *scratch, dim) != 0)
         return fa_err_set(err, FA_EINTERNAL, "template walk stopped by the caller");
     return FA_OK;
 }
@@ -301,7 +301,7 @@ enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
                                    fa_store_template_fn each, void *arg, struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     float *scratch = NULL;
     enum fa_rc rc;
     int r;
@@ -314,15 +314,15 @@ enum fa_rc fa_store_templates_each(struct fa_store *st, const char *model_id,
     rc = fa_store_stmt(c, SQL_TPL_EACH, &s, err);
     if (rc != FA_OK)
         return rc;
-    r = sqlite3_bind_text(s, 1, model_id, -1, SQLITE_TRANSIENT) == SQLITE_OK ? sqlite3_step(s)
-                                                                              : SQLITE_ERROR;
-    while (r == SQLITE_ROW) {
+    r = fa_db_bind_text(s, 1, model_id) == FA_DB_OK ? fa_db_step(s)
+                                                                              : FA_DB_ERROR;
+    while (r == FA_DB_ROW) {
         rc = tpl_each_row(st, s, model_id, each, arg, &scratch, err);
         if (rc != FA_OK)
             goto out;
-        r = sqlite3_step(s);
+        r = fa_db_step(s);
     }
-    if (r != SQLITE_DONE)
+    if (r != FA_DB_DONE)
         rc = fa_store_dberr(c, "template walk", err);
 out:
     fa_store_stmt_done(s);

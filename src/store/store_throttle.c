@@ -82,13 +82,13 @@ static const struct throttle_sql *key_sql(const struct fa_throttle_key *key)
     return key->customer_name != NULL ? &LOGIN_SQL : &USER_SQL;
 }
 
-static int key_bind(sqlite3_stmt *s, const struct fa_throttle_key *key)
+static int key_bind(struct fa_db_stmt *s, const struct fa_throttle_key *key)
 {
     if (key->customer_name != NULL)
-        return sqlite3_bind_text(s, 1, key->customer_name, -1, SQLITE_TRANSIENT) |
-               sqlite3_bind_text(s, 2, key->address, -1, SQLITE_TRANSIENT);
-    return sqlite3_bind_int64(s, 1, key->user_id) |
-           sqlite3_bind_text(s, 2, key->kind, -1, SQLITE_TRANSIENT);
+        return fa_db_bind_text(s, 1, key->customer_name) |
+               fa_db_bind_text(s, 2, key->address);
+    return fa_db_bind_int64(s, 1, key->user_id) |
+           fa_db_bind_text(s, 2, key->kind);
 }
 
 /* "t1,t2,..." into r->t; anything unparsable is dropped (it only ever
@@ -123,21 +123,21 @@ static enum fa_rc row_get(struct fa_conn *c, const struct fa_throttle_key *key,
                           struct throttle_row *r, struct fa_err *err)
 {
     char recent[RECENT_MAX];
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, key_sql(key)->get, &s, err);
     int step;
     memset(r, 0, sizeof *r);
     if (rc != FA_OK)
         return rc;
-    step = key_bind(s, key) == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
-    if (step == SQLITE_ROW) {
+    step = key_bind(s, key) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
+    if (step == FA_DB_ROW) {
         rc = fa_store_col_text(c, s, 0, recent, sizeof recent, err);
         recent_parse(recent, r);
-        r->until = sqlite3_column_int64(s, 1);
-        r->locks = sqlite3_column_int(s, 2);
-        r->updated = sqlite3_column_int64(s, 3);
+        r->until = fa_db_column_int64(s, 1);
+        r->locks = fa_db_column_int(s, 2);
+        r->updated = fa_db_column_int64(s, 3);
         r->found = 1;
-    } else if (step != SQLITE_DONE) {
+    } else if (step != FA_DB_DONE) {
         rc = fa_store_dberr(c, "throttle", err);
     }
     fa_store_stmt_done(s);
@@ -148,17 +148,17 @@ static enum fa_rc row_put(struct fa_conn *c, const struct fa_throttle_key *key,
                           const struct throttle_row *r, struct fa_err *err)
 {
     char recent[RECENT_MAX];
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, key_sql(key)->put, &s, err);
     int b;
     if (rc != FA_OK)
         return rc;
     recent_format(r, recent, sizeof recent);
     b = key_bind(s, key);
-    b |= sqlite3_bind_text(s, 3, recent, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 4, r->until);
-    b |= sqlite3_bind_int(s, 5, r->locks);
-    b |= sqlite3_bind_int64(s, 6, r->updated);
+    b |= fa_db_bind_text(s, 3, recent);
+    b |= fa_db_bind_int64(s, 4, r->until);
+    b |= fa_db_bind_int(s, 5, r->locks);
+    b |= fa_db_bind_int64(s, 6, r->updated);
     return fa_store_run(c, s, b, "throttle", err);
 }
 
@@ -235,14 +235,14 @@ enum fa_rc fa_store_throttle_check(struct fa_store *st, const struct fa_throttle
 static enum fa_rc purge_logins(struct fa_conn *c, const struct fa_throttle_policy *p, int64_t now,
                                struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long keep = p->window_s > p->max_lock_s ? p->window_s : p->max_lock_s;
     enum fa_rc rc = fa_store_stmt(c, SQL_LOGIN_PURGE, &s, err);
     int b;
     if (rc != FA_OK)
         return rc;
-    b = sqlite3_bind_int64(s, 1, now);
-    b |= sqlite3_bind_int64(s, 2, now - keep);
+    b = fa_db_bind_int64(s, 1, now);
+    b |= fa_db_bind_int64(s, 2, now - keep);
     return fa_store_run(c, s, b, "throttle", err);
 }
 
@@ -294,7 +294,7 @@ enum fa_rc fa_store_throttle_clear(struct fa_store *st, const struct fa_throttle
                                    struct fa_err *err)
 {
     struct fa_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
     if (!key_ok(key))
         return FA_OK;
@@ -316,19 +316,19 @@ static const char SQL_CUSTOMER_EXISTS[] = "SELECT count(*) FROM customers WHERE 
 static enum fa_rc unlock_step(struct fa_conn *c, const char *sql, const char *name, int *n,
                               struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc = fa_store_stmt(c, sql, &s, err);
     if (rc != FA_OK)
         return rc;
-    rc = fa_store_run(c, s, sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT), "unlock", err);
+    rc = fa_store_run(c, s, fa_db_bind_text(s, 1, name), "unlock", err);
     if (rc == FA_OK)
-        *n += sqlite3_changes(c->db);
+        *n += fa_db_changes(c->db);
     return rc;
 }
 
 static enum fa_rc unlock_in_tx(struct fa_conn *c, const char *name, int *n, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long known = 0;
     enum fa_rc rc = unlock_step(c, SQL_UNLOCK_LOGINS, name, n, err);
     if (rc == FA_OK)
@@ -336,7 +336,7 @@ static enum fa_rc unlock_in_tx(struct fa_conn *c, const char *name, int *n, stru
     if (rc == FA_OK)
         rc = fa_store_stmt(c, SQL_CUSTOMER_EXISTS, &s, err);
     if (rc == FA_OK)
-        rc = fa_store_count(c, s, sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT), &known,
+        rc = fa_store_count(c, s, fa_db_bind_text(s, 1, name), &known,
                             "unlock", err);
     if (rc == FA_OK && known == 0 && *n == 0)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer '%s' not found", name);

@@ -19,7 +19,7 @@
 static const char SQL_USER_INSERT[] =
     "INSERT INTO users(customer_id, user_name, full_name, email, phone, country_code,"
     " enroll_token, state, blacklisted, created, updated)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'draft', 0, ?8, ?8)";
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'draft', 0, ?8, ?8) RETURNING id";
 
 static enum fa_rc user_validate(const struct fa_user *u, struct fa_err *err)
 {
@@ -39,36 +39,43 @@ static enum fa_rc user_validate(const struct fa_user *u, struct fa_err *err)
     return rc;
 }
 
-/* One INSERT attempt. FA_ECONFLICT (message not set) on any UNIQUE clash:
- * the caller works out whether it was the name or the token. */
+/* One INSERT attempt; *id gets the new row's id. FA_ECONFLICT (message not
+ * set) on any UNIQUE clash: the caller works out whether it was the name or
+ * the token. */
 static enum fa_rc user_insert(struct fa_conn *c, const struct fa_user *u, const char *token,
-                              int64_t now, struct fa_err *err)
+                              int64_t now, int64_t *id, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
-    int b = SQLITE_OK, xc;
+    int b = FA_DB_OK;
+    enum fa_db_errkind xc;
 
     rc = fa_store_stmt(c, SQL_USER_INSERT, &s, err);
     if (rc != FA_OK)
         return rc;
-    b |= sqlite3_bind_int64(s, 1, u->customer_id);
-    b |= sqlite3_bind_text(s, 2, u->user_name, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 3, u->full_name, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 4, u->email, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 5, u->phone, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 6, u->country_code, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_text(s, 7, token, -1, SQLITE_TRANSIENT);
-    b |= sqlite3_bind_int64(s, 8, now);
-    if (b != SQLITE_OK) {
+    b |= fa_db_bind_int64(s, 1, u->customer_id);
+    b |= fa_db_bind_text(s, 2, u->user_name);
+    b |= fa_db_bind_text(s, 3, u->full_name);
+    b |= fa_db_bind_text(s, 4, u->email);
+    b |= fa_db_bind_text(s, 5, u->phone);
+    b |= fa_db_bind_text(s, 6, u->country_code);
+    b |= fa_db_bind_text(s, 7, token);
+    b |= fa_db_bind_int64(s, 8, now);
+    if (b != FA_DB_OK) {
         rc = fa_store_dberr(c, "user create", err);
         goto out;
     }
-    if (sqlite3_step(s) == SQLITE_DONE)
-        goto out;
-    xc = sqlite3_extended_errcode(c->db);
-    if (xc == SQLITE_CONSTRAINT_UNIQUE)
+    /* The RETURNING row, then the end of the statement: only there is an
+     * autocommit write committed (or refused). */
+    if (fa_db_step(s) == FA_DB_ROW) {
+        *id = fa_db_column_int64(s, 0);
+        if (fa_db_step(s) == FA_DB_DONE)
+            goto out;
+    }
+    xc = fa_db_errkind(c->db);
+    if (xc == FA_DB_E_UNIQUE)
         rc = FA_ECONFLICT;
-    else if (xc == SQLITE_CONSTRAINT_FOREIGNKEY)
+    else if (xc == FA_DB_E_FOREIGNKEY)
         rc = fa_err_set(err, FA_ENOTFOUND, "customer not found");
     else
         rc = fa_store_dberr(c, "user create", err);
@@ -110,7 +117,7 @@ enum fa_rc fa_store_user_create(struct fa_store *st, struct fa_user *u, struct f
         return rc;
     for (attempt = 0; attempt < TOKEN_ATTEMPTS; attempt++) {
         fa_crypto_token_new(token);
-        rc = user_insert(c, u, token, now, err);
+        rc = user_insert(c, u, token, now, &u->id, err);
         if (rc != FA_ECONFLICT)
             break;
         rc = user_name_taken(c, u, &taken, err);
@@ -124,7 +131,6 @@ enum fa_rc fa_store_user_create(struct fa_store *st, struct fa_user *u, struct f
         return fa_err_set(err, FA_EINTERNAL, "could not draw a unique enrollment token");
     if (rc != FA_OK)
         return rc;
-    u->id = sqlite3_last_insert_rowid(c->db);
     memcpy(u->enroll_token, token, sizeof token);
     u->state = FA_USER_DRAFT;
     u->blacklisted = 0;
@@ -145,30 +151,30 @@ static const char SQL_USER_BY_TOKEN[] =
 
 /* The columns after state: flags, times and the enrolled face's image ids
  * (NULL when none, read as ""). */
-static enum fa_rc user_from_row_tail(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+static enum fa_rc user_from_row_tail(struct fa_conn *c, struct fa_db_stmt *s, struct fa_user *out,
                                      struct fa_err *err)
 {
     enum fa_rc rc;
 
-    out->blacklisted = sqlite3_column_int(s, 9) != 0;
-    out->created = sqlite3_column_int64(s, 10);
-    out->updated = sqlite3_column_int64(s, 11);
-    out->blacklisted_at = sqlite3_column_int64(s, 12);
+    out->blacklisted = fa_db_column_int(s, 9) != 0;
+    out->created = fa_db_column_int64(s, 10);
+    out->updated = fa_db_column_int64(s, 11);
+    out->blacklisted_at = fa_db_column_int64(s, 12);
     rc = fa_store_col_text(c, s, 13, out->face_original, sizeof out->face_original, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 14, out->face_thumbnail, sizeof out->face_thumbnail, err);
     return rc;
 }
 
-enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_user *out,
+enum fa_rc fa_store_user_from_row(struct fa_conn *c, struct fa_db_stmt *s, struct fa_user *out,
                                   struct fa_err *err)
 {
     char state[16];
     enum fa_rc rc;
     int st;
 
-    out->id = sqlite3_column_int64(s, 0);
-    out->customer_id = sqlite3_column_int64(s, 1);
+    out->id = fa_db_column_int64(s, 0);
+    out->customer_id = fa_db_column_int64(s, 1);
     rc = fa_store_col_text(c, s, 2, out->user_name, sizeof out->user_name, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 3, out->full_name, sizeof out->full_name, err);
@@ -192,15 +198,15 @@ enum fa_rc fa_store_user_from_row(struct fa_conn *c, sqlite3_stmt *s, struct fa_
     return user_from_row_tail(c, s, out, err);
 }
 
-enum fa_rc fa_store_user_step(struct fa_conn *c, sqlite3_stmt *s, int b, struct fa_user *out,
+enum fa_rc fa_store_user_step(struct fa_conn *c, struct fa_db_stmt *s, int b, struct fa_user *out,
                               struct fa_err *err)
 {
     enum fa_rc rc;
-    int r = b == SQLITE_OK ? sqlite3_step(s) : SQLITE_ERROR;
+    int r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
 
-    if (r == SQLITE_ROW)
+    if (r == FA_DB_ROW)
         rc = fa_store_user_from_row(c, s, out, err);
-    else if (r == SQLITE_DONE)
+    else if (r == FA_DB_DONE)
         rc = FA_ENOTFOUND; /* the caller words the message */
     else
         rc = fa_store_dberr(c, "user lookup", err);
@@ -211,7 +217,7 @@ enum fa_rc fa_store_user_step(struct fa_conn *c, sqlite3_stmt *s, int b, struct 
 static enum fa_rc user_fetch(struct fa_conn *c, const char *sql, int64_t customer_id,
                              const char *key, struct fa_user *out, struct fa_err *err)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     enum fa_rc rc;
 
     rc = fa_store_stmt(c, sql, &s, err);

@@ -12,7 +12,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,27 +26,27 @@
 
 static char g_dir[256];
 static char g_db[300];
-static sqlite3 *g_raw;
+static struct fa_db *g_raw;
 
 /* The first column of the first row of sql, as an integer; -1 on error, -2 for NULL. */
 static long long q_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static long long q_int(const char *fmt, ...)
 {
     char sql[512];
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     long long v = -1;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    if (sqlite3_prepare_v2(g_raw, sql, -1, &s, NULL) != SQLITE_OK) {
-        tap_diag("prepare '%s': %s", sql, sqlite3_errmsg(g_raw));
+    if (fa_db_prepare(g_raw, sql, &s) != FA_DB_OK) {
+        tap_diag("prepare '%s': %s", sql, fa_db_errmsg(g_raw));
         return -1;
     }
-    if (sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_type(s, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    if (fa_db_step(s) == FA_DB_ROW)
+        v = fa_db_column_type(s, 0) == FA_DB_NULL ? -2 : fa_db_column_int64(s, 0);
+    fa_db_finalize(s);
     return v;
 }
 

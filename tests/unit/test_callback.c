@@ -6,7 +6,7 @@
  */
 #include "faceauth/callback.h"
 
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +146,7 @@ static void test_outbox_due(struct fa_store *st, int64_t acme, int64_t globex,
     int n = 0, released = 0;
     int64_t next = 0, now = fa_store_now_ms();
 
-    sqlite3_exec(g_raw, "DELETE FROM callback_events", NULL, NULL, NULL);
+    fa_db_exec(g_raw, "DELETE FROM callback_events");
     auth_event(st, jane, acme, 0, &a1);
     auth_event(st, jane, acme, 0, &a2);
     auth_event(st, bob, globex, 0, &g1);
@@ -252,13 +252,12 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
     run(st);
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }

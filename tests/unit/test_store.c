@@ -3,7 +3,7 @@
  * temporary directory (removed at the end).
  *
  * Checks go through the public API where it can see the effect, and through
- * a second, raw sqlite3 connection (g_raw) where only row counts or column
+ * a second, raw database connection (g_raw) where only row counts or column
  * values can tell: that nothing was half-written, that tokens are stored as
  * digests, that cascades ran. A few white-box checks include store_int.h to
  * look at the calling thread's own connection (foreign_keys is a
@@ -14,7 +14,7 @@
 #include <stdarg.h>
 #include <math.h>
 #include <pthread.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +91,7 @@ static void test_open(struct fa_store *st)
     TAP_OK(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table'") == tables);
 
     if (TAP_OK(fa_store_conn(st, &c, &err) == FA_OK)) {
-        sqlite3 *keep = g_raw;
+        struct fa_db *keep = g_raw;
         g_raw = c->db; /* ask the store's own connection */
         TAP_OK(q_int("PRAGMA foreign_keys") == 1);
         /* FULL: an acknowledged commit survives a power loss. */
@@ -103,12 +103,12 @@ static void test_open(struct fa_store *st)
         g_raw = keep;
     }
     {
-        sqlite3_stmt *s = NULL;
-        sqlite3_prepare_v2(g_raw, "PRAGMA journal_mode", -1, &s, NULL);
-        tap_ok(s != NULL && sqlite3_step(s) == SQLITE_ROW &&
-                   strcmp((const char *)sqlite3_column_text(s, 0), "wal") == 0,
+        struct fa_db_stmt *s = NULL;
+        fa_db_prepare(g_raw, "PRAGMA journal_mode", &s);
+        tap_ok(s != NULL && fa_db_step(s) == FA_DB_ROW &&
+                   strcmp((const char *)fa_db_column_text(s, 0), "wal") == 0,
                "journal_mode is wal");
-        sqlite3_finalize(s);
+        fa_db_finalize(s);
     }
     TAP_OK(fa_store_writable(st) == 1);
 }
@@ -123,10 +123,10 @@ static void test_open_refused(void)
     /* A file from a newer build is refused, not downgraded. */
     snprintf(path, sizeof path, "%s/newer.db", g_dir);
     {
-        sqlite3 *db = NULL;
-        sqlite3_open(path, &db);
-        sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL);
-        sqlite3_close(db);
+        struct fa_db *db = NULL;
+        fa_db_open(FA_DB_SQLITE, path, 5000, &db);
+        fa_db_exec(db, "PRAGMA user_version=99");
+        fa_db_close(db);
     }
     TAP_OK(fa_store_open(path, &bad, &err) == FA_EDB && bad == NULL);
     tap_ok(strstr(err.msg, "99") != NULL, "newer schema named: %s", err.msg);
@@ -488,17 +488,17 @@ static void test_record_midway(struct fa_store *st, int64_t acme, const struct f
     struct counts before = counts_now();
     struct fa_user got;
     struct test_sample vec;
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
 
     r = rec_init(acme, u, "faceUpdate");
     rec_template(&r, &vec, 9.0f, "enroll");
     r.replace_templates = 1;
     r.original = img_new(&o, "o");
     r.thumbnail = img_new(&t, "t");
-    sqlite3_prepare_v2(g_raw, "SELECT id FROM images LIMIT 1", -1, &s, NULL);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        snprintf(t.im.id, sizeof t.im.id, "%s", (const char *)sqlite3_column_text(s, 0));
-    sqlite3_finalize(s);
+    fa_db_prepare(g_raw, "SELECT id FROM images LIMIT 1", &s);
+    if (fa_db_step(s) == FA_DB_ROW)
+        snprintf(t.im.id, sizeof t.im.id, "%s", (const char *)fa_db_column_text(s, 0));
+    fa_db_finalize(s);
     r.set_state = 1;
     r.new_state = FA_USER_FAILURE;
     TAP_OK(fa_store_record_commit(st, &r, &err) == FA_EDB);
@@ -643,15 +643,14 @@ static void test_cascade(int64_t acme, int64_t globex, const struct fa_user *ali
     struct counts globex_before;
     long long images_of_alice;
 
-    sqlite3_exec(g_raw, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    fa_db_exec(g_raw, "PRAGMA foreign_keys=ON");
 
     /* Deleting a user keeps the log but drops its user id and the images. */
     images_of_alice = q_int("SELECT count(*) FROM images WHERE user_id = %lld",
                             (long long)alice->id);
     TAP_OK(images_of_alice > 0);
-    TAP_OK(sqlite3_exec(g_raw, "DELETE FROM users WHERE user_name = 'alice' AND customer_id = "
-                               "(SELECT id FROM customers WHERE name = 'acme')",
-                        NULL, NULL, NULL) == SQLITE_OK);
+    TAP_OK(fa_db_exec(g_raw, "DELETE FROM users WHERE user_name = 'alice' AND customer_id = "
+                             "(SELECT id FROM customers WHERE name = 'acme')") == FA_DB_OK);
     TAP_OK(q_int("SELECT count(*) FROM images WHERE user_id = %lld", (long long)alice->id) == 0);
     TAP_OK(q_int("SELECT count(*) FROM templates WHERE user_id = %lld", (long long)alice->id) == 0);
     TAP_OK(q_int("SELECT count(*) FROM transactions WHERE user_name = 'alice' AND customer_id = "
@@ -667,8 +666,8 @@ static void test_cascade(int64_t acme, int64_t globex, const struct fa_user *ali
                                 (long long)globex);
     globex_before.transactions =
         q_int("SELECT count(*) FROM transactions WHERE customer_id = %lld", (long long)globex);
-    TAP_OK(sqlite3_exec(g_raw, "DELETE FROM customers WHERE name = 'acme'", NULL, NULL, NULL) ==
-           SQLITE_OK);
+    TAP_OK(fa_db_exec(g_raw, "DELETE FROM customers WHERE name = 'acme'") ==
+           FA_DB_OK);
     TAP_OK(q_int("SELECT count(*) FROM users WHERE customer_id = %lld", (long long)acme) == 0);
     TAP_OK(q_int("SELECT count(*) FROM tokens WHERE customer_id = %lld", (long long)acme) == 0);
     TAP_OK(q_int("SELECT count(*) FROM images WHERE customer_id = %lld", (long long)acme) == 0);
@@ -834,9 +833,8 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
 
     test_open(st);
     test_open_refused();
@@ -861,7 +859,7 @@ int main(void)
     test_cascade(acme, globex, &alice);
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }

@@ -13,7 +13,7 @@
 
 #include <math.h>
 #include <stdarg.h>
-#include <sqlite3.h>
+#include "store/db.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +34,10 @@ static int exec(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(sql, sizeof sql, fmt, ap);
     va_end(ap);
-    r = sqlite3_exec(g_raw, sql, NULL, NULL, NULL);
-    if (r != SQLITE_OK)
-        tap_diag("exec '%s': %s", sql, sqlite3_errmsg(g_raw));
-    return r == SQLITE_OK;
+    r = fa_db_exec(g_raw, sql);
+    if (r != FA_DB_OK)
+        tap_diag("exec '%s': %s", sql, fa_db_errmsg(g_raw));
+    return r == FA_DB_OK;
 }
 
 static int64_t customer_new(struct fa_store *st, const char *name)
@@ -1155,8 +1155,8 @@ static void idle(struct fa_store *st, const char *after)
     if (fa_store_conn(st, &c, NULL) != FA_OK)
         return;
     for (i = 0; i < c->n_stmts; i++)
-        busy += sqlite3_stmt_busy(c->stmts[i].stmt) != 0;
-    tap_ok(busy == 0 && sqlite3_get_autocommit(c->db), "idle after %s (%d busy, of %d cached)",
+        busy += fa_db_stmt_busy(c->stmts[i].stmt) != 0;
+    tap_ok(busy == 0 && fa_db_autocommit(c->db), "idle after %s (%d busy, of %d cached)",
            after, busy, c->n_stmts);
 }
 
@@ -1208,14 +1208,13 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
-    sqlite3_exec(g_raw, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    fa_db_exec(g_raw, "PRAGMA foreign_keys=ON");
     run(st);
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }

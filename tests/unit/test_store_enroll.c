@@ -55,16 +55,14 @@ static void test_link(struct fa_store *st, int64_t acme, int64_t globex)
     }
     /* A new token is issued now (the reset's time) and the old one is dead. */
     memcpy(old_token, a.enroll_token, sizeof old_token);
-    sqlite3_exec(g_raw, "UPDATE users SET enroll_issued = 5, created = 5 WHERE user_name = 'ann'",
-                 NULL, NULL, NULL);
+    fa_db_exec(g_raw, "UPDATE users SET enroll_issued = 5, created = 5 WHERE user_name = 'ann'");
     reset.reset_face = 1;
     TAP_OK(fa_store_user_update(st, acme, "ann", &reset, &a, &err) == FA_OK);
     TAP_OK(fa_store_enroll_link(st, old_token, &out, &issued, &err) == FA_ENOTFOUND);
     TAP_OK(fa_store_enroll_link(st, a.enroll_token, &out, &issued, &err) == FA_OK &&
            out.id == a.id && issued == a.updated && issued > 5);
     /* A change that leaves the token alone leaves its issue time alone. */
-    sqlite3_exec(g_raw, "UPDATE users SET enroll_issued = 7 WHERE user_name = 'ann'", NULL, NULL,
-                 NULL);
+    fa_db_exec(g_raw, "UPDATE users SET enroll_issued = 7 WHERE user_name = 'ann'");
     {
         struct fa_user_changes phone = {0};
         phone.phone = "+15550199";
@@ -131,10 +129,9 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
-    sqlite3_exec(g_raw, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    fa_db_exec(g_raw, "PRAGMA foreign_keys=ON");
     acme = customer_new(st, "acme");
     globex = customer_new(st, "globex");
     if (TAP_OK(acme > 0 && globex > 0)) {
@@ -143,7 +140,7 @@ int main(void)
     }
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }

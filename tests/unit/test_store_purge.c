@@ -143,21 +143,21 @@ static void test_batches(struct fa_store *st)
  * one the query uses (its WHERE terms must match the query's word for word). */
 static void test_index_used(void)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     int used = 0;
 
-    sqlite3_prepare_v2(g_raw,
-                       "EXPLAIN QUERY PLAN SELECT original_id, thumbnail_id FROM transactions"
-                       " WHERE (original_id IS NOT NULL OR thumbnail_id IS NOT NULL)"
-                       " AND (result = 'failure' OR request_type = 'search')"
-                       " AND ((request_type = 'search' AND created < ?1)"
-                       " OR (request_type <> 'search' AND created < ?2))"
-                       " ORDER BY created LIMIT ?3",
-                       -1, &s, NULL);
-    while (s != NULL && sqlite3_step(s) == SQLITE_ROW)
-        if (strstr((const char *)sqlite3_column_text(s, 3), "transactions_photo_expiry"))
+    fa_db_prepare(g_raw,
+                  "EXPLAIN QUERY PLAN SELECT original_id, thumbnail_id FROM transactions"
+                  " WHERE (original_id IS NOT NULL OR thumbnail_id IS NOT NULL)"
+                  " AND (result = 'failure' OR request_type = 'search')"
+                  " AND ((request_type = 'search' AND created < ?1)"
+                  " OR (request_type <> 'search' AND created < ?2))"
+                  " ORDER BY created LIMIT ?3",
+                  &s);
+    while (s != NULL && fa_db_step(s) == FA_DB_ROW)
+        if (strstr((const char *)fa_db_column_text(s, 3), "transactions_photo_expiry"))
             used = 1;
-    sqlite3_finalize(s);
+    fa_db_finalize(s);
     tap_ok(used, "the purge query uses the partial index transactions_photo_expiry");
 }
 
@@ -171,10 +171,9 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
-    sqlite3_exec(g_raw, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    fa_db_exec(g_raw, "PRAGMA foreign_keys=ON");
     g_customer = customer_setup(st);
     user_init(&g_user, g_customer, "jane");
     if (TAP_OK(g_customer > 0 && fa_store_user_create(st, &g_user, &err) == FA_OK)) {
@@ -184,7 +183,7 @@ int main(void)
     }
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }

@@ -51,18 +51,18 @@ static int64_t enrolled_user(struct fa_store *st, int64_t cid, const char *name,
 /* The raw blob of the user's first template into buf; its length, or -1. */
 static int raw_blob(int64_t user_id, uint8_t *buf, int cap)
 {
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     int n = -1;
-    if (sqlite3_prepare_v2(g_raw, "SELECT embedding FROM templates WHERE user_id = ?1", -1, &s,
-                           NULL) == SQLITE_OK &&
-        sqlite3_bind_int64(s, 1, user_id) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        n = sqlite3_column_bytes(s, 0);
+    if (fa_db_prepare(g_raw, "SELECT embedding FROM templates WHERE user_id = ?1", &s) ==
+            FA_DB_OK &&
+        fa_db_bind_int64(s, 1, user_id) == FA_DB_OK && fa_db_step(s) == FA_DB_ROW) {
+        n = fa_db_column_bytes(s, 0);
         if (n <= cap)
-            memcpy(buf, sqlite3_column_blob(s, 0), (size_t)n);
+            memcpy(buf, fa_db_column_blob(s, 0), (size_t)n);
         else
             n = -1;
     }
-    sqlite3_finalize(s);
+    fa_db_finalize(s);
     return n;
 }
 
@@ -134,13 +134,13 @@ static void test_swap(struct fa_store *st, int64_t alice, int64_t bob)
              "UPDATE templates SET embedding = (SELECT embedding FROM templates WHERE user_id ="
              " %lld) WHERE user_id = %lld",
              (long long)alice, (long long)bob);
-    TAP_OK(sqlite3_exec(g_raw, sql, NULL, NULL, NULL) == SQLITE_OK);
+    TAP_OK(fa_db_exec(g_raw, sql) == FA_DB_OK);
     tap_ok(fa_store_templates_load(st, bob, "test-model", DIM, &vecs, &count, &err) == FA_EDB &&
                vecs == NULL && strstr(err.msg, "does not decrypt") != NULL,
            "a blob moved to another user: %s", err.msg);
     TAP_OK(fa_store_templates_each(st, "test-model", walk_one, NULL, &err) == FA_EDB);
     snprintf(sql, sizeof sql, "DELETE FROM templates WHERE user_id = %lld", (long long)bob);
-    TAP_OK(sqlite3_exec(g_raw, sql, NULL, NULL, NULL) == SQLITE_OK);
+    TAP_OK(fa_db_exec(g_raw, sql) == FA_DB_OK);
 }
 
 /* A template stored in clear (as an older build did) is sealed at the next
@@ -148,16 +148,16 @@ static void test_swap(struct fa_store *st, int64_t alice, int64_t bob)
 static struct fa_store *test_legacy(struct fa_store *st, int64_t alice, const float vec[DIM])
 {
     struct fa_err err = {{0}};
-    sqlite3_stmt *s = NULL;
+    struct fa_db_stmt *s = NULL;
     float *vecs = NULL;
     int count = 0;
     uint8_t blob[256];
 
-    TAP_OK(sqlite3_prepare_v2(g_raw, "UPDATE templates SET embedding = ?1 WHERE user_id = ?2",
-                              -1, &s, NULL) == SQLITE_OK &&
-           sqlite3_bind_blob(s, 1, vec, DIM * 4, SQLITE_STATIC) == SQLITE_OK &&
-           sqlite3_bind_int64(s, 2, alice) == SQLITE_OK && sqlite3_step(s) == SQLITE_DONE);
-    sqlite3_finalize(s);
+    TAP_OK(fa_db_prepare(g_raw, "UPDATE templates SET embedding = ?1 WHERE user_id = ?2", &s) ==
+               FA_DB_OK &&
+           fa_db_bind_blob(s, 1, vec, DIM * 4) == FA_DB_OK &&
+           fa_db_bind_int64(s, 2, alice) == FA_DB_OK && fa_db_step(s) == FA_DB_DONE);
+    fa_db_finalize(s);
     TAP_OK(q_int("SELECT count(*) FROM templates WHERE length(embedding) = 4 * dim") == 1);
     TAP_OK(db_files_hold(vec)); /* the check below can fail */
     fa_store_free(st);
@@ -212,9 +212,8 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
     test_key_file();
     TAP_OK(fa_store_customer_add(st, "acme", "s3cret-pw", &err) == FA_OK);
     cid = q_int("SELECT id FROM customers WHERE name = 'acme'");
@@ -230,7 +229,7 @@ int main(void)
     test_missing_key();
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }

@@ -244,9 +244,8 @@ int main(void)
         return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(sqlite3_open_v2(g_db, &g_raw, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK))
+    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
         goto out;
-    sqlite3_busy_timeout(g_raw, 5000);
     if (!TAP_OK(fa_store_customer_add(st, "acme", "pw-acme", &err) == FA_OK))
         goto out;
     user_init(&alice, 1, "alice");
@@ -263,7 +262,7 @@ int main(void)
     test_reopen(alice.id);
 out:
     fa_store_free(st);
-    sqlite3_close(g_raw);
+    fa_db_close(g_raw);
     dir_remove();
     return tap_done();
 }
