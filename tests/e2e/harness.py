@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -308,6 +309,30 @@ class Server(Node):
 
     def stderr_text(self):
         return "".join(Node.stderr_text(n) for n in self.nodes())
+
+
+def db_exec(data, sql):
+    """Run one SQL statement on the database of the data folder: its SQLite
+    file, or its PostgreSQL database in two-node mode (the tests that reach
+    past the API, e.g. to age a link, use the SQL both engines read)."""
+    if two_nodes():
+        pgmode.psql(pgmode.database_for(data), sql)
+        return
+    with sqlite3.connect(os.path.join(data, "faceauth.db")) as db:
+        db.execute(sql)
+
+
+def stored_image_ids(data):
+    """The ids of every stored photo: the files under data/images/, or in
+    two-node mode the rows of the database's image_data table."""
+    if two_nodes():
+        out = pgmode.psql(pgmode.database_for(data),
+                          "COPY (SELECT image_id FROM image_data) TO STDOUT")
+        return {line.strip() for line in out.splitlines() if line.strip()}
+    out = set()
+    for folder, _, files in os.walk(os.path.join(data, "images")):
+        out |= {name.split(".")[0] for name in files}
+    return out
 
 
 def add_customer(binary, data, name, password):

@@ -32,10 +32,8 @@ def make_photos(args, root):
 
 
 def image_files(data):
-    out = set()
-    for folder, _, files in os.walk(os.path.join(data, "images")):
-        out |= {name.split(".")[0] for name in files}
-    return out
+    """Every stored photo's id (files, or the database's rows with PostgreSQL)."""
+    return h.stored_image_ids(data)
 
 
 def ids_of(body):
