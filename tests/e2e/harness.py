@@ -54,19 +54,23 @@ class Tap:
 
 
 def parse_args():
-    """The test's arguments. --pg-url-file FILE (or FA_E2E_DATABASE) runs the
-    test on two nodes sharing one PostgreSQL (pgmode.py): the file holds the
-    admin URL of a running cluster. From here on args.binary is then
+    """The test's arguments. --pg (or FA_E2E_DATABASE set) runs the test on
+    two nodes sharing one PostgreSQL (pgmode.py), on the cluster whose admin
+    URL FA_PG_URL holds (scripts/test starts one); without it the test is
+    skipped (exit 77), saying so. From here on args.binary is then
     pgnode.py, which gives each data folder its database."""
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--models", required=True)
     p.add_argument("--assets", required=True)
-    p.add_argument("--pg-url-file")
+    p.add_argument("--pg", action="store_true")
     args = p.parse_args()
-    if args.pg_url_file:
-        with open(args.pg_url_file) as f:
-            os.environ[pgmode.ADMIN_ENV] = f.read().strip()
+    if args.pg and not pgmode.enabled():
+        if not os.environ.get("FA_PG_URL"):
+            print("1..0 # SKIP %s: FA_PG_URL is not set (scripts/test starts a cluster)"
+                  % TWO_NODES)
+            sys.exit(77)
+        os.environ[pgmode.ADMIN_ENV] = os.environ["FA_PG_URL"]
     if pgmode.enabled():
         os.environ[pgmode.REAL_BINARY_ENV] = os.path.abspath(args.binary)
         args.binary = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pgnode.py")

@@ -1,6 +1,6 @@
 """pgmode.py - the end-to-end suite on two nodes that share one PostgreSQL.
 
-Turned on by FA_E2E_DATABASE (or harness's --pg-url-file): the URL of a
+Turned on by FA_E2E_DATABASE (or harness's --pg, which takes FA_PG_URL): the URL of a
 PostgreSQL account that may CREATE DATABASE, e.g.
 postgresql://postgres@127.0.0.1:5433/postgres. Then
 
