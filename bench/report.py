@@ -152,8 +152,9 @@ def auth_section(rows, pipe, cores, out, res):
         out.append("Authenticate over HTTP: not measured")
         return
     out.append("")
-    out.append("Authenticate over HTTP: %d users enrolled through the API, server holding the "
-               "100k-template DB" % enroll.get("users", 0))
+    filled = next((r["templates"] for r in rows if r.get("memory") == "filled"), 0)
+    out.append("Authenticate over HTTP: %d users enrolled through the API, server holding a "
+               "%dk-template DB" % (enroll.get("users", 0), filled // 1000))
     out.append("  floor: pipeline sum on the same probes, median of 3 rounds %.2f ms -> %.1f req/s "
                "on 1 core, %.1f on %d cores" % (floor_ms, 1e3 / floor_ms, cores * 1e3 / floor_ms,
                                                  cores))
