@@ -61,6 +61,7 @@ static enum fa_rc commit_one(struct fa_store *st, int64_t cid, const struct fa_u
     struct fa_store_image im[2];
     char path[2][FA_PATH_MAX];
     struct fa_store_record rec = {0};
+    memset(im, 0, sizeof im);
     for (int k = 0; k < 2; k++) {
         snprintf(im[k].id, sizeof im[k].id, "%031lx%d", (unsigned long)i, k);
         snprintf(path[k], sizeof path[k], "images/%lld/%s.jpg", (long long)cid, im[k].id);

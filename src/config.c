@@ -371,3 +371,11 @@ void fa_config_finish(struct fa_config *cfg)
     if (cfg->max_fetches_per_customer == 0)
         cfg->max_fetches_per_customer = cfg->http_threads > 1 ? cfg->http_threads / 2 : 1;
 }
+
+void fa_config_database(const struct fa_config *cfg, char *out, size_t cap)
+{
+    if (cfg->database[0] != '\0')
+        snprintf(out, cap, "%s", cfg->database);
+    else
+        snprintf(out, cap, "%s/faceauth.db", cfg->data_dir);
+}

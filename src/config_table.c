@@ -32,7 +32,7 @@ const char fa_cfg_intro[] =
     "# Every option is listed with its built-in default and why it is that.\n"
     "# Later layers win: built-in defaults < this file < FACEAUTH_<KEY> environment\n"
     "# variables (e.g. FACEAUTH_PORT=9000) < command-line flags (--port, --data,\n"
-    "# --models, --listen).\n"
+    "# --models, --listen, --database).\n"
     "# Printed by `faceauth config-defaults` from the table in src/config_table.c:\n"
     "# a default is changed there, and this file printed again.\n";
 
@@ -45,6 +45,11 @@ const struct fa_cfg_key fa_cfg_keys[] = {
     TEXT(data_dir, "data",
          "Folder for faceauth.db (SQLite), images/ (stored faces) and secret.key.\n"
          "Relative paths are relative to the working directory.\n"),
+    TEXT(database, "",
+         "The database. Empty: the SQLite file faceauth.db in data_dir, the same as\n"
+         "sqlite:<data_dir>/faceauth.db. Or a PostgreSQL URL,\n"
+         "postgresql://user:password@host:5432/dbname, which several nodes share\n"
+         "(README, PostgreSQL back-end). --database on the command line.\n"),
     TEXT(model_dir, "models",
          "Folder with the ONNX models: fr_detect, fr_landmark, fr_feature, fr_liveness\n"
          "(fetched by scripts/setup), mobilefacenet and dlib_resnet (converted by\n"

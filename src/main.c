@@ -62,7 +62,7 @@ static const char *flag_key(const char *flag)
 {
     static const char *const map[][2] = {
         {"--port", "port"}, {"--data", "data_dir"}, {"--models", "model_dir"},
-        {"--listen", "listen"}};
+        {"--listen", "listen"}, {"--database", "database"}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(flag, map[i][0]) == 0)
             return map[i][1];
@@ -199,7 +199,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     fa_face_opts_from_config(cfg, &face);
     p->app.cfg = cfg;
     fa_fetch_opts_from_config(cfg, &p->app.fetch);
-    snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
+    fa_config_database(cfg, db_path, sizeof db_path);
     http.routes = fa_api_routes(&n_routes);
     http.n_routes = n_routes;
     if (rc == FA_OK)
@@ -328,7 +328,7 @@ static int cmd_unlock(const struct args *a)
     struct fa_err err = {{0}};
     int n = 0;
     enum fa_rc rc;
-    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    fa_config_database(&a->cfg, db_path, sizeof db_path);
     rc = fa_store_open(db_path, &st, &err);
     if (rc == FA_OK)
         rc = fa_store_customer_unlock(st, a->positional[2], &n, &err);
@@ -354,7 +354,7 @@ static int cmd_callback_secret(const struct args *a)
     struct fa_err err = {{0}};
     enum fa_rc rc;
     fa_crypto_random_hex(hex, FA_KEY_BYTES);
-    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    fa_config_database(&a->cfg, db_path, sizeof db_path);
     rc = fa_store_open(db_path, &st, &err);
     if (rc == FA_OK)
         rc = fa_store_callback_secret_set(st, a->positional[2], hex, &err);
@@ -387,7 +387,7 @@ static int cmd_customer(const struct args *a)
     if (read_password(a->password_file, password, sizeof password) != 0)
         return 1;
     mkdir(a->cfg.data_dir, 0700);
-    snprintf(db_path, sizeof db_path, "%s/faceauth.db", a->cfg.data_dir);
+    fa_config_database(&a->cfg, db_path, sizeof db_path);
     rc = fa_store_open(db_path, &st, &err);
     if (rc == FA_OK && adding)
         rc = fa_store_customer_add(st, a->positional[2], password, &err);

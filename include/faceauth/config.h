@@ -31,6 +31,7 @@ struct fa_config {
     char listen[64];                  /* listen address */
     int port;
     char data_dir[FA_CFG_PATH_MAX];   /* faceauth.db, images/, secret.key */
+    char database[FA_CFG_PATH_MAX];   /* "" = sqlite:<data_dir>/faceauth.db; or postgresql://... */
     char model_dir[FA_CFG_PATH_MAX];  /* the .onnx files */
     char public_url[256];             /* base of links we hand out; "" = see allowed_hosts */
     int http_threads;                 /* 0 = 4 x cores */
@@ -133,6 +134,10 @@ enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *val
 
 /* Fill the 0 = automatic values (threads) from the number of cores. */
 void fa_config_finish(struct fa_config *cfg);
+
+/* What fa_store_open should open: the database key, or when it is empty
+ * (the default) the SQLite file faceauth.db in data_dir. */
+void fa_config_database(const struct fa_config *cfg, char *out, size_t cap);
 
 /*
  * The value of a list setting for count k (1-based): v[k - 1], the last

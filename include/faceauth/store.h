@@ -64,6 +64,49 @@ enum fa_rc fa_store_set_sync(struct fa_store *st, int full, struct fa_err *err);
 /* 1 when a write to the database succeeds now (for /readyz). */
 int fa_store_writable(struct fa_store *st);
 
+/* ---- several nodes on one database (store_shared.c) ---- */
+
+/* 1 when st is a database other processes share (PostgreSQL): images then
+ * belong in the database (fa_store_image.bytes), and each node's index
+ * follows the others through the change feed below. 0 for SQLite. */
+int fa_store_is_shared(const struct fa_store *st);
+
+/*
+ * Template change feed. Every transaction that changes a user's templates,
+ * state or details (records, updates, face resets, deletes)
+ * numbers the change; numbers grow in commit order, so a follower that has
+ * applied everything up to n asks for the changes since n and misses
+ * nothing. One entry per user holds its latest number (and stays after the
+ * user is deleted): the follower reloads (or drops) that user.
+ * _head: the latest number. _since: calls fn for each change after `after`,
+ * ascending, about max of them (a batch never stops inside one number);
+ * *last gets the highest number passed (after when none). fn must not call
+ * into st on this thread.
+ * _wait: block up to timeout_ms for a change from any node (PostgreSQL
+ * LISTEN on a connection the store owns, re-established when lost);
+ * *woken = 1 when something may have changed (a notification, or listening
+ * (re)started), then call _since. SQLite sleeps and answers 0. One thread at
+ * a time may wait.
+ */
+typedef void (*fa_store_change_fn)(void *arg, int64_t seq, int64_t customer_id, int64_t user_id);
+enum fa_rc fa_store_changes_head(struct fa_store *st, int64_t *seq, struct fa_err *err);
+enum fa_rc fa_store_changes_since(struct fa_store *st, int64_t after, int max,
+                                  fa_store_change_fn fn, void *arg, int64_t *last,
+                                  struct fa_err *err);
+enum fa_rc fa_store_changes_wait(struct fa_store *st, int timeout_ms, int *woken,
+                                 struct fa_err *err);
+
+/* The n-byte random secret called name that every node of the database
+ * shares, drawn by the first to ask. buf is wiped on error. */
+enum fa_rc fa_store_secret(struct fa_store *st, const char *name, uint8_t *buf, size_t n,
+                           struct fa_err *err);
+
+/* The bytes of an image stored in the database, its owner and its mime
+ * type. *bytes is the caller's to free. FA_ENOTFOUND when there is no such
+ * image or it is a file (see fa_store_image_get). */
+enum fa_rc fa_store_image_bytes(struct fa_store *st, const char *image_id, int64_t *customer_id,
+                                uint8_t **bytes, size_t *n, char mime[32], struct fa_err *err);
+
 /* ---- customers and access tokens ---- */
 
 /* New customer. FA_ECONFLICT when the name exists, FA_EINVAL for a bad name or empty password. */
@@ -228,11 +271,15 @@ enum fa_rc fa_store_templates_load(struct fa_store *st, int64_t user_id, const c
 
 /* ---- one face operation, written at once ---- */
 
-/* A stored image file that a record points to. */
+/* A stored image that a record points to: a file under the data dir, or
+ * (bytes set) bytes kept in the database itself, for nodes that share no
+ * disk (fa_store_is_shared). */
 struct fa_store_image {
     char id[FA_IMAGE_ID_HEX + 1]; /* random hex; the URL names it */
-    const char *path;             /* file path, relative to the data dir */
+    const char *path;             /* file path, relative to the data dir; NULL or "" with bytes */
     const char *mime;             /* "image/jpeg", "image/png", ... */
+    const uint8_t *bytes;         /* NULL: the image is the file at path */
+    size_t n_bytes;
 };
 
 struct fa_store_record {

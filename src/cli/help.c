@@ -79,8 +79,9 @@ void fa_cli_usage(FILE *out)
     for (size_t i = 0; i < N_HELP; i++)
         fprintf(out, "  faceauth %s\n", kHelp[i].synopsis);
     fprintf(out, "  faceauth --version\n\n"
-                 "Every command also takes --config FILE and --data DIR, so the CLI and the\n"
-                 "server agree on the same database. --model: fr_feature (default),\n"
+                 "Every command also takes --config FILE, --data DIR and --database URL\n"
+                 "(sqlite:PATH or postgresql://...), so the CLI and the server agree on the\n"
+                 "same database. --model: fr_feature (default),\n"
                  "mobilefacenet, dlib or all. 'faceauth help COMMAND' or\n"
                  "'faceauth COMMAND --help' explains one command.\n"
                  "Exit status: 0 success, 1 failure, 2 usage error (unknown command or\n"

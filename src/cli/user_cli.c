@@ -101,8 +101,11 @@ static enum fa_rc open_existing(const struct fa_config *cfg, struct fa_store **s
 {
     char path[FA_CFG_PATH_MAX + 32];
     struct stat sb;
-    snprintf(path, sizeof path, "%s/faceauth.db", cfg->data_dir);
-    if (stat(path, &sb) != 0)
+    const char *file = path;
+    fa_config_database(cfg, path, sizeof path);
+    if (strncmp(path, "sqlite:", 7) == 0)
+        file = path + 7;
+    if (strncmp(path, "postgres", 8) != 0 && stat(file, &sb) != 0)
         return fa_err_set(err, FA_ENOTFOUND, "no database at %s (give --data DIR)", path);
     return fa_store_open(path, st, err);
 }

@@ -18,8 +18,8 @@ const char *fa_db_sql_for(enum fa_db_engine e, const char *sql)
 int fa_db_open(enum fa_db_engine e, const char *target, int busy_ms, struct fa_db **out)
 {
     *out = NULL;
-    if (e != FA_DB_SQLITE)
-        return FA_DB_ERROR; /* the PostgreSQL driver comes next */
+    if (e == FA_DB_POSTGRES)
+        return fa_db_pg_open(target, busy_ms, out);
     return fa_db_sqlite_open(target, busy_ms, out);
 }
 
@@ -164,6 +164,12 @@ const char *fa_db_errmsg(struct fa_db *db)
 enum fa_db_errkind fa_db_errkind(struct fa_db *db)
 {
     return db->ops->errkind(db);
+}
+
+int fa_db_listen_wait(struct fa_db *db, const char *channel, int timeout_ms, int *woken)
+{
+    *woken = 0;
+    return db->ops->listen_wait(db, channel, timeout_ms, woken);
 }
 
 void fa_db_busy_timeout(struct fa_db *db, int ms)

@@ -121,6 +121,16 @@ int fa_db_autocommit(struct fa_db *db);
 const char *fa_db_errmsg(struct fa_db *db);
 enum fa_db_errkind fa_db_errkind(struct fa_db *db);
 
+/*
+ * Wait up to timeout_ms for a notification on channel (PostgreSQL LISTEN;
+ * channel is a plain identifier). *woken = 1 when one or more arrived, and
+ * also when the wait (re)started listening, since notifications sent before
+ * that were missed: the caller catches up either way. SQLite has no
+ * notifications: it sleeps and answers 0. FA_DB_ERROR when the server
+ * cannot be reached (the next call tries again).
+ */
+int fa_db_listen_wait(struct fa_db *db, const char *channel, int timeout_ms, int *woken);
+
 /* Change the lock wait of db (SQLite; PostgreSQL: lock_timeout). */
 void fa_db_busy_timeout(struct fa_db *db, int ms);
 

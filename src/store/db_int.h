@@ -33,6 +33,7 @@ struct fa_db_ops {
     const char *(*errmsg)(struct fa_db *db);
     enum fa_db_errkind (*errkind)(struct fa_db *db);
     void (*busy_timeout)(struct fa_db *db, int ms);
+    int (*listen_wait)(struct fa_db *db, const char *channel, int timeout_ms, int *woken);
 };
 
 struct fa_db {

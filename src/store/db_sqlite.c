@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <time.h>
 
 struct lite_db {
     struct fa_db base;
@@ -205,6 +206,18 @@ static void lite_busy_timeout(struct fa_db *db, int ms)
     sqlite3_busy_timeout(LDB(db), ms);
 }
 
+/* One process owns a SQLite file's writes: nobody else can notify. */
+static int lite_listen_wait(struct fa_db *db, const char *channel, int timeout_ms, int *woken)
+{
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+
+    (void)db;
+    (void)channel;
+    *woken = 0;
+    nanosleep(&ts, NULL);
+    return FA_DB_OK;
+}
+
 static const struct fa_db_ops lite_ops = {
     .exec = lite_exec,
     .prepare = lite_prepare,
@@ -230,6 +243,7 @@ static const struct fa_db_ops lite_ops = {
     .errmsg = lite_errmsg,
     .errkind = lite_errkind,
     .busy_timeout = lite_busy_timeout,
+    .listen_wait = lite_listen_wait,
 };
 
 int fa_db_sqlite_open(const char *path, int busy_ms, struct fa_db **out)

@@ -22,7 +22,7 @@
 #include "store_int.h"
 
 #include <assert.h>
-#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,9 +71,16 @@ static void conn_thread_end(void *p)
  *    (README, Performance); fa_store_set_sync offers NORMAL to whoever
  *    accepts that risk (bulk loaders, battery-backed disks).
  */
-static const char SQL_CONN_SETUP[] = "PRAGMA foreign_keys=ON;";
-static const char SQL_SYNC_FULL[] = "PRAGMA synchronous=FULL;";
-static const char SQL_SYNC_NORMAL[] = "PRAGMA synchronous=NORMAL;";
+/*
+ * PostgreSQL: foreign keys are always on; synchronous_commit=on waits for
+ * the WAL flush like FULL, off acknowledges before it like NORMAL (a crash
+ * of the server may undo the last commits, never corrupts).
+ */
+static const char SQL_CONN_SETUP[] = FA_DB_SQL2("PRAGMA foreign_keys=ON;", "SELECT 1");
+static const char SQL_SYNC_FULL[] =
+    FA_DB_SQL2("PRAGMA synchronous=FULL;", "SET synchronous_commit = on");
+static const char SQL_SYNC_NORMAL[] =
+    FA_DB_SQL2("PRAGMA synchronous=NORMAL;", "SET synchronous_commit = off");
 
 static int conn_apply_sync(struct fa_conn *c)
 {
@@ -91,9 +98,9 @@ static enum fa_rc conn_open(struct fa_store *st, struct fa_conn **out, struct fa
     if (c == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
     c->st = st;
-    if (fa_db_open(FA_DB_SQLITE, st->path, FA_STORE_BUSY_MS, &c->db) != FA_DB_OK) {
+    if (fa_db_open(st->engine, st->path, FA_STORE_BUSY_MS, &c->db) != FA_DB_OK) {
         /* A failed open may still hand back a connection carrying the message. */
-        rc = fa_err_set(err, FA_EDB, "cannot open database '%s': %s", st->path,
+        rc = fa_err_set(err, FA_EDB, "cannot open database '%s': %s", st->label,
                         c->db != NULL ? fa_db_errmsg(c->db) : "out of memory");
         goto out;
     }
@@ -261,8 +268,23 @@ enum fa_rc fa_store_count(struct fa_conn *c, struct fa_db_stmt *s, int b, long *
 
 /* ---- transactions ---- */
 
-static const char SQL_BEGIN[] = "BEGIN IMMEDIATE";
-static const char SQL_BEGIN_READ[] = "BEGIN";
+/*
+ * Write transactions on PostgreSQL: READ COMMITTED plus one transaction-
+ * scoped advisory lock that every write transaction takes first, which is
+ * what SQLite's BEGIN IMMEDIATE gives: one writer at a time, across every
+ * node. The store's transactions were written for that (read the next
+ * sample number, then insert; read a throttle row, then update it), so
+ * they stay correct unchanged. SERIALIZABLE would need a retry loop around
+ * every transaction's work, replaying steps that have effects outside the
+ * database. Readers take no lock. The lock goes with COMMIT or ROLLBACK,
+ * and with the session if a node dies.
+ * Reads that must agree (a count and its page) use one REPEATABLE READ
+ * snapshot, as a deferred SQLite BEGIN does.
+ */
+static const char SQL_BEGIN[] = FA_DB_SQL2("BEGIN IMMEDIATE", "BEGIN");
+static const char SQL_WRITE_LOCK[] = "SELECT pg_advisory_xact_lock(" FA_STORE_PG_LOCK_WRITE ")";
+static const char SQL_BEGIN_READ[] =
+    FA_DB_SQL2("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 static const char SQL_COMMIT[] = "COMMIT";
 static const char SQL_ROLLBACK[] = "ROLLBACK";
 
@@ -280,7 +302,19 @@ static enum fa_rc tx_exec(struct fa_conn *c, const char *sql, const char *what,
 
 enum fa_rc fa_store_tx_begin(struct fa_conn *c, struct fa_err *err)
 {
-    return tx_exec(c, SQL_BEGIN, "begin", err);
+    struct fa_db_stmt *s = NULL;
+    enum fa_rc rc = tx_exec(c, SQL_BEGIN, "begin", err);
+
+    if (rc != FA_OK || fa_db_engine_of(c->db) != FA_DB_POSTGRES)
+        return rc;
+    rc = fa_store_stmt(c, SQL_WRITE_LOCK, &s, err);
+    if (rc == FA_OK && fa_db_step(s) != FA_DB_ROW)
+        rc = fa_store_dberr(c, "begin", err);
+    fa_store_stmt_done(s);
+    /* Callers treat a failed begin as no transaction. */
+    if (rc != FA_OK)
+        fa_store_tx_rollback(c);
+    return rc;
 }
 
 enum fa_rc fa_store_tx_begin_read(struct fa_conn *c, struct fa_err *err)
@@ -401,19 +435,53 @@ out:
     return rc;
 }
 
+/*
+ * What the database setting names: "postgresql://..." or "postgres://..."
+ * (a libpq URL, kept whole), "sqlite:PATH", or a bare SQLite path. The
+ * label shown in messages is the URL without its user and password.
+ */
+static enum fa_rc store_target(struct fa_store *st, const char *database, struct fa_err *err)
+{
+    const char *at, *rest;
+
+    st->engine = FA_DB_SQLITE;
+    if (strncmp(database, "postgresql://", 13) == 0 || strncmp(database, "postgres://", 11) == 0)
+        st->engine = FA_DB_POSTGRES;
+    else if (strncmp(database, "sqlite:", 7) == 0)
+        database += 7;
+    if (database[0] == '\0')
+        return fa_err_set(err, FA_EINVAL, "database path is empty");
+    st->path = strdup(database);
+    st->label = strdup(database);
+    if (st->path == NULL || st->label == NULL)
+        return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
+    if (st->engine == FA_DB_POSTGRES) {
+        rest = strstr(database, "://") + 3;
+        at = strchr(rest, '@');
+        if (at != NULL && (strchr(rest, '/') == NULL || at < strchr(rest, '/')))
+            snprintf(st->label, strlen(database) + 1, "%.*s%s", (int)(rest - database), database,
+                     at + 1);
+    }
+    return FA_OK;
+}
+
 static enum fa_rc store_alloc(const char *path, struct fa_store **out, struct fa_err *err)
 {
     struct fa_store *st = calloc(1, sizeof *st);
+    enum fa_rc rc;
 
     if (st == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
-    st->path = strdup(path);
-    if (st->path == NULL) {
+    rc = store_target(st, path, err);
+    if (rc != FA_OK) {
+        free(st->path);
+        free(st->label);
         free(st);
-        return fa_err_set(err, FA_ENOMEM, "out of memory opening the database");
+        return rc;
     }
     if (pthread_key_create(&st->key, conn_thread_end) != 0) {
         free(st->path);
+        free(st->label);
         free(st);
         return fa_err_set(err, FA_EINTERNAL, "no thread-local key left for the database");
     }
@@ -437,7 +505,8 @@ enum fa_rc fa_store_open(const char *path, struct fa_store **out, struct fa_err 
     rc = fa_store_conn(st, &c, err);
     if (rc != FA_OK)
         goto out;
-    rc = store_set_wal(c, err);
+    if (st->engine == FA_DB_SQLITE)
+        rc = store_set_wal(c, err);
     if (rc != FA_OK)
         goto out;
     rc = fa_store_migrate(c, err);
@@ -472,8 +541,10 @@ void fa_store_free(struct fa_store *st)
         conn_close(c);
     }
     pthread_mutex_destroy(&st->lock);
+    fa_db_close(st->listen);
     fa_crypto_wipe(st->tkey, sizeof st->tkey);
     free(st->path);
+    free(st->label);
     free(st);
 }
 

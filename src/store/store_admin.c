@@ -171,6 +171,8 @@ static enum fa_rc upd_write(struct fa_conn *c, int64_t customer_id, const char *
         rc = upd_reset(c, u.id, err);
     if (rc == FA_OK)
         rc = user_find_id(c, customer_id, u.id, out, err);
+    if (rc == FA_OK)
+        rc = fa_store_feed_bump(c, customer_id, u.id, err);
     return rc;
 }
 
@@ -284,11 +286,13 @@ static enum fa_rc paths_collect(struct fa_conn *c, struct fa_db_stmt *s, char **
 
 /* ---- delete ---- */
 
+/* path "": an image kept in the database, no file (store_record.c). */
 static const char SQL_DEL_PENDING[] =
-    "INSERT OR IGNORE INTO pending_deletes(path, created)"
-    " SELECT DISTINCT path, ?2 FROM images WHERE user_id = ?1";
+    "INSERT INTO pending_deletes(path, created)"
+    " SELECT DISTINCT path, ?2 FROM images WHERE user_id = ?1 AND path <> ''"
+    " ON CONFLICT DO NOTHING";
 static const char SQL_DEL_PATHS[] =
-    "SELECT DISTINCT path FROM images WHERE user_id = ?1 ORDER BY path";
+    "SELECT DISTINCT path FROM images WHERE user_id = ?1 AND path <> '' ORDER BY path";
 /* Cascades take the templates, images and memberships; the log keeps its
  * rows with user_id and image ids set to NULL. */
 static const char SQL_DEL_USER[] = "DELETE FROM users WHERE id = ?1 AND customer_id = ?2";
@@ -335,6 +339,8 @@ static enum fa_rc del_write(struct fa_conn *c, int64_t customer_id, const char *
     b |= fa_db_bind_int64(s, 1, u.id);
     b |= fa_db_bind_int64(s, 2, customer_id);
     rc = fa_store_run(c, s, b, "user delete", err);
+    if (rc == FA_OK)
+        rc = fa_store_feed_bump(c, customer_id, u.id, err);
     if (rc == FA_OK)
         *user_id = u.id;
     return rc;

@@ -280,7 +280,7 @@ out:
 static const char SQL_TOKEN_CHECK[] =
     "SELECT t.customer_id, t.expires, t.revoked FROM tokens t"
     " JOIN customers c ON c.id = t.customer_id"
-    " WHERE t.digest = ?1 AND (?2 IS NULL OR c.name = ?2)";
+    " WHERE t.digest = ?1 AND (CAST(?2 AS TEXT) IS NULL OR c.name = ?2)";
 
 enum fa_rc fa_store_token_check(struct fa_store *st, const char *customer_name, const char *token,
                                 int64_t *customer_id, struct fa_err *err)

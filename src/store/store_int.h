@@ -48,13 +48,19 @@ struct fa_conn {
     struct fa_conn *prev, *next; /* in st->conns, under st->lock */
 };
 
+/* The advisory lock key every PostgreSQL write transaction takes (store.c). */
+#define FA_STORE_PG_LOCK_WRITE "7046210001"
+
 struct fa_store {
-    char *path;
+    enum fa_db_engine engine;
+    char *path; /* SQLite file, or the PostgreSQL URL */
+    char *label; /* path for messages: the URL without user and password */
     uint8_t tkey[FA_KEY_BYTES]; /* seals the templates (store_seal.c); set once at open */
     pthread_key_t key; /* this thread's struct fa_conn */
     pthread_mutex_t lock; /* guards conns only; never held during SQL */
     struct fa_conn *conns;
     int sync_normal; /* 1: synchronous=NORMAL (fa_store_set_sync); set before threads start */
+    struct fa_db *listen; /* fa_store_changes_wait's own connection; NULL until then */
 };
 
 /* This thread's connection, opened on first use. The store keeps ownership. */
@@ -207,6 +213,10 @@ enum fa_rc fa_store_tpl_open(const struct fa_store *st, int64_t user_id, int64_t
                              const char *model_id, const void *blob, size_t n, int dim,
                              float *out, struct fa_err *err);
 
+/* The migrations in PostgreSQL's dialect (store_schema_pg.c). */
+#define FA_STORE_PG_MIGRATIONS 7
+extern const char *const *const fa_store_pg_migrations[FA_STORE_PG_MIGRATIONS];
+
 /* Migrate the schema to the newest version (store_schema.c). */
 enum fa_rc fa_store_migrate(struct fa_conn *c, struct fa_err *err);
 
@@ -244,5 +254,20 @@ int64_t fa_store_now_ms(void);
  * customer has a URL for its event; sets ev->queued (store_outbox.c). */
 enum fa_rc fa_store_outbox_add(struct fa_conn *c, int64_t customer_id, struct fa_store_event *ev,
                                int64_t now, struct fa_err *err);
+
+/* ---- several nodes (store_shared.c) ---- */
+
+/* Number a change of user_id's templates or state in the caller's write
+ * transaction (and NOTIFY it on PostgreSQL). */
+enum fa_rc fa_store_feed_bump(struct fa_conn *c, int64_t customer_id, int64_t user_id,
+                              struct fa_err *err);
+
+/* fa_store_secret on c (inside the caller's transaction, if any). */
+enum fa_rc fa_store_secret_conn(struct fa_conn *c, const char *name, uint8_t *buf, size_t n,
+                                struct fa_err *err);
+
+/* Store img's bytes, when it has some, in the caller's transaction. */
+enum fa_rc fa_store_image_data_add(struct fa_conn *c, const struct fa_store_image *img,
+                                   int64_t customer_id, int64_t user_id, struct fa_err *err);
 
 #endif

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define LIST_WHERE                                                                             \
-    " WHERE customer_id = ?1 AND (?2 IS NULL OR state = ?2) AND (?3 = 0 OR blacklisted <> 0)"  \
+    " WHERE customer_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) AND (?3 = 0 OR blacklisted <> 0)"  \
     " AND (?4 = 0 OR updated >= ?4) AND (?5 = 0 OR updated <= ?5)"
 
 static const char SQL_LIST_COUNT[] = "SELECT count(*) FROM users" LIST_WHERE;

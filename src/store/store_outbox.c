@@ -185,14 +185,36 @@ enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
 
 /* ---- delivery ---- */
 
-/* SQLite's bare-column rule: with MIN() the other columns come from the row
- * holding the minimum, so this is each customer's oldest due event; the
- * customers whose event has waited longest come first. */
-static const char SQL_EVENTS_DUE[] =
+/*
+ * Each customer's oldest due event; the customers whose event has waited
+ * longest come first.
+ * SQLite: the bare-column rule, with MIN() the other columns come from the
+ * row holding the minimum. One process delivers, so reading is enough.
+ * PostgreSQL: every node's delivery thread asks, and each event must go
+ * out once. The statement claims what it returns: it locks the due rows,
+ * skipping those another node is claiming right now (SKIP LOCKED), and
+ * moves their next_ms to ?3, a lease past the longest delivery. The
+ * attempt's result (fa_store_event_attempt) then sets the real state and
+ * next time; if the node dies first, the event is due again when the lease
+ * ends, and another node sends it.
+ */
+static const char SQL_EVENTS_DUE[] = FA_DB_SQL2(
     "SELECT e.id, e.customer_id, e.event_id, e.event, e.url, c.cb_secret, e.body, e.attempts,"
     " MIN(e.id) FROM callback_events e JOIN customers c ON c.id = e.customer_id"
     " WHERE e.state = 'pending' AND e.next_ms <= ?1 GROUP BY e.customer_id"
-    " ORDER BY e.next_ms, e.id LIMIT ?2";
+    " ORDER BY e.next_ms, e.id LIMIT ?2",
+    "WITH due AS (SELECT id, customer_id, next_ms FROM callback_events"
+    " WHERE state = 'pending' AND next_ms <= ?1 FOR UPDATE SKIP LOCKED),"
+    " oldest AS (SELECT DISTINCT ON (customer_id) id, next_ms FROM due"
+    " ORDER BY customer_id, id),"
+    " picked AS (SELECT id, next_ms FROM oldest ORDER BY next_ms, id LIMIT ?2)"
+    " UPDATE callback_events e SET next_ms = ?3 FROM picked, customers c"
+    " WHERE e.id = picked.id AND c.id = e.customer_id"
+    " RETURNING e.id, e.customer_id, e.event_id, e.event, e.url, c.cb_secret, e.body,"
+    " e.attempts, picked.next_ms");
+
+/* How long a claimed event stays with the node that claimed it (PostgreSQL). */
+#define OUTBOX_LEASE_MS (5 * 60 * 1000)
 
 static enum fa_rc due_from_row(struct fa_conn *c, struct fa_db_stmt *s, struct fa_cb_due *d,
                                struct fa_err *err)
@@ -245,6 +267,8 @@ enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
         goto out;
     b |= fa_db_bind_int64(s, 1, now_ms);
     b |= fa_db_bind_int(s, 2, max);
+    if (fa_db_engine_of(c->db) == FA_DB_POSTGRES)
+        b |= fa_db_bind_int64(s, 3, now_ms + OUTBOX_LEASE_MS);
     r = b == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
     while (rc == FA_OK && r == FA_DB_ROW && *n < max) {
         rc = due_from_row(c, s, &rows[*n], err);

@@ -30,9 +30,10 @@ static const char SQL_EXPIRED[] =
     " AND ((request_type = 'search' AND created < ?1)"
     " OR (request_type <> 'search' AND created < ?2))"
     " ORDER BY created LIMIT ?3";
-static const char SQL_IMAGE_PATH[] = "SELECT path FROM images WHERE id = ?1";
+/* path "": an image kept in the database, no file (store_record.c). */
+static const char SQL_IMAGE_PATH[] = "SELECT path FROM images WHERE id = ?1 AND path <> ''";
 static const char SQL_PENDING_ADD[] =
-    "INSERT OR IGNORE INTO pending_deletes(path, created) VALUES(?1, ?2)";
+    "INSERT INTO pending_deletes(path, created) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
 /* Cascades: the log row's link becomes NULL, the row stays. */
 static const char SQL_IMAGE_DEL[] = "DELETE FROM images WHERE id = ?1";
 

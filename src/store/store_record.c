@@ -22,6 +22,7 @@
  */
 #include "store_int.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +58,15 @@ static enum fa_rc image_validate(const char *what, const struct fa_store_image *
     if (!fa_store_image_id_ok(img->id))
         return fa_err_set(err, FA_EINVAL, "%s image id must be %d lowercase hex digits", what,
                           FA_IMAGE_ID_HEX);
+    if (img->mime == NULL || img->mime[0] == '\0' || strnlen(img->mime, MIME_MAX) >= MIME_MAX)
+        return fa_err_set(err, FA_EINVAL, "%s image mime must be 1-%d bytes", what, MIME_MAX - 1);
+    if (img->bytes != NULL) {
+        if (img->n_bytes == 0 || img->n_bytes > INT_MAX)
+            return fa_err_set(err, FA_EINVAL, "%s image bytes must be 1-%d bytes", what, INT_MAX);
+        if (img->path != NULL && img->path[0] != '\0')
+            return fa_err_set(err, FA_EINVAL, "%s image has bytes, so no path", what);
+        return FA_OK;
+    }
     if (img->path == NULL || img->path[0] == '\0' || strnlen(img->path, FA_PATH_MAX) >= FA_PATH_MAX)
         return fa_err_set(err, FA_EINVAL, "%s image path must be 1-%d bytes", what,
                           FA_PATH_MAX - 1);
@@ -64,8 +74,6 @@ static enum fa_rc image_validate(const char *what, const struct fa_store_image *
      * if a caller bug ever builds it from client input. */
     if (img->path[0] == '/' || strstr(img->path, "..") != NULL)
         return fa_err_set(err, FA_EINVAL, "%s image path must stay inside the data dir", what);
-    if (img->mime == NULL || img->mime[0] == '\0' || strnlen(img->mime, MIME_MAX) >= MIME_MAX)
-        return fa_err_set(err, FA_EINVAL, "%s image mime must be 1-%d bytes", what, MIME_MAX - 1);
     return FA_OK;
 }
 
@@ -187,12 +195,13 @@ static const char SQL_REC_TPL_NEXT[] =
 static const char SQL_REC_TPL_ADD[] =
     "INSERT INTO templates(user_id, sample, model_id, source, quality, dim, embedding, created)"
     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-/* LIMIT -1 OFFSET n: every learned sample after the n newest, each with
+/* No limit, OFFSET n: every learned sample after the n newest, each with
  * all its models' templates. */
-static const char SQL_REC_TPL_EVICT[] =
-    "DELETE FROM templates WHERE user_id = ?1 AND source = 'learned' AND sample IN"
-    " (SELECT DISTINCT sample FROM templates WHERE user_id = ?1 AND source = 'learned'"
-    " ORDER BY sample DESC LIMIT -1 OFFSET ?2)";
+#define REC_TPL_EVICT(no_limit)                                                                 \
+    "DELETE FROM templates WHERE user_id = ?1 AND source = 'learned' AND sample IN"            \
+    " (SELECT DISTINCT sample FROM templates WHERE user_id = ?1 AND source = 'learned'"        \
+    " ORDER BY sample DESC LIMIT " no_limit " OFFSET ?2)"
+static const char SQL_REC_TPL_EVICT[] = FA_DB_SQL2(REC_TPL_EVICT("-1"), REC_TPL_EVICT("ALL"));
 
 static enum fa_rc rec_tpl_clear(struct fa_conn *c, const struct fa_store_record *r,
                                 struct fa_err *err)
@@ -314,10 +323,13 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
     b |= fa_db_bind_int64(s, 2, r->customer_id);
     b |= r->user_id > 0 ? fa_db_bind_int64(s, 3, r->user_id) : fa_db_bind_null(s, 3);
     b |= fa_db_bind_text(s, 4, kind);
-    b |= fa_db_bind_text(s, 5, img->path);
+    /* An image kept in the database has no file: path "" (never a file
+     * to remove, see the path queries of store_admin.c and store_purge.c). */
+    b |= fa_db_bind_text(s, 5, img->bytes != NULL ? "" : img->path);
     b |= fa_db_bind_text(s, 6, img->mime);
     b |= fa_db_bind_int64(s, 7, now);
-    return fa_store_run(c, s, b, "image add", err);
+    rc = fa_store_run(c, s, b, "image add", err);
+    return rc == FA_OK ? fa_store_image_data_add(c, img, r->customer_id, r->user_id, err) : rc;
 }
 
 /* ?5 (1 for success) also makes the record's images the user's enrolled
@@ -325,8 +337,8 @@ static enum fa_rc rec_image(struct fa_conn *c, const struct fa_store_record *r,
  * keeps pointing at the images of a face that was replaced. */
 static const char SQL_REC_STATE[] =
     "UPDATE users SET state = ?1, updated = ?2,"
-    " face_original = CASE WHEN ?5 THEN ?6 ELSE face_original END,"
-    " face_thumbnail = CASE WHEN ?5 THEN ?7 ELSE face_thumbnail END"
+    " face_original = CASE WHEN ?5 <> 0 THEN ?6 ELSE face_original END,"
+    " face_thumbnail = CASE WHEN ?5 <> 0 THEN ?7 ELSE face_thumbnail END"
     " WHERE id = ?3 AND customer_id = ?4";
 
 static int bind_image_id(struct fa_db_stmt *s, int i, const struct fa_store_image *img)
@@ -406,6 +418,10 @@ static enum fa_rc record_write(struct fa_conn *c, const struct fa_store_record *
      * operation always has its event queued, a rolled-back one never. */
     if (rc == FA_OK && r->callback != NULL)
         rc = fa_store_outbox_add(c, r->customer_id, r->callback, now, err);
+    /* Last: the feed's counter row stays locked until COMMIT. */
+    if (rc == FA_OK && r->user_id > 0 &&
+        (r->set_state || r->replace_templates || r->n_samples > 0))
+        rc = fa_store_feed_bump(c, r->customer_id, r->user_id, err);
     return rc;
 }
 

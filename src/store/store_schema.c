@@ -15,6 +15,12 @@
  *
  * Times are Unix seconds (INTEGER). Ids are INTEGER PRIMARY KEY (rowid)
  * except images, whose random hex id is also its public URL name.
+ *
+ * PostgreSQL: the same migrations in its dialect live in store_schema_pg.c
+ * (a new migration is written in both files); the version is the largest
+ * number in the table schema_version, and the transaction's advisory write
+ * lock (store.c) plays BEGIN IMMEDIATE, so two nodes starting together
+ * migrate once.
  */
 #include "store_int.h"
 
@@ -277,28 +283,89 @@ static const char *const migration_6[] = {
     NULL,
 };
 
+/*
+ * Several nodes on one database (PostgreSQL) and whatever they share:
+ *  - template_seq / template_changes: the change feed of templates
+ *    (store_feed.c). seq is one counter row, bumped as the last statement of
+ *    every transaction that changes a user's templates; its row lock holds
+ *    until COMMIT, so seq order is commit order and a reader that has seen
+ *    seq n has seen every change up to n. template_changes keeps one row per
+ *    user with its latest seq (a deleted user's row stays, as its tombstone);
+ *    no foreign keys, so it outlives the user.
+ *  - image_data: the bytes of an image, when images live in the database
+ *    rather than in files (they go with the image row).
+ *  - secrets: random keys every node must agree on (fa_store_secret).
+ */
+static const char *const migration_7[] = {
+    "CREATE TABLE template_seq("
+    " id INTEGER PRIMARY KEY CHECK(id = 1),"
+    " seq INTEGER NOT NULL)",
+    "INSERT INTO template_seq(id, seq) VALUES(1, 0)",
+    "CREATE TABLE template_changes("
+    " user_id INTEGER PRIMARY KEY,"
+    " customer_id INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL)",
+    "CREATE INDEX template_changes_seq ON template_changes(seq)",
+    "CREATE TABLE image_data("
+    " image_id TEXT PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE,"
+    " customer_id INTEGER NOT NULL,"
+    " user_id INTEGER,"
+    " bytes BLOB NOT NULL)",
+    "CREATE TABLE secrets("
+    " name TEXT PRIMARY KEY,"
+    " value BLOB NOT NULL)",
+    NULL,
+};
+
 static const char *const *const migrations[] = {
-    migration_1,
-    migration_2,
-    migration_3,
-    migration_4,
-    migration_5,
-    migration_6,
+    migration_1, migration_2, migration_3, migration_4, migration_5, migration_6, migration_7,
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* Every migration exists in both dialects. */
+_Static_assert(sizeof migrations == FA_STORE_PG_MIGRATIONS * sizeof migrations[0],
+               "store_schema_pg.c must have as many migrations as store_schema.c");
+
+static const char SQL_VERSION_TABLE[] =
+    "CREATE TABLE IF NOT EXISTS schema_version(version BIGINT NOT NULL)";
+static const char SQL_VERSION_GET[] =
+    FA_DB_SQL2("PRAGMA user_version", "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+static const char SQL_VERSION_ADD[] = "INSERT INTO schema_version(version) VALUES(?1)";
 
 static enum fa_rc schema_version(struct fa_conn *c, int *version, struct fa_err *err)
 {
     struct fa_db_stmt *s = NULL;
     enum fa_rc rc = FA_OK;
 
-    if (fa_db_prepare(c->db, "PRAGMA user_version", &s) != FA_DB_OK)
-        return fa_store_dberr(c, "user_version", err);
+    if (fa_db_engine_of(c->db) == FA_DB_POSTGRES && fa_db_exec(c->db, SQL_VERSION_TABLE) != FA_DB_OK)
+        return fa_store_dberr(c, "schema version", err);
+    if (fa_db_prepare(c->db, SQL_VERSION_GET, &s) != FA_DB_OK)
+        return fa_store_dberr(c, "schema version", err);
     if (fa_db_step(s) != FA_DB_ROW)
-        rc = fa_store_dberr(c, "user_version", err);
+        rc = fa_store_dberr(c, "schema version", err);
     else
         *version = fa_db_column_int(s, 0);
+    fa_db_finalize(s);
+    return rc;
+}
+
+static enum fa_rc version_record(struct fa_conn *c, int v, struct fa_err *err)
+{
+    struct fa_db_stmt *s = NULL;
+    char sql[40];
+    enum fa_rc rc;
+
+    if (fa_db_engine_of(c->db) == FA_DB_SQLITE) {
+        /* PRAGMA takes no bound parameters; v is our own small integer. */
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v);
+        if (fa_db_exec(c->db, sql) != FA_DB_OK)
+            return fa_store_dberr(c, "migration", err);
+        return FA_OK;
+    }
+    if (fa_db_prepare(c->db, SQL_VERSION_ADD, &s) != FA_DB_OK)
+        return fa_store_dberr(c, "migration", err);
+    rc = fa_store_run(c, s, fa_db_bind_int(s, 1, v), "migration", err);
     fa_db_finalize(s);
     return rc;
 }
@@ -306,18 +373,15 @@ static enum fa_rc schema_version(struct fa_conn *c, int *version, struct fa_err 
 /* Run migration number v (1-based) and record it; inside the caller's transaction. */
 static enum fa_rc migration_apply(struct fa_conn *c, int v, struct fa_err *err)
 {
-    const char *const *step;
-    char sql[40];
+    const char *const *step = fa_db_engine_of(c->db) == FA_DB_POSTGRES
+                                  ? fa_store_pg_migrations[v - 1]
+                                  : migrations[v - 1];
 
-    for (step = migrations[v - 1]; *step != NULL; step++) {
+    for (; *step != NULL; step++) {
         if (fa_db_exec(c->db, *step) != FA_DB_OK)
             return fa_store_dberr(c, "migration", err);
     }
-    /* PRAGMA takes no bound parameters; v is our own small integer. */
-    snprintf(sql, sizeof sql, "PRAGMA user_version=%d", v);
-    if (fa_db_exec(c->db, sql) != FA_DB_OK)
-        return fa_store_dberr(c, "migration", err);
-    return FA_OK;
+    return version_record(c, v, err);
 }
 
 enum fa_rc fa_store_migrate(struct fa_conn *c, struct fa_err *err)

@@ -157,7 +157,13 @@ static enum fa_rc key_load(struct fa_store *st, struct fa_conn *c, struct fa_err
 {
     char path[FA_PATH_MAX + 32], dir[FA_PATH_MAX];
     int sealed = 0, fd;
-    enum fa_rc rc = key_path(st, path, sizeof path, dir, sizeof dir, err);
+    enum fa_rc rc;
+
+    /* Nodes sharing a PostgreSQL database must share the key: it is the
+     * database's (README, PostgreSQL back-end). */
+    if (st->engine == FA_DB_POSTGRES)
+        return fa_store_secret_conn(c, "template_key", st->tkey, sizeof st->tkey, err);
+    rc = key_path(st, path, sizeof path, dir, sizeof dir, err);
     if (rc != FA_OK)
         return rc;
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -291,7 +297,7 @@ enum fa_rc fa_store_seal_open(struct fa_store *st, struct fa_conn *c, struct fa_
     if (rc != FA_OK)
         return rc;
     rc = fa_store_tx_end(c, seal_all(st, c, &n, err), err);
-    if (rc != FA_OK || n == 0)
+    if (rc != FA_OK || n == 0 || st->engine != FA_DB_SQLITE)
         return rc;
     /* The clear blobs are now free pages of the file (and old frames of
      * the WAL): rewrite the file and empty the WAL. */

@@ -148,9 +148,9 @@ static enum fa_rc space_id_get(struct fa_conn *c, int64_t customer_id, const cha
 }
 
 static const char SQL_SPACE_CLEAR[] = "DELETE FROM search_space_users WHERE space_id = ?1";
-/* OR IGNORE: a name given twice is one member. */
+/* DO NOTHING: a name given twice is one member. */
 static const char SQL_SPACE_MEMBER_ADD[] =
-    "INSERT OR IGNORE INTO search_space_users(space_id, user_id) VALUES(?1, ?2)";
+    "INSERT INTO search_space_users(space_id, user_id) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
 
 static enum fa_rc space_fill(struct fa_conn *c, int64_t space_id, const int64_t *ids, int n,
                              struct fa_err *err)
@@ -250,7 +250,7 @@ static const char SQL_SPACE_LIST[] =
     "SELECT s.name, u.user_name FROM search_spaces s"
     " LEFT JOIN search_space_users m ON m.space_id = s.id"
     " LEFT JOIN users u ON u.id = m.user_id"
-    " WHERE s.customer_id = ?1 AND (?2 IS NULL OR s.name = ?2)"
+    " WHERE s.customer_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.name = ?2)"
     " ORDER BY s.name, u.user_name";
 
 /* The spaces built so far; ucap is the room in the last space's users. */

@@ -240,26 +240,26 @@ static void run(struct fa_store *st)
     test_outbox_prune(st);
 }
 
-int main(void)
+static void backend_body(void)
 {
     struct fa_store *st = NULL;
     struct fa_err err = {{0}};
 
     (void)img_new; /* fixture helpers this test does not need */
     (void)rec_template_set;
-    test_sign();
-    test_secret();
-    test_backoff();
-    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup("fa_test_callback")))
-        return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
+    if (!TAP_OK(raw_open()))
         goto out;
     run(st);
 out:
     fa_store_free(st);
-    fa_db_close(g_raw);
-    dir_remove();
-    return tap_done();
+}
+
+int main(void)
+{
+    test_sign();
+    test_secret();
+    test_backoff();
+    return fixture_main("fa_test_callback", backend_body);
 }

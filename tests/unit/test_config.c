@@ -31,6 +31,7 @@ static const char *const all_keys[] = {
     "listen",
     "port",
     "data_dir",
+    "database",
     "model_dir",
     "public_url",
     "http_threads",
@@ -158,6 +159,7 @@ static void compare_all(const struct fa_config *a, const struct fa_config *b)
     SAME_STR(listen);
     SAME_NUM(port);
     SAME_STR(data_dir);
+    SAME_STR(database);
     SAME_STR(model_dir);
     SAME_STR(public_url);
     SAME_NUM(http_threads);

@@ -119,19 +119,16 @@ static void test_attempts(struct fa_store *st, int64_t acme)
            0);
 }
 
-int main(void)
+static void backend_body(void)
 {
     struct fa_store *st = NULL;
     struct fa_err err = {{0}};
     int64_t acme, globex;
 
-    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup("fa_test_store_enroll")))
-        return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
+    if (!TAP_OK(raw_open()))
         goto out;
-    fa_db_exec(g_raw, "PRAGMA foreign_keys=ON");
     acme = customer_new(st, "acme");
     globex = customer_new(st, "globex");
     if (TAP_OK(acme > 0 && globex > 0)) {
@@ -140,7 +137,9 @@ int main(void)
     }
 out:
     fa_store_free(st);
-    fa_db_close(g_raw);
-    dir_remove();
-    return tap_done();
+}
+
+int main(void)
+{
+    return fixture_main("fa_test_store_enroll", backend_body);
 }

@@ -234,17 +234,15 @@ static void test_reopen(int64_t user_id)
     fa_store_free(st2);
 }
 
-int main(void)
+static void backend_body(void)
 {
     struct fa_store *st = NULL;
     struct fa_err err = {{0}};
     struct fa_user alice, bob;
 
-    if (!TAP_OK(fa_crypto_init() == FA_OK) || !TAP_OK(dir_setup("fa_test_throttle")))
-        return tap_done();
     if (!tap_ok(fa_store_open(g_db, &st, &err) == FA_OK, "open: %s", err.msg))
         goto out;
-    if (!TAP_OK(fa_db_open(FA_DB_SQLITE, g_db, 5000, &g_raw) == FA_DB_OK))
+    if (!TAP_OK(raw_open()))
         goto out;
     if (!TAP_OK(fa_store_customer_add(st, "acme", "pw-acme", &err) == FA_OK))
         goto out;
@@ -262,7 +260,9 @@ int main(void)
     test_reopen(alice.id);
 out:
     fa_store_free(st);
-    fa_db_close(g_raw);
-    dir_remove();
-    return tap_done();
+}
+
+int main(void)
+{
+    return fixture_main("fa_test_throttle", backend_body);
 }
