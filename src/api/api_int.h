@@ -132,6 +132,10 @@ void api_add_date(cJSON *obj, const char *field, int64_t t);
  * committed change to them); a user with none is removed from it. */
 void api_index_sync(struct fa_call *c, int64_t user_id);
 
+/* The same for any user (follow.c, which other nodes' changes reach). An
+ * index that cannot take the templates drops the user and says so. */
+void api_index_reload(struct fa_app *app, int64_t customer_id, int64_t user_id);
+
 /* A success reply: fields + "message" + "status": "200 OK"; takes ownership of fields. */
 void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message);
 

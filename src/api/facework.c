@@ -73,25 +73,21 @@ enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
     memset(saved, 0, sizeof *saved);
     if (fa_image_probe(bytes, n, &info, NULL) != FA_OK)
         info.kind = FA_IMG_JPEG;
-    rc = fa_media_save(c->app->media, c->customer_id, bytes, n, api_image_ext(info.kind),
-                       saved->original.id, saved->original_path, &c->err);
+    rc = fa_media_put(c->app->media, c->customer_id, bytes, n, api_image_ext(info.kind),
+                      &saved->original, saved->original_path, &c->err);
     if (rc != FA_OK)
         return rc;
     saved->has_original = 1;
-    saved->original.path = saved->original_path;
-    saved->original.mime = fa_media_mime(api_image_ext(info.kind));
     if (probe == NULL || probe->thumbnail == NULL)
         return FA_OK;
-    rc = fa_media_save(c->app->media, c->customer_id, probe->thumbnail, probe->n_thumbnail, "jpg",
-                       saved->thumbnail.id, saved->thumbnail_path, &c->err);
+    rc = fa_media_put(c->app->media, c->customer_id, probe->thumbnail, probe->n_thumbnail, "jpg",
+                      &saved->thumbnail, saved->thumbnail_path, &c->err);
     if (rc != FA_OK) {
         fa_media_remove(c->app->media, saved->original_path);
         saved->has_original = 0;
         return rc;
     }
     saved->has_thumbnail = 1;
-    saved->thumbnail.path = saved->thumbnail_path;
-    saved->thumbnail.mime = "image/jpeg";
     return FA_OK;
 }
 
@@ -126,21 +122,5 @@ void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_s
 
 void api_index_sync(struct fa_call *c, int64_t user_id)
 {
-    float *vecs = NULL;
-    int n = 0;
-    struct fa_err err = {{0}};
-    enum fa_rc rc = fa_store_templates_load(c->app->store, user_id, FA_MODEL_ID, FA_EMBED_DIM,
-                                            &vecs, &n, &err);
-    if (rc == FA_OK)
-        rc = fa_index_set_user(c->app->index, c->customer_id, user_id, vecs, n, &err);
-    free(vecs);
-    /* The database already holds the change, so the request succeeded. An
-     * index that cannot follow drops the user instead of keeping old faces:
-     * search may miss them until the next start, but never finds a face
-     * that is gone. */
-    if (rc != FA_OK) {
-        fa_index_remove_user(c->app->index, c->customer_id, user_id);
-        fprintf(stderr, "faceauth: search index update failed for user %lld: %s\n",
-                (long long)user_id, err.msg);
-    }
+    api_index_reload(c->app, c->customer_id, user_id);
 }

@@ -65,6 +65,7 @@ def parse_args():
     p.add_argument("--assets", required=True)
     p.add_argument("--pg", action="store_true")
     args = p.parse_args()
+    args.real_binary = args.binary  # the built faceauth (its folder holds test output)
     if args.pg and not pgmode.enabled():
         if not os.environ.get("FA_PG_URL"):
             print("1..0 # SKIP %s: FA_PG_URL is not set (scripts/test starts a cluster)"
@@ -274,6 +275,7 @@ class Server(Node):
         self.peer = None
         self.turn = 0
         self.turn_lock = threading.Lock()
+        self.pinned = False
         if two_nodes():
             peer_data = data.rstrip("/") + "-node2"
             pgmode.share_database(peer_data, pgmode.database_for(data))
@@ -292,9 +294,20 @@ class Server(Node):
     def nodes(self):
         return [self] if self.peer is None else [self, self.peer]
 
+    def pin(self, reason):
+        """Send every request to the first node from now on, for a part of a
+        test about one node's own state (its metrics, its per-node limits);
+        in two-node mode the reason is printed."""
+        if self.peer is not None:
+            print("# %s: requests go to one node here: %s" % (TWO_NODES, reason))
+        self.pinned = True
+
+    def unpin(self):
+        self.pinned = False
+
     def next_node(self):
         """The node the next request goes to (alternating in two-node mode)."""
-        if self.peer is None:
+        if self.peer is None or self.pinned:
             return self
         with self.turn_lock:
             self.turn ^= 1

@@ -402,7 +402,7 @@ def main():
     args = h.parse_args()
     t = h.Tap()
     world = h.World(args, make_photos, [("acme", "s3cret-acme")])
-    shots_dir = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "screenshots")
+    shots_dir = os.path.join(os.path.dirname(os.path.abspath(args.real_binary)), "screenshots")
     os.makedirs(shots_dir, exist_ok=True)
     srv = h.Server(args.binary, args.models, world.data,
                    ["engines = 2", "enroll_page_max_bytes = %d" % MAX_PAGE_BYTES,

@@ -363,6 +363,7 @@ def main():
     world = h.World(args, make_photos, [(CUSTOMER, PASSWORD)])
     srv = h.Server(args.binary, args.models, world.data,
                    ["allow_private_urls = yes", "engines = 2"]).start()
+    srv.pin("metrics are per node: each counts the requests it served")
     try:
         test_counters(t, args, srv, world.photos)
     finally:
