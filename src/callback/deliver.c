@@ -431,13 +431,9 @@ enum fa_rc fa_callbacks_start(struct fa_store *st, const struct fa_callback_opts
     cb->multi = curl_multi_init();
     if (cb->slots == NULL || cb->multi == NULL)
         rc = fa_err_set(err, FA_ENOMEM, "out of memory starting callbacks");
-    /* No request of ours runs yet, so every held event lost its request;
-     * unless other nodes share the database: their requests in flight hold
-     * events too, so only those held too long to be theirs go now. */
+    /* No request runs yet, so every held event lost its request. */
     if (rc == FA_OK)
-        rc = fa_store_events_release(
-            st, fa_store_is_shared(st) ? (int64_t)time(NULL) - CB_HELD_STALE_S : INT64_MAX, &n,
-            err);
+        rc = fa_store_events_release(st, INT64_MAX, &n, err);
     if (rc == FA_OK && n > 0)
         fprintf(stderr, "faceauth: callbacks: %d event(s) recorded but not answered before the "
                         "last stop are sent with their short body\n", n);

@@ -174,6 +174,18 @@ class Node:
         self.port = None
         self.stderr_path = self.conf + ".stderr"
 
+    def has_config_line(self, key):
+        with open(self.conf) as f:
+            return any(ln.split("=", 1)[0].strip() == key for ln in f.read().splitlines())
+
+    def set_config_line(self, key, value):
+        """Set key in the config file (replacing a line that sets it)."""
+        with open(self.conf) as f:
+            lines = [ln for ln in f.read().splitlines()
+                     if ln.split("=", 1)[0].strip() != key]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines + ["%s = %s" % (key, value)]) + "\n")
+
     def start(self, log_lines=None):
         """Start and wait for "listening on"; the access log lines go to
         log_lines (a new list when None)."""
@@ -284,6 +296,11 @@ class Server(Node):
     def start(self, log_lines=None):
         Node.start(self, log_lines)
         if self.peer is not None:
+            # One address for clients, as behind a load balancer: node B's
+            # links name node A's, so a link is the same whichever node
+            # answered (and is served by both).
+            if not self.peer.has_config_line("public_url"):
+                self.peer.set_config_line("public_url", "http://127.0.0.1:%d" % self.port)
             try:
                 self.peer.start(self.log_lines)
             except RuntimeError:

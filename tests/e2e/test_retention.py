@@ -117,7 +117,9 @@ def main():
         t.ok(st == 200 and image_files(data) == set(),
              "deleting the user still removes every remaining photo at once",
              (body, image_files(data)))
-        t.ok("purged" in srv.stderr_text(), "the operator log counts purged files")
+        if not h.skip_in_two_nodes(t, "the operator log counts purged files",
+                                   "with PostgreSQL no photo is a file; rows go with their bytes"):
+            t.ok("purged" in srv.stderr_text(), "the operator log counts purged files")
     finally:
         h.stop_server(t, srv, "server exits cleanly on SIGTERM (purge thread stopped)")
         world.close()
