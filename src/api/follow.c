@@ -6,8 +6,8 @@
  * user's templates also appends (seq, customer, user) to the store's change
  * feed in the same transaction, and the store hands out seq in commit order
  * (so "every change after seq N" never skips one that commits late). A node
- * applies a change by reloading that user's templates from the store and
- * replacing them in the index: the feed needs no payload, a change applied
+ * applies a change with fa_gallery_follow, which reloads that user's
+ * templates from the store and replaces them in the index: the feed needs no payload, a change applied
  * twice is harmless, and a deleted user simply has none left.
  *
  * Two paths apply changes, one at a time under apply_lock, in seq order:
@@ -43,31 +43,11 @@ struct fa_api_follower {
     atomic_int stop;
 };
 
-void api_index_reload(struct fa_app *app, int64_t customer_id, int64_t user_id)
-{
-    float *vecs = NULL;
-    int n = 0;
-    struct fa_err err = {{0}};
-    enum fa_rc rc = fa_store_templates_load(app->store, user_id, FA_MODEL_ID, FA_EMBED_DIM,
-                                            &vecs, &n, &err);
-    if (rc == FA_OK)
-        rc = fa_index_set_user(app->index, customer_id, user_id, vecs, n, &err);
-    free(vecs);
-    /* The database already holds the change. An index that cannot follow
-     * drops the user instead of keeping old faces: search may miss them
-     * until the next change or start, but never finds a face that is gone. */
-    if (rc != FA_OK) {
-        fa_index_remove_user(app->index, customer_id, user_id);
-        fprintf(stderr, "faceauth: search index update failed for user %lld: %s\n",
-                (long long)user_id, err.msg);
-    }
-}
-
 static void apply_change(void *arg, int64_t seq, int64_t customer_id, int64_t user_id)
 {
     struct fa_api_follower *f = arg;
     (void)seq;
-    api_index_reload(f->app, customer_id, user_id);
+    fa_gallery_follow(f->app->gallery, customer_id, user_id);
 }
 
 /* Apply every change after f->applied, in batches, under apply_lock. The

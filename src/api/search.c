@@ -171,7 +171,7 @@ static enum fa_rc search(struct fa_call *c)
         rc = record(c, bytes, n_bytes, &probe, hits, n, &saved);
     if (rc == FA_OK)
         rc = answer(c, &saved, hits, n);
-    else if (rc == FA_ENOFACE)
+    else if (fa_face_refused(rc))
         rc = refuse(c, bytes, n_bytes);
     free(hits);
     free(r.allowed);
