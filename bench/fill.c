@@ -3,9 +3,11 @@
  * the memory and start-up figures of bench/run.
  *
  *   bench_fill --data DIR --users N [--customer NAME] [--password P] [--seed S]
+ *              [--database URL]
  *
- * Creates DIR/faceauth.db (through the store API, exactly as the server
- * writes it), a customer, and N users named synth-<i>, each enrolled with one
+ * Creates DIR/faceauth.db, or fills the database URL names (bench/run
+ * --database: PostgreSQL), through the store API, exactly as the server
+ * writes it: a customer, and N users named synth-<i>, each enrolled with one
  * photo's templates: for every embedding model a pseudo-random unit vector
  * of its dimension, drawn from a fixed seed, so two fills are identical.
  * The search index loads the first model's (512-D) of each: N templates.
@@ -26,6 +28,7 @@
 
 struct opts {
     const char *data;
+    const char *database; /* NULL: DIR/faceauth.db */
     const char *customer;
     const char *password;
     long users;
@@ -113,6 +116,8 @@ static int parse(int argc, char **argv, struct opts *o)
             o->customer = argv[i + 1];
         else if (strcmp(argv[i], "--password") == 0)
             o->password = argv[i + 1];
+        else if (strcmp(argv[i], "--database") == 0)
+            o->database = argv[i + 1];
         else if (strcmp(argv[i], "--seed") == 0)
             o->seed = strtoull(argv[i + 1], NULL, 10);
         else
@@ -132,12 +137,15 @@ int main(int argc, char **argv)
     enum fa_rc rc;
     if (parse(argc, argv, &o) != 0) {
         fprintf(stderr, "usage: bench_fill --data DIR --users N [--customer NAME] "
-                        "[--password P] [--seed S]\n");
+                        "[--password P] [--seed S] [--database URL]\n");
         return 64;
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     mkdir(o.data, 0700);
-    snprintf(path, sizeof path, "%s/faceauth.db", o.data);
+    if (o.database != NULL)
+        snprintf(path, sizeof path, "%s", o.database);
+    else
+        snprintf(path, sizeof path, "%s/faceauth.db", o.data);
     rc = fa_store_open(path, &st, &err);
     /* A benchmark fixture, rebuilt when lost: an fsync per commit would
      * only make 200k commits slow. */
@@ -156,7 +164,7 @@ int main(int argc, char **argv)
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("bench_fill: %ld users, one photo each (%d models) in %s (%.1f s)\n", o.users,
-           FA_N_MODELS, path,
+           FA_N_MODELS, o.database != NULL ? "the database" : path, /* a URL may hold a password */
            (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
     return 0;
 }

@@ -15,7 +15,8 @@ with each crop (a data: URI), then authenticate each probe once and keep the
 users whose probe matches (a probe that does not match would be a 400 in the
 load runs, which measure the success path). Writes bodies-url.txt and
 bodies-data.txt (one authenticate body per kept user: probe as an http URL
-on the static server, or inline as a data: URI), probes-used.txt (the probe
+on the static server, or inline as a data: URI), bodies-search.txt (a search
+body per kept user, probe as a data: URI), probes-used.txt (the probe
 paths of the kept users, for bench_pipeline) and token. Prints a JSON line.
 
 Runs with /usr/bin/python3 (cv2, numpy), like the end-to-end tests.
@@ -139,12 +140,14 @@ def enroll(args):
         (kept if ok else dropped).append(n if ok else why)
     with open(os.path.join(args.dir, "bodies-url.txt"), "w") as fu, \
             open(os.path.join(args.dir, "bodies-data.txt"), "w") as fd, \
+            open(os.path.join(args.dir, "bodies-search.txt"), "w") as fs, \
             open(os.path.join(args.dir, "probes-used.txt"), "w") as fp:
         for n in kept:
             user, name = "bench-%02d" % n, "probe-%02d.jpg" % n
             path = os.path.join(args.dir, name)
             fu.write(json.dumps(auth_body(args.customer, user, args.static + "/" + name)) + "\n")
             fd.write(json.dumps(auth_body(args.customer, user, data_uri(path))) + "\n")
+            fs.write(json.dumps({"customerName": args.customer, "url": data_uri(path)}) + "\n")
             fp.write(path + "\n")
     with open(os.path.join(args.dir, "token"), "w") as f:
         f.write(token)

@@ -130,7 +130,7 @@ def auth_rows(rows, pipe, cores):
         return [], None
     floor_ms = median(r["sum_ms"] for r in rounds.values())
     floor_cpu = median(r["cpu_ms"] for r in rounds.values())
-    loads = [r for r in rows if r.get("auth") and r.get("phase") != "warmup"]
+    loads = [r for r in rows if r.get("auth") in ("url", "data") and r.get("phase") != "warmup"]
     for r in loads:
         mine = rounds.get(r["phase"][len("round"):]) if r["phase"].startswith("round") else None
         floor = mine["sum_ms"] if mine else floor_ms
@@ -152,8 +152,9 @@ def auth_section(rows, pipe, cores, out, res):
         out.append("Authenticate over HTTP: not measured")
         return
     out.append("")
-    out.append("Authenticate over HTTP: %d users enrolled through the API, server holding the "
-               "100k-template DB" % enroll.get("users", 0))
+    filled = next((r["templates"] for r in rows if r.get("memory") == "filled"), 0)
+    out.append("Authenticate over HTTP: %d users enrolled through the API, server holding a "
+               "%dk-template DB" % (enroll.get("users", 0), filled // 1000))
     out.append("  floor: pipeline sum on the same probes, median of 3 rounds %.2f ms -> %.1f req/s "
                "on 1 core, %.1f on %d cores" % (floor_ms, 1e3 / floor_ms, cores * 1e3 / floor_ms,
                                                  cores))
@@ -195,6 +196,40 @@ def auth_section(rows, pipe, cores, out, res):
         if r.get("first_non2xx"):
             out.append("  non-2xx (%s c=%d): %s" % (r["auth"], r["concurrency"],
                                                     r["first_non2xx"][:200]))
+
+
+def http_search_section(rows, out, res):
+    """The search endpoint under load (same server, same templates)."""
+    runs = [r for r in rows if r.get("auth") == "search"]
+    for r in runs:
+        res["http_search_c%d_rps" % r["concurrency"]] = r["rps"]
+        res["http_search_c%d_p50_ms" % r["concurrency"]] = r["p50_ms"]
+        out.append("")
+        out.append("Search over HTTP (probe as data: URI, every template of the customer):")
+        out.append("  c=%d: %.1f req/s, p50 %.1f ms, p95 %.1f ms, non-2xx %d, errors %d, "
+                   "machine busy %.0f%%" % (r["concurrency"], r["rps"], r["p50_ms"], r["p95_ms"],
+                                            r["non2xx"], r["errors"], r["machine_busy_pct"]))
+
+
+def nodes_section(rows, out, res):
+    """Two nodes on one database against one node at the same total concurrency."""
+    pairs = [r for r in rows if r.get("nodes") == 2]
+    if not pairs:
+        return
+    one = {r["concurrency"]: r for r in rows if r.get("auth") == "data" and r.get("phase") == "load"}
+    out.append("")
+    out.append("Two nodes on one database, this machine's cores shared by both (data: probes):")
+    for r in pairs:
+        c, total = r["concurrency"], r["a"]["rps"] + r["b"]["rps"]
+        base = one.get(c)
+        res["two_nodes_c%d_vs_one" % c] = ratio(total, base["rps"]) if base else None
+        out.append("  c=%d (c/2 per node): %.1f + %.1f = %.1f req/s%s, p50 %.0f / %.0f ms, "
+                   "non-2xx %d, machine busy %.0f%%" % (
+                       c, r["a"]["rps"], r["b"]["rps"], total,
+                       " = x%.2f of one node at c=%d" % (total / base["rps"], c) if base else "",
+                       r["a"]["p50_ms"], r["b"]["p50_ms"], r["a"]["non2xx"] + r["b"]["non2xx"],
+                       r["machine_busy_pct"]))
+    out.append("  (one machine: two processes split the same cores, so about x1.0 is expected)")
 
 
 def search_section(rows, out, res):
@@ -285,13 +320,16 @@ def targets_section(rows, res, out):
 def report(src, dst):
     rows = load(src)
     mach = next((r["machine"] for r in rows if "machine" in r), machine())
+    db = next((r["database"] for r in rows if "database" in r), "sqlite")
     wall = next((r for r in rows if "wall_s" in r), {})
     res = {}
-    out = ["faceauth bench/run - %s, %d cores, %.1f GiB RAM, %s (wall %.0f s, %s s per load run)" % (
-        mach["cpu"], mach["cores"], mach["ram_gib"], mach["date"], wall.get("wall_s", 0),
-        wall.get("duration_s", "?")), ""]
+    out = ["faceauth bench/run - %s, %d cores, %.1f GiB RAM, %s (wall %.0f s, %s s per load run)"
+           ", database %s" % (mach["cpu"], mach["cores"], mach["ram_gib"], mach["date"],
+                              wall.get("wall_s", 0), wall.get("duration_s", "?"), db), ""]
     pipe = pipeline_section(rows, out)
     auth_section(rows, pipe, mach["cores"], out, res)
+    http_search_section(rows, out, res)
+    nodes_section(rows, out, res)
     search_section(rows, out, res)
     memory_section(rows, out, res)
     verdicts = targets_section(rows, res, out)

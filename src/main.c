@@ -126,6 +126,7 @@ static void parts_free(struct server_parts *p)
 {
     fa_http_stop(p->http, 30000);
     fa_api_services_stop(&p->app); /* after the handlers: they use its counts */
+    fa_api_follow_stop(&p->app);   /* after the handlers: search reads its state */
     /* After the HTTP server: the last requests' events are queued by now. */
     fa_callbacks_stop(p->app.callbacks, 2000);
     fa_api_slots_free(p->app.login_slots);
@@ -262,6 +263,8 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
                               &p->app.login_slots, err);
     if (rc == FA_OK)
         rc = fa_store_open(db_path, &p->app.store, err);
+    if (rc == FA_OK) /* PostgreSQL: images in the database, nothing on this node's disk */
+        rc = fa_media_attach_store(p->app.media, p->app.store, err);
     if (rc == FA_OK)
         rc = fa_index_new(FA_EMBED_DIM, &p->app.index, err);
     if (rc == FA_OK)
@@ -274,7 +277,11 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
         loading = 1;
     }
     if (rc == FA_OK)
+        rc = fa_api_follow_begin(&p->app, err);
+    if (rc == FA_OK)
         rc = fa_api_recover(&p->app, err);
+    if (rc == FA_OK)
+        rc = fa_api_follow_start(&p->app, err);
     if (rc == FA_OK)
         rc = fa_api_services_start(&p->app, err);
     if (loading)

@@ -26,6 +26,7 @@
 #define FA_API_BASE "/api/v1/basic/"
 
 struct fa_api_services;
+struct fa_api_follower;
 
 struct fa_app {
     const struct fa_config *cfg;
@@ -42,6 +43,7 @@ struct fa_app {
     struct fa_api_services *services; /* per-customer fetch counts, the photo purge */
     struct fa_metrics *metrics; /* GET /metrics and what handlers record; may be NULL */
     struct fa_api_slots *login_slots; /* password hashes running at once (auth.c) */
+    struct fa_api_follower *follower; /* other nodes' template changes; NULL: one node */
 };
 
 /*
@@ -71,6 +73,25 @@ void fa_api_health_routes(struct fa_http_opts *opts);
  * stderr; only a database failure stops the start.
  */
 enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err);
+
+/*
+ * Several nodes on one database (fa_store_is_shared): the search index
+ * follows the other nodes' template changes through the store's change
+ * feed (follow.c has the design). With SQLite these do nothing and
+ * app->follower stays NULL.
+ *  fa_api_follow_begin: before fa_api_recover loads the index; notes where
+ *    the feed stands, so no change made during the load is missed.
+ *  fa_api_follow_start: after the load; the thread that applies changes as
+ *    the store announces them (LISTEN/NOTIFY), at the latest 1 s later.
+ *  fa_api_follow_catch_up: search calls it first; one read of the feed's
+ *    head and, when behind, the missing changes, so a search sees every
+ *    write acknowledged before it started, on any node. Any thread.
+ *  fa_api_follow_stop: after the HTTP server stopped; joins the thread.
+ */
+enum fa_rc fa_api_follow_begin(struct fa_app *app, struct fa_err *err);
+enum fa_rc fa_api_follow_start(struct fa_app *app, struct fa_err *err);
+enum fa_rc fa_api_follow_catch_up(struct fa_app *app, struct fa_err *err);
+void fa_api_follow_stop(struct fa_app *app); /* NULL follower or a second call: fine */
 
 /*
  * After fa_api_recover, before the HTTP server starts: the disk watch and

@@ -33,13 +33,11 @@ enum fa_rc api_save_original(struct fa_call *c, const uint8_t *bytes, size_t n,
 {
     enum fa_rc rc;
     memset(saved, 0, sizeof *saved);
-    rc = fa_media_save(c->app->media, c->customer_id, bytes, n, api_image_ext(kind),
-                       saved->original.id, saved->original_path, &c->err);
+    rc = fa_media_put(c->app->media, c->customer_id, bytes, n, api_image_ext(kind),
+                      &saved->original, saved->original_path, &c->err);
     if (rc != FA_OK)
         return rc;
     saved->has_original = 1;
-    saved->original.path = saved->original_path;
-    saved->original.mime = fa_media_mime(api_image_ext(kind));
     return FA_OK;
 }
 
@@ -55,16 +53,14 @@ enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
     rc = api_save_original(c, bytes, n, info.kind, saved);
     if (rc != FA_OK || probe == NULL || probe->thumbnail == NULL)
         return rc;
-    rc = fa_media_save(c->app->media, c->customer_id, probe->thumbnail, probe->n_thumbnail, "jpg",
-                       saved->thumbnail.id, saved->thumbnail_path, &c->err);
+    rc = fa_media_put(c->app->media, c->customer_id, probe->thumbnail, probe->n_thumbnail, "jpg",
+                      &saved->thumbnail, saved->thumbnail_path, &c->err);
     if (rc != FA_OK) {
         fa_media_remove(c->app->media, saved->original_path);
         saved->has_original = 0;
         return rc;
     }
     saved->has_thumbnail = 1;
-    saved->thumbnail.path = saved->thumbnail_path;
-    saved->thumbnail.mime = "image/jpeg";
     return FA_OK;
 }
 

@@ -43,7 +43,8 @@ static enum fa_rc serve_image(struct fa_call *c)
 {
     const char *id = fa_http_req_path(c->req) + strlen(FACE_PREFIX);
     char path[FA_PATH_MAX];
-    char mime[32]; /* unused: the extension gives a static string */
+    char mime[32]; /* unused: fa_media_get gives a static string */
+    const char *type = NULL;
     int64_t owner = 0;
     uint8_t *bytes = NULL;
     size_t n = 0;
@@ -56,11 +57,10 @@ static enum fa_rc serve_image(struct fa_call *c)
     if (rc == FA_OK)
         rc = check_access(c, id, owner);
     if (rc == FA_OK)
-        rc = fa_media_read(c->app->media, path, &bytes, &n, &c->err);
+        rc = fa_media_get(c->app->media, id, path, &bytes, &n, &type, &c->err);
     if (rc != FA_OK)
         return rc;
-    /* The stored name's extension was chosen from the probed format. */
-    fa_http_reply_bytes(c->reply, 200, fa_media_mime(strrchr(path, '.') + 1), bytes, n);
+    fa_http_reply_bytes(c->reply, 200, type, bytes, n);
     c->reply->no_store = 1;
     return FA_OK;
 }

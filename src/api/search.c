@@ -163,6 +163,8 @@ static enum fa_rc search(struct fa_call *c)
         rc = api_fetch(c, r.url, &bytes, &n_bytes);
     if (rc == FA_OK)
         rc = api_analyze(c, "url", bytes, n_bytes, FA_FACE_AUTH, 0, &probe);
+    if (rc == FA_OK) /* another node's enrollments and deletions first */
+        rc = fa_api_follow_catch_up(c->app, &c->err);
     if (rc == FA_OK)
         rc = run_search(c, &r, &probe, &hits, &n);
     if (rc == FA_OK)

@@ -15,9 +15,17 @@
  * max_image_bytes and enroll_page_max_bytes are at most 1e9 (config.c). */
 #define MEDIA_MAX_FILE ((size_t)1000 * 1000 * 1000)
 
+#define MEDIA_KEY_NAME "media_link_key" /* the shared link key's name in the store */
+
+/* File extension -> MIME type of the image kinds we store. */
+static const char *const mime_table[][2] = {
+    {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"png", "image/png"},
+    {"webp", "image/webp"}, {"bmp", "image/bmp"}};
+
 struct fa_media {
     char dir[FA_PATH_MAX]; /* the data dir */
     uint8_t key[FA_KEY_BYTES];
+    struct fa_store *db;   /* images in the database; NULL: files */
 };
 
 /* A full or read-only disk is the operator's to fix, not a bug: callers
@@ -161,8 +169,71 @@ enum fa_rc fa_media_save(struct fa_media *m, int64_t customer_id, const uint8_t 
 void fa_media_remove(struct fa_media *m, const char *relpath)
 {
     char full[FA_PATH_MAX * 2];
+    if (m->db != NULL)
+        return;
     snprintf(full, sizeof full, "%s/%s", m->dir, relpath);
     unlink(full);
+}
+
+enum fa_rc fa_media_attach_store(struct fa_media *m, struct fa_store *st, struct fa_err *err)
+{
+    enum fa_rc rc;
+    if (!fa_store_is_shared(st))
+        return FA_OK;
+    rc = fa_store_secret(st, MEDIA_KEY_NAME, m->key, sizeof m->key, err);
+    if (rc == FA_OK)
+        m->db = st;
+    return rc;
+}
+
+int fa_media_in_database(const struct fa_media *m)
+{
+    return m->db != NULL;
+}
+
+enum fa_rc fa_media_put(struct fa_media *m, int64_t customer_id, const uint8_t *bytes, size_t n,
+                        const char *ext, struct fa_store_image *img, char relpath[FA_PATH_MAX],
+                        struct fa_err *err)
+{
+    enum fa_rc rc = FA_OK;
+    memset(img, 0, sizeof *img);
+    if (m->db == NULL) {
+        rc = fa_media_save(m, customer_id, bytes, n, ext, img->id, relpath, err);
+    } else {
+        fa_crypto_random_hex(img->id, FA_IMAGE_ID_HEX / 2);
+        relpath[0] = '\0';
+        img->bytes = bytes;
+        img->n_bytes = n;
+    }
+    img->path = relpath;
+    img->mime = fa_media_mime(ext);
+    return rc;
+}
+
+/* The static string of a stored MIME type (the reply keeps the pointer). */
+static const char *mime_static(const char *mime)
+{
+    for (size_t i = 0; i < sizeof mime_table / sizeof mime_table[0]; i++)
+        if (strcmp(mime_table[i][1], mime) == 0)
+            return mime_table[i][1];
+    return "application/octet-stream";
+}
+
+enum fa_rc fa_media_get(struct fa_media *m, const char *id, const char *relpath, uint8_t **bytes,
+                        size_t *n, const char **mime, struct fa_err *err)
+{
+    int64_t owner = 0;
+    char stored[32] = "";
+    const char *dot = strrchr(relpath, '.');
+    enum fa_rc rc;
+    if (m->db == NULL) {
+        /* The file's extension was chosen from the probed format. */
+        *mime = fa_media_mime(dot != NULL ? dot + 1 : "");
+        return fa_media_read(m, relpath, bytes, n, err);
+    }
+    rc = fa_store_image_bytes(m->db, id, &owner, bytes, n, stored, err);
+    *mime = mime_static(stored);
+    return rc;
 }
 
 enum fa_rc fa_media_read(struct fa_media *m, const char *relpath, uint8_t **bytes, size_t *n,
@@ -222,11 +293,8 @@ int fa_media_verify(const struct fa_media *m, const char *id, const char *expire
 
 const char *fa_media_mime(const char *ext)
 {
-    static const char *const table[][2] = {
-        {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"png", "image/png"},
-        {"webp", "image/webp"}, {"bmp", "image/bmp"}};
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (strcmp(table[i][0], ext) == 0)
-            return table[i][1];
+    for (size_t i = 0; i < sizeof mime_table / sizeof mime_table[0]; i++)
+        if (strcmp(mime_table[i][0], ext) == 0)
+            return mime_table[i][1];
     return "application/octet-stream";
 }

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,8 @@ import urllib.parse
 
 import cv2
 import numpy as np
+
+import pgmode
 
 
 # ---------------------------------------------------------------- TAP output
@@ -51,11 +54,57 @@ class Tap:
 
 
 def parse_args():
+    """The test's arguments. --pg (or FA_E2E_DATABASE set) runs the test on
+    two nodes sharing one PostgreSQL (pgmode.py), on the cluster whose admin
+    URL FA_PG_URL holds (scripts/test starts one); without it the test is
+    skipped (exit 77), saying so. From here on args.binary is then
+    pgnode.py, which gives each data folder its database."""
     p = argparse.ArgumentParser()
     p.add_argument("--binary", required=True)
     p.add_argument("--models", required=True)
     p.add_argument("--assets", required=True)
-    return p.parse_args()
+    p.add_argument("--pg", action="store_true")
+    args = p.parse_args()
+    args.real_binary = args.binary  # the built faceauth (its folder holds test output)
+    if args.pg and not pgmode.enabled():
+        if not os.environ.get("FA_PG_URL"):
+            print("1..0 # SKIP %s: FA_PG_URL is not set (scripts/test starts a cluster)"
+                  % TWO_NODES)
+            sys.exit(77)
+        os.environ[pgmode.ADMIN_ENV] = os.environ["FA_PG_URL"]
+    if pgmode.enabled():
+        os.environ[pgmode.REAL_BINARY_ENV] = os.path.abspath(args.binary)
+        args.binary = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pgnode.py")
+    return args
+
+
+TWO_NODES = "two nodes on one PostgreSQL"
+
+
+def two_nodes():
+    """1 when this run is the two-node PostgreSQL mode (after parse_args)."""
+    return pgmode.enabled()
+
+
+def single_node_only(reason):
+    """In two-node mode, a test that only makes sense on one node with its
+    SQLite file says why and stops: exit 77, which CTest shows as skipped.
+    A no-op otherwise."""
+    if two_nodes():
+        print("1..0 # SKIP %s: %s" % (TWO_NODES, reason))
+        sys.stdout.flush()
+        sys.exit(77)
+
+
+def skip_in_two_nodes(t, name, reason):
+    """1 when the part `name` of a test must be skipped in two-node mode
+    (printed as a TAP skip with the reason)."""
+    if not two_nodes():
+        return 0
+    t.n += 1
+    print("ok %d - %s # SKIP %s: %s" % (t.n, name, TWO_NODES, reason))
+    sys.stdout.flush()
+    return 1
 
 
 # ---------------------------------------------------------- static server
@@ -111,7 +160,7 @@ def start_static_server(root):
 
 
 # ------------------------------------------------------------ faceauth server
-class Server:
+class Node:
     """The faceauth binary serving on a free port with the given config."""
 
     def __init__(self, binary, models, data, config_lines):
@@ -125,7 +174,21 @@ class Server:
         self.port = None
         self.stderr_path = self.conf + ".stderr"
 
-    def start(self):
+    def has_config_line(self, key):
+        with open(self.conf) as f:
+            return any(ln.split("=", 1)[0].strip() == key for ln in f.read().splitlines())
+
+    def set_config_line(self, key, value):
+        """Set key in the config file (replacing a line that sets it)."""
+        with open(self.conf) as f:
+            lines = [ln for ln in f.read().splitlines()
+                     if ln.split("=", 1)[0].strip() != key]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines + ["%s = %s" % (key, value)]) + "\n")
+
+    def start(self, log_lines=None):
+        """Start and wait for "listening on"; the access log lines go to
+        log_lines (a new list when None)."""
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--config", self.conf, "--data", self.data,
@@ -136,7 +199,7 @@ class Server:
             raise RuntimeError("server did not start: %r %s" % (line, self.stderr_text()))
         self.port = int(line.split("listening on http://")[1].split()[0].rsplit(":", 1)[1])
         # Drain the access log so the pipe never fills up and blocks the server.
-        self.log_lines = []
+        self.log_lines = log_lines if log_lines is not None else []
         threading.Thread(target=self._drain, daemon=True).start()
         return self
 
@@ -208,6 +271,102 @@ class Server:
 
     def api(self, endpoint, body, token=None, **kw):
         return self.request("POST", "/api/v1/basic/" + endpoint, body=body, token=token, **kw)
+
+
+class Server(Node):
+    """What a test calls the server. On its own (SQLite, the default) one
+    Node. In two-node mode (pgmode.py) a second node, `peer`, runs beside it
+    with its own data folder <data>-node2 and the same database, and
+    request() goes to the two in turn, so every exchange of a test crosses
+    nodes: a user enrolled on one is searched on the other, a link handed out
+    by one is fetched from the other. port stays the first node's (for the
+    tests that open raw sockets); log_lines and stderr_text() hold both."""
+
+    def __init__(self, binary, models, data, config_lines):
+        Node.__init__(self, binary, models, data, config_lines)
+        self.peer = None
+        self.turn = 0
+        self.turn_lock = threading.Lock()
+        self.pinned = False
+        if two_nodes():
+            peer_data = data.rstrip("/") + "-node2"
+            pgmode.share_database(peer_data, pgmode.database_for(data))
+            self.peer = Node(binary, models, peer_data, config_lines)
+
+    def start(self, log_lines=None):
+        Node.start(self, log_lines)
+        if self.peer is not None:
+            # One address for clients, as behind a load balancer: node B's
+            # links name node A's, so a link is the same whichever node
+            # answered (and is served by both).
+            if not self.peer.has_config_line("public_url"):
+                self.peer.set_config_line("public_url", "http://127.0.0.1:%d" % self.port)
+            try:
+                self.peer.start(self.log_lines)
+            except RuntimeError:
+                Node.stop(self)
+                raise
+        return self
+
+    def nodes(self):
+        return [self] if self.peer is None else [self, self.peer]
+
+    def pin(self, reason):
+        """Send every request to the first node from now on, for a part of a
+        test about one node's own state (its metrics, its per-node limits);
+        in two-node mode the reason is printed."""
+        if self.peer is not None:
+            print("# %s: requests go to one node here: %s" % (TWO_NODES, reason))
+        self.pinned = True
+
+    def unpin(self):
+        self.pinned = False
+
+    def next_node(self):
+        """The node the next request goes to (alternating in two-node mode)."""
+        if self.peer is None or self.pinned:
+            return self
+        with self.turn_lock:
+            self.turn ^= 1
+            return self.peer if self.turn == 0 else self
+
+    def request(self, *a, **kw):
+        return Node.request(self.next_node(), *a, **kw)
+
+    def stop(self, timeout=60):
+        """Stop every node; the first bad exit code (or None/"hung") wins."""
+        codes = [Node.stop(n, timeout) for n in self.nodes()]
+        return next((c for c in codes if c != 0), codes[0])
+
+    def alive(self):
+        return all(Node.alive(n) for n in self.nodes())
+
+    def stderr_text(self):
+        return "".join(Node.stderr_text(n) for n in self.nodes())
+
+
+def db_exec(data, sql):
+    """Run one SQL statement on the database of the data folder: its SQLite
+    file, or its PostgreSQL database in two-node mode (the tests that reach
+    past the API, e.g. to age a link, use the SQL both engines read)."""
+    if two_nodes():
+        pgmode.psql(pgmode.database_for(data), sql)
+        return
+    with sqlite3.connect(os.path.join(data, "faceauth.db")) as db:
+        db.execute(sql)
+
+
+def stored_image_ids(data):
+    """The ids of every stored photo: the files under data/images/, or in
+    two-node mode the rows of the database's image_data table."""
+    if two_nodes():
+        out = pgmode.psql(pgmode.database_for(data),
+                          "COPY (SELECT image_id FROM image_data) TO STDOUT")
+        return {line.strip() for line in out.splitlines() if line.strip()}
+    out = set()
+    for folder, _, files in os.walk(os.path.join(data, "images")):
+        out |= {name.split(".")[0] for name in files}
+    return out
 
 
 def add_customer(binary, data, name, password):
@@ -351,4 +510,6 @@ def temp_dir():
 
 
 def cleanup(path):
+    if two_nodes():
+        pgmode.drop_databases_under(path)
     shutil.rmtree(path, ignore_errors=True)

@@ -234,10 +234,12 @@ def test_user_list(t, args):
         code, out, err = plain(args, "user", "list", "nobody", "--data", world.data)
         t.ok(code == 1 and "no customer named 'nobody'" in err, "an unknown customer: exit 1",
              (code, err))
-        empty = os.path.join(world.work, "empty")
-        code, out, err = plain(args, "user", "list", "acme", "--data", empty)
-        t.ok(code == 1 and "no database" in err and not os.path.exists(empty),
-             "a missing database is an error and is not created", (code, err))
+        if not h.skip_in_two_nodes(t, "a missing database is an error and is not created",
+                                   "the harness gives every data folder a database"):
+            empty = os.path.join(world.work, "empty")
+            code, out, err = plain(args, "user", "list", "acme", "--data", empty)
+            t.ok(code == 1 and "no database" in err and not os.path.exists(empty),
+                 "a missing database is an error and is not created", (code, err))
     finally:
         h.stop_server(t, srv, "user-list server exits cleanly")
         world.close()

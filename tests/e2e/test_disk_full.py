@@ -147,6 +147,8 @@ def main():
         print("1..0 # SKIP the disk-full test mounts a tmpfs and needs root")
         return 0
     args = h.parse_args()
+    h.single_node_only("it fills a small tmpfs holding the node's data folder and its "
+                       "SQLite file; with PostgreSQL the photos and rows are not on that disk")
     world = h.World(args, make_photos, [])
     data = os.path.join(world.work, "tmpfs")
     os.makedirs(data)

@@ -18,7 +18,6 @@ import base64
 import json
 import os
 import secrets
-import sqlite3
 import sys
 import tempfile
 import time
@@ -330,9 +329,8 @@ def test_bad_links(t, srv, api, used_url, data_dir):
     t.ok(api.log_count() == before, "a used link stores nothing")
     # An expired link: its issue time moved back beyond enroll_link_ttl_s.
     url = api.create("link.old")
-    with sqlite3.connect(os.path.join(data_dir, "faceauth.db")) as db:
-        db.execute("UPDATE users SET enroll_issued = enroll_issued - 8 * 86400"
-                   " WHERE user_name = 'link.old'")
+    h.db_exec(data_dir, "UPDATE users SET enroll_issued = enroll_issued - 8 * 86400"
+              " WHERE user_name = 'link.old'")
     check_html(t, "GET an expired link", srv.request("GET", page_path(url)), 410, ["expired"])
     check_json(t, "POST to an expired link", post(srv, page_path(url), good), 410, ["expired"])
     st, _, upd = api.call("user/update", {"userName": "link.old", "faceToBeUpdated": "yes"})
@@ -404,7 +402,7 @@ def main():
     args = h.parse_args()
     t = h.Tap()
     world = h.World(args, make_photos, [("acme", "s3cret-acme")])
-    shots_dir = os.path.join(os.path.dirname(os.path.abspath(args.binary)), "screenshots")
+    shots_dir = os.path.join(os.path.dirname(os.path.abspath(args.real_binary)), "screenshots")
     os.makedirs(shots_dir, exist_ok=True)
     srv = h.Server(args.binary, args.models, world.data,
                    ["engines = 2", "enroll_page_max_bytes = %d" % MAX_PAGE_BYTES,

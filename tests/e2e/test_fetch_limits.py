@@ -171,7 +171,9 @@ def main():
         tok = h.login(srv, "acme", "s3cret-acme")
         other = h.login(srv, "globex", "s3cret-globex")
         test_request_deadline(t, srv, slow, tok)
+        srv.pin("the download cap is per node: it guards that node's threads")
         test_customer_cap(t, srv, slow, world.photos + "/alice.jpg", tok, other)
+        srv.unpin()
     finally:
         h.stop_server(t, srv, "server exits cleanly on SIGTERM")
     try:

@@ -32,10 +32,8 @@ def make_photos(args, root):
 
 
 def image_files(data):
-    out = set()
-    for folder, _, files in os.walk(os.path.join(data, "images")):
-        out |= {name.split(".")[0] for name in files}
-    return out
+    """Every stored photo's id (files, or the database's rows with PostgreSQL)."""
+    return h.stored_image_ids(data)
 
 
 def ids_of(body):
@@ -119,7 +117,9 @@ def main():
         t.ok(st == 200 and image_files(data) == set(),
              "deleting the user still removes every remaining photo at once",
              (body, image_files(data)))
-        t.ok("purged" in srv.stderr_text(), "the operator log counts purged files")
+        if not h.skip_in_two_nodes(t, "the operator log counts purged files",
+                                   "with PostgreSQL no photo is a file; rows go with their bytes"):
+            t.ok("purged" in srv.stderr_text(), "the operator log counts purged files")
     finally:
         h.stop_server(t, srv, "server exits cleanly on SIGTERM (purge thread stopped)")
         world.close()
