@@ -259,6 +259,23 @@ static void slot_finish(struct fa_callbacks *cb, struct cb_slot *sl, CURLcode cc
     slot_free(cb, sl);
 }
 
+/*
+ * A transfer cut short by the stop: the event stays pending, due now, with
+ * its attempt count unchanged (the attempt never ended). On PostgreSQL this
+ * also hands back the claim's lease, so another node (or this one after a
+ * restart) sends it at once instead of after the lease.
+ */
+static void slot_abandon(struct fa_callbacks *cb, struct cb_slot *sl)
+{
+    struct fa_err err = {{0}};
+
+    if (fa_store_event_attempt(cb->st, sl->ev.id, "pending", sl->ev.attempts, now_ms(),
+                               "abandoned: the server stopped during delivery", &err) != FA_OK)
+        fprintf(stderr, "faceauth: callback %s: cannot hand the event back: %s\n",
+                sl->ev.event_id, err.msg);
+    slot_free(cb, sl);
+}
+
 /* ---- the loop ---- */
 
 /* Housekeeping, every CB_RELEASE_EVERY_MS: held events whose request is
@@ -391,10 +408,9 @@ static void *cb_main(void *arg)
             wait_ms = 0; /* a slot was freed: fill it before sleeping */
         curl_multi_poll(cb->multi, NULL, 0, wait_ms, NULL);
     }
-    /* Abandoned transfers stay pending: the next start sends them again. */
     for (int i = 0; i < cb->n_slots; i++)
         if (cb->slots[i].h != NULL)
-            slot_free(cb, &cb->slots[i]);
+            slot_abandon(cb, &cb->slots[i]);
     return NULL;
 }
 

@@ -323,13 +323,7 @@ def phase_restart(t, verify, args, world, rx, srv, secrets):
     got = wait_for(lambda: len(rx2.got("/acme/success")) >= 3, 30)
     time.sleep(1.0)
     posts = rx2.got("/acme/success")
-    if h.two_nodes() and len(posts) < 3:
-        # Known, left to the outbox's owner: an event a stopping node had
-        # claimed keeps its 5-minute lease, so it comes late, not never.
-        print("# %s: %d of 3 events within 30 s; probably an event a stopped node had "
-              "claimed, waiting out its 5-min lease (known issue, reported)"
-              % (h.TWO_NODES, len(posts)))
-        return srv2, rx2
+    t.ok(got and len(posts) == 3, "after the restart the three events arrive", len(posts))
     ids = [json.loads(p[2]).get("eventId") for p in posts]
     t.ok(len(set(ids)) == 3, "each exactly once (by eventId)", ids)
     for i, p in enumerate(posts):
