@@ -37,6 +37,8 @@
 #include "faceauth/config.h"
 #include "faceauth/face.h"
 #include "faceauth/vision.h"
+#include "face/face_test.h"
+#include "vision/vision_test.h"
 
 #define MAX_PIXELS 40000000L
 #define MAX_FILE (64L * 1024 * 1024)
@@ -133,8 +135,9 @@ static uint8_t *read_file(const char *path, size_t *n)
  * *reduce, detect (landmarks for the two largest faces, as the server's
  * several-faces rule asks), and when fa_face_refine_reduction says so,
  * decode and detect again at the factor it gives (*reduce is then that
- * one); the upright check (fa_face_upright, in the detect column); align and embed the largest face with every model the engine holds
- * (the server's `models`). Stage
+ * one); the upright check (fa_face_upright, in the detect column); align
+ * and embed the largest face with every model the engine holds (the
+ * server's `models`). Stage
  * seconds go to t[] (t[6]: CPU seconds of the whole pass, which other
  * processes on a busy machine do not inflate as much as wall time), the
  * embedding to emb, the face count to *faces. FA_ENOFACE when there is no

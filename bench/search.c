@@ -16,6 +16,7 @@
  * no second copy of the data.
  */
 #include "faceauth/index.h"
+#include "index/index_test.h"
 
 #include <errno.h>
 #include <math.h>

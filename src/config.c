@@ -1,12 +1,15 @@
 /*
  * config.c — defaults < file < environment < flags (see config.h).
  *
- * One table describes every key: its type, where it lives in struct
- * fa_config and its allowed range, so the file parser, the environment
- * reader and the flags share a single validator and cannot drift apart.
+ * One table describes every key (config_table.c): its type, where it lives
+ * in struct fa_config, its allowed range, its default and its help. The
+ * defaults, the file parser, the environment reader and the flags all go
+ * through one validator (fa_config_set), and the commented config file is
+ * printed from the same table, so none of them can drift apart.
  */
 #include "faceauth/config.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,214 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/*
- * K_LIST: struct fa_cfg_list, 1..FA_CFG_LIST_MAX numbers in [min, max].
- * K_ZNORM: double[2], "mean,sd": mean in [min, max], sd in (0, max].
- * K_MODELS: unsigned mask of FA_MODEL_BIT()s from model names.
- */
-enum key_type { K_STR, K_INT, K_LONG, K_SIZE, K_DOUBLE, K_BOOL, K_LIST, K_ZNORM, K_MODELS };
+#include "config_int.h"
 
-struct key_def {
-    const char *name;
-    enum key_type type;
-    size_t offset;
-    size_t size;   /* K_STR: buffer size */
-    double min, max;
-};
-
-#define OFF(f) offsetof(struct fa_config, f)
-#define STR(f) K_STR, OFF(f), sizeof(((struct fa_config *)0)->f), 0, 0
-#define GATE(key, f, lo, hi) {key, K_DOUBLE, OFF(f), 0, lo, hi}
-
-/* The znorm_<name> keys below follow the model table of vision.h. */
-_Static_assert(FA_N_MODELS == 3, "add a znorm_ key for the new model");
-
-static const struct key_def keys[] = {
-    {"listen", STR(listen)},
-    {"port", K_INT, OFF(port), 0, 0, 65535},
-    {"data_dir", STR(data_dir)},
-    {"model_dir", STR(model_dir)},
-    {"public_url", STR(public_url)},
-    {"http_threads", K_INT, OFF(http_threads), 0, 0, 1024},
-    {"engines", K_INT, OFF(engines), 0, 0, 256},
-    {"max_body_bytes", K_SIZE, OFF(max_body_bytes), 0, 1024, 1e9},
-    {"connection_timeout_s", K_INT, OFF(connection_timeout_s), 0, 1, 3600},
-    {"max_connections", K_INT, OFF(max_connections), 0, 1, 1000000},
-    {"max_connections_per_ip", K_INT, OFF(max_connections_per_ip), 0, 0, 1000000},
-    {"request_read_timeout_ms", K_LONG, OFF(request_read_timeout_ms), 0, 100, 3600000},
-    {"min_body_rate", K_LONG, OFF(min_body_rate), 0, 0, 1e9},
-    {"allowed_hosts", STR(allowed_hosts)},
-    {"queue_timeout_ms", K_INT, OFF(queue_timeout_ms), 0, 1, 600000},
-    {"max_image_bytes", K_SIZE, OFF(max_image_bytes), 0, 1024, 1e9},
-    {"fetch_timeout_ms", K_LONG, OFF(fetch_timeout_ms), 0, 100, 600000},
-    {"max_redirects", K_INT, OFF(max_redirects), 0, 0, 20},
-    {"allow_private_urls", K_BOOL, OFF(allow_private_urls), 0, 0, 1},
-    {"max_pixels", K_LONG, OFF(max_pixels), 0, 10000, 1e9},
-    {"models", K_MODELS, OFF(models), 0, 0, 0},
-    {"znorm_fr_feature", K_ZNORM, OFF(znorm[FA_MODEL_ARCFACE]), 0, -1, 1},
-    {"znorm_mobilefacenet", K_ZNORM, OFF(znorm[FA_MODEL_MFN]), 0, -1, 1},
-    {"znorm_dlib", K_ZNORM, OFF(znorm[FA_MODEL_DLIB]), 0, -1, 1},
-    {"threshold_high", K_LIST, OFF(threshold_high), 0, -100, 100},
-    {"threshold_low", K_LIST, OFF(threshold_low), 0, -100, 100},
-    {"second_face_ratio", K_DOUBLE, OFF(second_face_ratio), 0, 0, 1},
-    {"min_eye_distance_enroll", K_DOUBLE, OFF(min_eye_distance_enroll), 0, 0, 10000},
-    {"min_eye_distance_auth", K_DOUBLE, OFF(min_eye_distance_auth), 0, 0, 10000},
-    GATE("min_sharpness_enroll", min_sharpness_enroll, 0, 1e6),
-    GATE("min_sharpness_auth", min_sharpness_auth, 0, 1e6),
-    GATE("min_brightness_enroll", min_brightness_enroll, 0, 255),
-    GATE("min_brightness_auth", min_brightness_auth, 0, 255),
-    GATE("max_brightness_enroll", max_brightness_enroll, 0, 255),
-    GATE("max_brightness_auth", max_brightness_auth, 0, 255),
-    GATE("max_yaw_enroll", max_yaw_enroll, 0, 180),
-    GATE("max_yaw_auth", max_yaw_auth, 0, 180),
-    GATE("max_pitch_enroll", max_pitch_enroll, 0, 180),
-    GATE("max_pitch_auth", max_pitch_auth, 0, 180),
-    GATE("max_roll_enroll", max_roll_enroll, 0, 180),
-    GATE("max_roll_auth", max_roll_auth, 0, 180),
-    {"liveness_min", K_DOUBLE, OFF(liveness_min), 0, 0, 1},
-    {"token_ttl_s", K_LONG, OFF(token_ttl_s), 0, 1, 1e9},
-    {"link_ttl_s", K_LONG, OFF(link_ttl_s), 0, 1, 1e9},
-    {"thumbnail_size", K_INT, OFF(thumbnail_size), 0, 32, 1024},
-    {"max_learned_templates", K_INT, OFF(max_learned_templates), 0, 0, 100},
-    {"learn_margin", K_DOUBLE, OFF(learn_margin), 0, 0, 100},
-    {"login_hash_concurrency", K_INT, OFF(login_hash_concurrency), 0, 0, 256},
-    {"login_hash_wait_ms", K_INT, OFF(login_hash_wait_ms), 0, 0, 60000},
-    {"login_fail_limit", K_INT, OFF(login_fail_limit), 0, 0, 100},
-    {"login_fail_window_s", K_LONG, OFF(login_fail_window_s), 0, 1, 1e7},
-    {"login_lock_s", K_LONG, OFF(login_lock_s), 0, 1, 1e7},
-    {"login_max_lock_s", K_LONG, OFF(login_max_lock_s), 0, 1, 1e7},
-    {"login_fail_delay_s", K_LONG, OFF(login_fail_delay_s), 0, 0, 3600},
-    {"auth_fail_limit", K_INT, OFF(auth_fail_limit), 0, 0, 100},
-    {"auth_fail_window_s", K_LONG, OFF(auth_fail_window_s), 0, 1, 1e7},
-    {"auth_lock_s", K_LONG, OFF(auth_lock_s), 0, 1, 1e7},
-    {"log_failed_scores", K_BOOL, OFF(log_failed_scores), 0, 0, 1},
-    {"enroll_link_ttl_s", K_LONG, OFF(enroll_link_ttl_s), 0, 1, 1e9},
-    {"enroll_attempts_per_hour", K_INT, OFF(enroll_attempts_per_hour), 0, 1, 100000},
-    {"enroll_page_max_bytes", K_SIZE, OFF(enroll_page_max_bytes), 0, 1024, 1e9},
-    {"fetch_request_timeout_ms", K_LONG, OFF(fetch_request_timeout_ms), 0, 100, 600000},
-    {"max_fetches_per_customer", K_INT, OFF(max_fetches_per_customer), 0, 0, 1024},
-    {"durable_commits", K_BOOL, OFF(durable_commits), 0, 0, 1},
-    {"keep_failed_photos_days", K_DOUBLE, OFF(keep_failed_photos_days), 0, 0, 36500},
-    {"keep_search_photos_days", K_DOUBLE, OFF(keep_search_photos_days), 0, 0, 36500},
-    {"photo_purge_interval_s", K_INT, OFF(photo_purge_interval_s), 0, 1, 86400},
-    {"min_free_disk_mb", K_LONG, OFF(min_free_disk_mb), 0, 0, 1e7},
-    {"disk_reserve_mb", K_INT, OFF(disk_reserve_mb), 0, 0, 4096},
-    {"callback_connect_timeout_ms", K_LONG, OFF(callback_connect_timeout_ms), 0, 100, 60000},
-    {"callback_timeout_ms", K_LONG, OFF(callback_timeout_ms), 0, 100, 120000},
-    {"callback_retry_base_ms", K_LONG, OFF(callback_retry_base_ms), 0, 10, 3600000},
-    {"callback_retry_max_ms", K_LONG, OFF(callback_retry_max_ms), 0, 10, 86400000},
-    {"callback_max_attempts", K_INT, OFF(callback_max_attempts), 0, 1, 100},
-    {"callback_parallel", K_INT, OFF(callback_parallel), 0, 1, 64},
-    {"callback_keep_days", K_INT, OFF(callback_keep_days), 0, 1, 3650},
-    {"metrics_token", STR(metrics_token)},
-};
-
-/*
- * Precision thresholds in fused z units, by the user's photo count k, and
- * the z-normalisation below: calibrated by bench/accuracy on lfw-dev
- * (docs/accuracy.md; keep config/faceauth.conf equal). Each value is the
- * FMR 1e-4 (high) or 1e-3 (low) quantile of best-of-k impostor scores.
- * 15 = 5 enrolled + 10 learned photos, the most a user can have at the
- * default settings.
- */
-static const double DEFAULT_HIGH[] = {3.297, 3.413, 3.491, 3.542, 3.587, 3.613, 3.627, 3.666,
-                                      3.695, 3.737, 3.757, 3.757, 3.778, 3.778, 3.778};
-static const double DEFAULT_LOW[] = {2.752, 2.891, 2.966, 3.012, 3.050, 3.082, 3.106, 3.148,
-                                     3.173, 3.196, 3.216, 3.223, 3.240, 3.256, 3.257};
-
-static void set_list(struct fa_cfg_list *l, const double *v, size_t n)
+static const struct fa_cfg_key *find_key(const char *name)
 {
-    l->n = (int)n;
-    memcpy(l->v, v, n * sizeof *v);
-}
-
-static void set_znorm(struct fa_config *cfg, enum fa_model m, double mean, double sd)
-{
-    cfg->znorm[m][0] = mean;
-    cfg->znorm[m][1] = sd;
-}
-
-void fa_config_defaults(struct fa_config *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->listen, sizeof cfg->listen, "0.0.0.0");
-    cfg->port = 8080;
-    snprintf(cfg->data_dir, sizeof cfg->data_dir, "data");
-    snprintf(cfg->model_dir, sizeof cfg->model_dir, "models");
-    cfg->max_body_bytes = 16u << 20; /* a 10 MB image as base64 is 13.4 MB */
-    cfg->connection_timeout_s = 30;
-    cfg->max_connections = 1000;
-    cfg->max_connections_per_ip = 32;
-    cfg->request_read_timeout_ms = 30000;
-    cfg->min_body_rate = 8192;
-    snprintf(cfg->allowed_hosts, sizeof cfg->allowed_hosts, "localhost");
-    cfg->queue_timeout_ms = 15000;
-    cfg->max_image_bytes = 10u << 20;
-    cfg->fetch_timeout_ms = 10000;
-    cfg->max_redirects = 3;
-    cfg->max_pixels = 40000000;
-    cfg->models = FA_MODELS_ALL;
-    /* impostor mean, impostor sd / (3 x fusion weight): see faceauth.conf */
-    set_znorm(cfg, FA_MODEL_ARCFACE, 0.00849, 0.11329);
-    set_znorm(cfg, FA_MODEL_MFN, 0.01109, 0.11258);
-    set_znorm(cfg, FA_MODEL_DLIB, 0.83589, 0.03984);
-    set_list(&cfg->threshold_high, DEFAULT_HIGH, sizeof DEFAULT_HIGH / sizeof DEFAULT_HIGH[0]);
-    set_list(&cfg->threshold_low, DEFAULT_LOW, sizeof DEFAULT_LOW / sizeof DEFAULT_LOW[0]);
-    cfg->second_face_ratio = 0.8;
-    cfg->min_eye_distance_enroll = 20;
-    cfg->min_eye_distance_auth = 15;
-    cfg->min_sharpness_enroll = 25;
-    cfg->min_sharpness_auth = 15;
-    cfg->min_brightness_enroll = 50;
-    cfg->min_brightness_auth = 35;
-    cfg->max_brightness_enroll = 210;
-    cfg->max_brightness_auth = 220;
-    cfg->max_yaw_enroll = 45;
-    cfg->max_yaw_auth = 50;
-    cfg->max_pitch_enroll = 40;
-    cfg->max_pitch_auth = 45;
-    cfg->max_roll_enroll = 30;
-    cfg->max_roll_auth = 50;
-    cfg->liveness_min = 0.05;
-    cfg->token_ttl_s = 86400;
-    cfg->link_ttl_s = 86400;
-    cfg->thumbnail_size = 192;
-    cfg->max_learned_templates = 10;
-    cfg->learn_margin = 1.0;
-    cfg->login_hash_wait_ms = 1000;
-    cfg->login_fail_limit = 5;
-    cfg->login_fail_window_s = 900;
-    cfg->login_lock_s = 900;
-    cfg->login_max_lock_s = 86400;
-    cfg->login_fail_delay_s = 1;
-    cfg->auth_fail_limit = 5;
-    cfg->auth_fail_window_s = 180;
-    cfg->auth_lock_s = 900;
-    cfg->enroll_link_ttl_s = 7 * 86400;
-    cfg->enroll_attempts_per_hour = 10;
-    cfg->enroll_page_max_bytes = 8u << 20;
-    cfg->fetch_request_timeout_ms = 15000;
-    cfg->max_fetches_per_customer = 0; /* half the HTTP threads: fa_config_finish */
-    cfg->durable_commits = 1;
-    cfg->keep_failed_photos_days = 7;
-    cfg->keep_search_photos_days = 7;
-    cfg->photo_purge_interval_s = 3600;
-    cfg->min_free_disk_mb = 64;
-    cfg->disk_reserve_mb = 16;
-    cfg->callback_connect_timeout_ms = 2000;
-    cfg->callback_timeout_ms = 5000;
-    cfg->callback_retry_base_ms = 1000;
-    cfg->callback_retry_max_ms = 3600000;
-    cfg->callback_max_attempts = 10;
-    cfg->callback_parallel = 4;
-    cfg->callback_keep_days = 30;
-}
-
-static const struct key_def *find_key(const char *name)
-{
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (strcmp(keys[i].name, name) == 0)
-            return &keys[i];
+    for (size_t i = 0; i < fa_cfg_n_keys; i++)
+        if (strcmp(fa_cfg_keys[i].name, name) == 0)
+            return &fa_cfg_keys[i];
     return NULL;
 }
 
@@ -251,7 +53,7 @@ static int parse_bool(const char *text, int *out)
     return 0;
 }
 
-static enum fa_rc store_number(struct fa_config *cfg, const struct key_def *k, const char *value,
+static enum fa_rc store_number(struct fa_config *cfg, const struct fa_cfg_key *k, const char *value,
                                struct fa_err *err)
 {
     double v;
@@ -259,12 +61,12 @@ static enum fa_rc store_number(struct fa_config *cfg, const struct key_def *k, c
     if (!parse_number(value, &v) || v < k->min || v > k->max)
         return fa_err_set(err, FA_EINVAL, "%s: '%s' is not a number in %g..%g", k->name, value,
                           k->min, k->max);
-    if (k->type != K_DOUBLE && v != floor(v))
+    if (k->type != FA_CFG_DOUBLE && v != floor(v))
         return fa_err_set(err, FA_EINVAL, "%s: '%s' must be a whole number", k->name, value);
     switch (k->type) {
-    case K_INT: *(int *)field = (int)v; break;
-    case K_LONG: *(long *)field = (long)v; break;
-    case K_SIZE: *(size_t *)field = (size_t)v; break;
+    case FA_CFG_INT: *(int *)field = (int)v; break;
+    case FA_CFG_LONG: *(long *)field = (long)v; break;
+    case FA_CFG_SIZE: *(size_t *)field = (size_t)v; break;
     default: *(double *)field = v; break;
     }
     return FA_OK;
@@ -275,7 +77,7 @@ static enum fa_rc store_number(struct fa_config *cfg, const struct key_def *k, c
  * them, each in [k->min, k->max]. Spaces around the commas are fine; an
  * empty item is not. Nothing is written to the config here.
  */
-static enum fa_rc parse_list(const struct key_def *k, const char *value, double *v, int cap,
+static enum fa_rc parse_list(const struct fa_cfg_key *k, const char *value, double *v, int cap,
                              int *n, struct fa_err *err)
 {
     char buf[512];
@@ -306,10 +108,10 @@ static enum fa_rc parse_list(const struct key_def *k, const char *value, double 
     return FA_OK;
 }
 
-static enum fa_rc store_list(struct fa_config *cfg, const struct key_def *k, const char *value,
+static enum fa_rc store_list(struct fa_config *cfg, const struct fa_cfg_key *k, const char *value,
                              struct fa_err *err)
 {
-    struct fa_cfg_list l;
+    struct fa_cfg_list l = {0}; /* unused slots zero, as memcmp of two configs expects */
     enum fa_rc rc = parse_list(k, value, l.v, FA_CFG_LIST_MAX, &l.n, err);
     if (rc == FA_OK)
         *(struct fa_cfg_list *)((char *)cfg + k->offset) = l;
@@ -317,7 +119,7 @@ static enum fa_rc store_list(struct fa_config *cfg, const struct key_def *k, con
 }
 
 /* "mean,sd" of a model's impostor cosines: a z-score divides by sd. */
-static enum fa_rc store_znorm(struct fa_config *cfg, const struct key_def *k, const char *value,
+static enum fa_rc store_znorm(struct fa_config *cfg, const struct fa_cfg_key *k, const char *value,
                               struct fa_err *err)
 {
     double v[3];
@@ -331,7 +133,7 @@ static enum fa_rc store_znorm(struct fa_config *cfg, const struct key_def *k, co
 }
 
 /* "fr_feature,mobilefacenet,dlib": any non-empty subset, each name once. */
-static enum fa_rc store_models(struct fa_config *cfg, const struct key_def *k, const char *value,
+static enum fa_rc store_models(struct fa_config *cfg, const struct fa_cfg_key *k, const char *value,
                                struct fa_err *err)
 {
     char buf[256];
@@ -366,30 +168,90 @@ double fa_cfg_list_at(const struct fa_cfg_list *list, int k)
 enum fa_rc fa_config_set(struct fa_config *cfg, const char *key, const char *value,
                          struct fa_err *err)
 {
-    const struct key_def *k = find_key(key);
+    const struct fa_cfg_key *k = find_key(key);
     char *field;
     if (k == NULL)
         return fa_err_set(err, FA_EINVAL, "unknown config key '%s'", key);
     field = (char *)cfg + k->offset;
-    if (k->type == K_LIST)
+    if (k->type == FA_CFG_LIST)
         return store_list(cfg, k, value, err);
-    if (k->type == K_ZNORM)
+    if (k->type == FA_CFG_ZNORM)
         return store_znorm(cfg, k, value, err);
-    if (k->type == K_MODELS)
+    if (k->type == FA_CFG_MODELS)
         return store_models(cfg, k, value, err);
-    if (k->type == K_STR) {
+    if (k->type == FA_CFG_STR) {
         if (strlen(value) >= k->size)
             return fa_err_set(err, FA_EINVAL, "%s: value longer than %zu characters", key,
                               k->size - 1);
         snprintf(field, k->size, "%s", value);
         return FA_OK;
     }
-    if (k->type == K_BOOL) {
+    if (k->type == FA_CFG_BOOL) {
         if (!parse_bool(value, (int *)field))
             return fa_err_set(err, FA_EINVAL, "%s: '%s' is not yes/no", key, value);
         return FA_OK;
     }
     return store_number(cfg, k, value, err);
+}
+
+void fa_config_defaults(struct fa_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < fa_cfg_n_keys; i++) {
+        enum fa_rc rc = fa_config_set(cfg, fa_cfg_keys[i].name, fa_cfg_keys[i].def, NULL);
+        assert(rc == FA_OK && "a default of config_table.c is outside its own range");
+        (void)rc;
+    }
+}
+
+/* What fa_config_set takes for k, as one comment line ("" for none). */
+static void describe_range(const struct fa_cfg_key *k, char *out, size_t cap)
+{
+    switch (k->type) {
+    case FA_CFG_STR: snprintf(out, cap, "text, at most %zu characters", k->size - 1); break;
+    case FA_CFG_BOOL: snprintf(out, cap, "yes or no"); break;
+    case FA_CFG_INT:
+    case FA_CFG_LONG:
+    case FA_CFG_SIZE:
+        snprintf(out, cap, "a whole number, %.15g..%.15g", k->min, k->max);
+        break;
+    case FA_CFG_DOUBLE: snprintf(out, cap, "a number, %.15g..%.15g", k->min, k->max); break;
+    case FA_CFG_LIST:
+        snprintf(out, cap, "1 to %d numbers, each %.15g..%.15g", FA_CFG_LIST_MAX, k->min, k->max);
+        break;
+    case FA_CFG_ZNORM:
+        snprintf(out, cap, "mean,sd, each %.15g..%.15g, sd above 0", k->min, k->max);
+        break;
+    case FA_CFG_MODELS: snprintf(out, cap, "one or more model names, each once"); break;
+    }
+}
+
+/* The help lines of k, each as a comment. */
+static void write_help(FILE *out, const char *help)
+{
+    while (*help != '\0') {
+        const char *nl = strchr(help, '\n');
+        size_t n = nl != NULL ? (size_t)(nl - help) : strlen(help);
+        fprintf(out, "# %.*s\n", (int)n, help);
+        help += n + (nl != NULL);
+    }
+}
+
+enum fa_rc fa_config_write_defaults(FILE *out, struct fa_err *err)
+{
+    char range[128];
+    fputs(fa_cfg_intro, out);
+    for (size_t i = 0; i < fa_cfg_n_keys; i++) {
+        const struct fa_cfg_key *k = &fa_cfg_keys[i];
+        fputs(i == 0 ? "\n" : "", out);
+        write_help(out, k->help);
+        describe_range(k, range, sizeof range);
+        fprintf(out, "# %s: %s\n", k->name, range);
+        fprintf(out, k->def[0] != '\0' ? "%s = %s\n" : "%s =%s\n", k->name, k->def);
+    }
+    if (fflush(out) != 0 || ferror(out))
+        return fa_err_set(err, FA_EINTERNAL, "cannot write the config file: %s", strerror(errno));
+    return FA_OK;
 }
 
 /* Trim spaces at both ends in place; returns the new start. */
@@ -470,17 +332,17 @@ enum fa_rc fa_config_load_file(struct fa_config *cfg, const char *path, struct f
 
 enum fa_rc fa_config_load_env(struct fa_config *cfg, struct fa_err *err)
 {
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+    for (size_t i = 0; i < fa_cfg_n_keys; i++) {
         char var[64] = "FACEAUTH_";
         size_t n = strlen(var);
         const char *value;
-        for (const char *p = keys[i].name; *p != '\0' && n + 1 < sizeof var; p++)
+        for (const char *p = fa_cfg_keys[i].name; *p != '\0' && n + 1 < sizeof var; p++)
             var[n++] = (char)toupper((unsigned char)*p);
         var[n] = '\0';
         value = getenv(var);
         if (value == NULL)
             continue;
-        enum fa_rc rc = fa_config_set(cfg, keys[i].name, value, err);
+        enum fa_rc rc = fa_config_set(cfg, fa_cfg_keys[i].name, value, err);
         if (rc != FA_OK)
             return rc;
     }

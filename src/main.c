@@ -12,6 +12,7 @@
  *   faceauth quality FILE... | -
  *   faceauth user list CUSTOMER
  *   faceauth models check [--reference FILE] [--assets DIR]
+ *   faceauth config-defaults   (prints config/faceauth.conf)
  *   faceauth --help | help [CMD] | CMD --help | --version
  *
  * Every subcommand takes --config and --data, so the CLI and the server it
@@ -175,15 +176,7 @@ static enum fa_rc callbacks_start(struct server_parts *p, const struct fa_config
                                   struct fa_err *err)
 {
     struct fa_callback_opts o;
-    fa_callback_opts_default(&o);
-    o.allow_private = cfg->allow_private_urls;
-    o.connect_timeout_ms = cfg->callback_connect_timeout_ms;
-    o.timeout_ms = cfg->callback_timeout_ms;
-    o.retry_base_ms = cfg->callback_retry_base_ms;
-    o.retry_max_ms = cfg->callback_retry_max_ms;
-    o.max_attempts = cfg->callback_max_attempts;
-    o.max_parallel = cfg->callback_parallel;
-    o.keep_s = (long)cfg->callback_keep_days * 86400;
+    fa_callback_opts_from_config(cfg, &o);
     return fa_callbacks_start(p->app.store, &o, &p->app.callbacks, err);
 }
 
@@ -205,11 +198,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     enum fa_rc rc = fa_media_open(cfg->data_dir, &p->app.media, err);
     fa_face_opts_from_config(cfg, &face);
     p->app.cfg = cfg;
-    fa_fetch_opts_default(&p->app.fetch);
-    p->app.fetch.max_bytes = cfg->max_image_bytes;
-    p->app.fetch.timeout_ms = cfg->fetch_timeout_ms;
-    p->app.fetch.max_redirects = cfg->max_redirects;
-    p->app.fetch.allow_private = cfg->allow_private_urls;
+    fa_fetch_opts_from_config(cfg, &p->app.fetch);
     snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
     http.routes = fa_api_routes(&n_routes);
     http.n_routes = n_routes;
@@ -430,9 +419,21 @@ static int cmd_models(const struct args *a)
     return fa_cli_models_check(a->cfg.model_dir, a->reference, a->assets);
 }
 
-/* `help`, `help CMD`, `--help`, `--version`: 1 when argv was one of them
- * (*rc is then the exit status). Runs before any parsing, so neither a
- * config file nor the environment can make help fail. */
+/* `config-defaults`: the built-in defaults as a commented config file.
+ * Takes no arguments and reads neither a config file nor the environment. */
+static int cmd_config_defaults(void)
+{
+    struct fa_err err = {{0}};
+    if (fa_config_write_defaults(stdout, &err) != FA_OK) {
+        fprintf(stderr, "faceauth: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* `help`, `help CMD`, `--help`, `--version`, `config-defaults`: 1 when
+ * argv was one of them (*rc is then the exit status). Runs before any
+ * parsing, so neither a config file nor the environment can make them fail. */
 static int early_command(int argc, char **argv, int *rc)
 {
     const char *cmd = argc > 1 ? argv[1] : "";
@@ -452,6 +453,10 @@ static int early_command(int argc, char **argv, int *rc)
         fprintf(stderr, "faceauth: no command '%s'; 'faceauth --help' lists them\n",
                 argc == 3 ? argv[2] : "");
         *rc = 2;
+        return 1;
+    }
+    if (strcmp(cmd, "config-defaults") == 0 && argc == 2) {
+        *rc = cmd_config_defaults();
         return 1;
     }
     if (argc < 2 || !fa_cli_known(cmd)) {

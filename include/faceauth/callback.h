@@ -13,13 +13,14 @@
  *    only, no proxy, no private addresses unless allow_private; redirects
  *    are not followed; connect and total timeouts per attempt;
  *  - retried: a non-2xx answer or any failure schedules the next attempt
- *    after fa_callback_backoff_ms; after max_attempts the event is dead;
+ *    after fa_callback_backoff_ms (callback_int.h); after max_attempts the event is dead;
  *  - fair: up to max_parallel transfers at once (curl multi, one thread)
  *    and at most one per customer, so a customer whose receiver hangs
  *    holds one slot for at most timeout_ms per attempt and never stops
  *    other customers' events;
  *  - durable: everything lives in the database, so pending events survive a
- *    restart; sent and dead events are deleted keep_s after their last attempt. Delivery is at least once (a crash after the receiver got an
+ *    restart; sent and dead events are deleted keep_s after their last
+ *    attempt. Delivery is at least once (a crash after the receiver got an
  *    event but before it was marked sent repeats it): receivers deduplicate
  *    by eventId.
  *
@@ -37,18 +38,25 @@
 #include "faceauth/crypto.h"
 #include "faceauth/store.h"
 
+/* Each field comes from the config key named beside it. */
 struct fa_callback_opts {
-    int allow_private;        /* 1: URLs on loopback/private addresses allowed */
-    long connect_timeout_ms;  /* per attempt; default 2000 */
-    long timeout_ms;          /* whole attempt; default 5000 */
-    long retry_base_ms;       /* first retry delay; default 1000 */
-    long retry_max_ms;        /* longest retry delay; default 3600000 */
-    int max_attempts;         /* then dead; default 10 */
-    int max_parallel;         /* transfers at once, one per customer; default 4 */
-    long keep_s;              /* sent and dead events are deleted after this; default 30 days */
+    int allow_private;        /* 1: loopback/private URLs allowed (allow_private_urls) */
+    long connect_timeout_ms;  /* per attempt (callback_connect_timeout_ms) */
+    long timeout_ms;          /* whole attempt (callback_timeout_ms) */
+    long retry_base_ms;       /* first retry delay (callback_retry_base_ms) */
+    long retry_max_ms;        /* longest retry delay (callback_retry_max_ms) */
+    int max_attempts;         /* then dead (callback_max_attempts) */
+    int max_parallel;         /* transfers at once, one per customer (callback_parallel) */
+    long keep_s;              /* sent and dead events are deleted after this (callback_keep_days) */
 };
 
-/* Fill o with the defaults above. */
+struct fa_config;
+
+/* Fill o from the config's callback settings. */
+void fa_callback_opts_from_config(const struct fa_config *cfg, struct fa_callback_opts *o);
+
+/* fa_callback_opts_from_config of the built-in defaults (fa_config_defaults),
+ * for callers without a config (tests). */
 void fa_callback_opts_default(struct fa_callback_opts *o);
 
 struct fa_callbacks;
@@ -81,24 +89,5 @@ struct fa_callback_stats {
     long queued;
 };
 void fa_callbacks_stats(struct fa_callbacks *cb, struct fa_callback_stats *out);
-
-/* ---- pure parts, exposed for tests ---- */
-
-#define FA_CB_SIG_MAX 96 /* "t=<20 digits>,v1=<64 hex>" and the NUL */
-
-/* The X-Faceauth-Signature value for body sent at Unix time t. */
-void fa_callback_sign(const uint8_t key[FA_KEY_BYTES], int64_t t, const char *body, size_t n,
-                      char out[FA_CB_SIG_MAX]);
-
-/* Decode a FA_CB_SECRET_HEX-character hex secret; FA_EINVAL when it is not one. */
-enum fa_rc fa_callback_secret_parse(const char *hex, uint8_t key[FA_KEY_BYTES]);
-
-/*
- * The delay before the attempt after `attempts` failed ones (>= 1):
- * retry_base_ms x 3^(attempts-1), at most retry_max_ms, then jittered into
- * [d/2, d] by jitter (any 32-bit random value), so receivers that fail
- * together are not retried in lockstep.
- */
-long fa_callback_backoff_ms(const struct fa_callback_opts *o, int attempts, uint32_t jitter);
 
 #endif

@@ -9,6 +9,7 @@
 #define FACEAUTH_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "faceauth/common.h"
 #include "faceauth/vision.h" /* FA_N_MODELS: one z-normalisation per model */
@@ -105,8 +106,16 @@ struct fa_config {
                                          every scrape needs "Authorization: Bearer <it>" */
 };
 
-/* Fill cfg with the built-in defaults (the table in config/faceauth.conf). */
+/* Fill cfg with the built-in defaults (the table of src/config_table.c). */
 void fa_config_defaults(struct fa_config *cfg);
+
+/*
+ * Print config/faceauth.conf: every key with its help as comments, what
+ * values it takes and its default, in `key = value` lines that
+ * fa_config_load_file reads back as the defaults. FA_EINTERNAL when out
+ * cannot be written.
+ */
+enum fa_rc fa_config_write_defaults(FILE *out, struct fa_err *err);
 
 /*
  * Apply a config file of `key = value` lines (# comments, blank lines).

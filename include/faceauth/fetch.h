@@ -24,15 +24,24 @@
 
 #include "faceauth/common.h"
 
+struct fa_config;
+
 struct fa_fetch_opts {
-    size_t max_bytes;    /* body cap; default 10 MB */
-    long timeout_ms;     /* whole-transfer cap; default 10000 */
-    long connect_timeout_ms; /* connect phase cap; default 5000 */
-    int max_redirects;   /* default 3 */
-    int allow_private;   /* 1: allow loopback/private addresses (tests, LANs) */
+    size_t max_bytes;    /* body cap (max_image_bytes) */
+    long timeout_ms;     /* whole-transfer cap (fetch_timeout_ms) */
+    long connect_timeout_ms; /* connect phase cap */
+    int max_redirects;   /* (max_redirects) */
+    int allow_private;   /* 1: allow loopback/private addresses (allow_private_urls) */
 };
 
-/* Fill opts with the defaults listed above. */
+/*
+ * Fill opts from the config's image-URL settings (named beside the fields);
+ * the connect phase gets 5 s, or the whole timeout when that is shorter.
+ */
+void fa_fetch_opts_from_config(const struct fa_config *cfg, struct fa_fetch_opts *opts);
+
+/* fa_fetch_opts_from_config of the built-in defaults (fa_config_defaults),
+ * for callers without a config (tests). */
 void fa_fetch_opts_default(struct fa_fetch_opts *opts);
 
 /* Call once at start-up, before threads (curl_global_init). */

@@ -66,7 +66,4 @@ enum fa_rc fa_index_search(struct fa_index *idx, int64_t customer_id, const floa
 /* Number of templates held for a customer (all customers when customer_id is 0). */
 size_t fa_index_count(struct fa_index *idx, int64_t customer_id);
 
-/* Bytes of memory the index holds (matrices and id arrays). */
-size_t fa_index_bytes(struct fa_index *idx);
-
 #endif

@@ -260,7 +260,8 @@ struct fa_store_record {
  * Write one record in a single transaction: the image rows, the optional
  * template change, the optional state change (which also sets updated; when
  * the new state is success, the record's original and thumbnail become the
- * user's face_original and face_thumbnail) and one transaction-log row. With require_state, the user's state is re-read
+ * user's face_original and face_thumbnail) and one transaction-log row.
+ * With require_state, the user's state is re-read
  * inside the transaction, so two concurrent enrolls cannot both succeed:
  * the loser gets FA_EFAIL and nothing is written.
  * Also with nothing written: FA_ENOTFOUND when user_id is not a user of

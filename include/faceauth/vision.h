@@ -75,10 +75,6 @@ enum fa_rc fa_image_decode(const uint8_t *bytes, size_t n, long max_pixels,
 enum fa_rc fa_image_decode_reduced(const uint8_t *bytes, size_t n, long max_pixels, int reduce,
                                    struct fa_image **out, struct fa_err *err);
 
-/* Wrap a copy of caller BGR pixels (rows of width*3 bytes, stride bytes apart). */
-enum fa_rc fa_image_from_bgr(const uint8_t *bgr, int width, int height, size_t stride,
-                             struct fa_image **out, struct fa_err *err);
-
 void fa_image_free(struct fa_image *img); /* NULL is fine */
 int fa_image_width(const struct fa_image *img);
 int fa_image_height(const struct fa_image *img);
@@ -90,38 +86,6 @@ int fa_image_height(const struct fa_image *img);
  */
 enum fa_rc fa_image_encode(const struct fa_image *img, enum fa_image_kind kind, int quality,
                            uint8_t **out, size_t *n, struct fa_err *err);
-
-/*
- * A new image: img resized by scale (0 < scale <= 8; area averaging when
- * shrinking, bilinear when enlarging; at most 16384 pixels a side, else
- * FA_ETOOBIG) with brightness_shift (-255..255) added to every channel,
- * saturating at 0 and 255. Used to make augmented copies in tests and
- * benchmarks. The caller frees *out with fa_image_free. Any thread.
- */
-enum fa_rc fa_image_adjust(const struct fa_image *img, double scale, int brightness_shift,
-                           struct fa_image **out, struct fa_err *err);
-
-/*
- * How fa_image_edit changes an image, applied in this order; a field at 0
- * changes nothing. For making test and benchmark copies (cropped, rotated,
- * blurred, darkened photos), not for the request path.
- */
-struct fa_image_edit {
-    int crop_x, crop_y, crop_w, crop_h; /* keep this rectangle, clamped to the image
-                                           (crop_w or crop_h 0: the whole image) */
-    double rotate_deg;                  /* counter-clockwise about the centre; same size,
-                                           black where the corners come in */
-    double blur_sigma;                  /* Gaussian blur, in pixels (<= 50) */
-    double gain;                        /* multiply every channel, saturating (0: keep) */
-};
-
-/*
- * A new image: img changed as e says. FA_EINVAL for a negative or too
- * large value or a crop that leaves no pixel. The caller frees *out with
- * fa_image_free. Any thread.
- */
-enum fa_rc fa_image_edit(const struct fa_image *img, const struct fa_image_edit *e,
-                         struct fa_image **out, struct fa_err *err);
 
 /* One detected face in image coordinates. */
 struct fa_face {
@@ -135,33 +99,8 @@ struct fa_face {
 
 struct fa_engine; /* the loaded networks; one per thread */
 
-/*
- * Load fr_detect.onnx, fr_landmark.onnx and fr_feature.onnx from model_dir.
- * FA_ENOTFOUND names the missing file; FA_EVISION when OpenCV refuses it.
- * Calls cv::setNumThreads(1), which is process-wide: we scale by giving each
- * worker thread its own engine, and OpenCV's pool on top would only make the
- * workers fight for cores. Any thread; the engine then belongs to one thread
- * at a time.
- */
-enum fa_rc fa_engine_new(const char *model_dir, struct fa_engine **out, struct fa_err *err);
+/* fa_engine_new_models makes one; fa_engine_new (vision_test.h) too. */
 void fa_engine_free(struct fa_engine *eng); /* NULL is fine */
-
-/* Wall-clock seconds an engine spent per stage (bench/pipeline.c reads them). */
-struct fa_stage_times {
-    double detect;    /* fa_detect: blob, detector forward, NMS */
-    double landmarks; /* fa_detect: crop, landmark forward, per reported face */
-    double align;     /* fa_embed: the warp onto the 112x112 chip */
-    double embed;     /* fa_embed and fa_embed_chip: blob, forward, normalise */
-};
-
-/*
- * Profiling hook: while acc is not NULL, every stage the engine runs adds its
- * time to the matching field of *acc (never reset here; zero it yourself).
- * NULL, the default, turns it off and costs one pointer test per stage.
- * Decoding needs no engine: time fa_image_decode around the call. The
- * engine's thread only; *acc must outlive the setting.
- */
-void fa_engine_set_profile(struct fa_engine *eng, struct fa_stage_times *acc);
 
 /*
  * Detect faces (score >= 0.65, NMS 0.4) and their landmarks. Writes up to
@@ -177,10 +116,6 @@ enum fa_rc fa_detect(struct fa_engine *eng, const struct fa_image *img, struct f
  */
 enum fa_rc fa_embed(struct fa_engine *eng, const struct fa_image *img, const struct fa_face *face,
                     float out[FA_EMBED_DIM], struct fa_err *err);
-
-/* Embed an already aligned 112x112 BGR chip (for reference checks). */
-enum fa_rc fa_embed_chip(struct fa_engine *eng, const struct fa_image *chip112,
-                         float out[FA_EMBED_DIM], struct fa_err *err);
 
 /*
  * Variance of the Laplacian on the aligned 112x112 gray chip (higher is
@@ -273,18 +208,18 @@ const struct fa_model_info *fa_model_info(enum fa_model m);
 enum fa_rc fa_model_from_name(const char *name, enum fa_model *out, struct fa_err *err);
 
 /*
- * Like fa_engine_new, but `load` says which networks besides the detector and
- * the landmark net to load: any FA_MODEL_BIT()s, plus FA_LOAD_LIVENESS.
- * fa_engine_new(dir, ...) is fa_engine_new_models(dir, FA_MODEL_BIT(
- * FA_MODEL_ARCFACE), ...). Unknown bits are FA_EINVAL; a missing file is
- * FA_ENOTFOUND naming it. Each model costs memory in every engine (dlib
- * 22 MB of weights, MobileFaceNet 5 MB): load only what will be used.
+ * Load fr_detect.onnx and fr_landmark.onnx from model_dir, and the networks
+ * `load` names: any FA_MODEL_BIT()s, plus FA_LOAD_LIVENESS. Unknown bits
+ * are FA_EINVAL; a missing file is FA_ENOTFOUND naming it; FA_EVISION when
+ * OpenCV refuses one. Each model costs memory in every engine (dlib 22 MB of
+ * weights, MobileFaceNet 5 MB): load only what will be used.
+ * Calls cv::setNumThreads(1), which is process-wide: we scale by giving each
+ * worker thread its own engine, and OpenCV's pool on top would only make the
+ * workers fight for cores. Any thread; the engine then belongs to one thread
+ * at a time.
  */
 enum fa_rc fa_engine_new_models(const char *model_dir, unsigned load, struct fa_engine **out,
                                 struct fa_err *err);
-
-/* The load bits (FA_MODEL_BIT()s, FA_LOAD_LIVENESS) of what eng holds; 0 for NULL. */
-unsigned fa_engine_loaded(const struct fa_engine *eng);
 
 /*
  * Align the face the way model m needs and write its L2-normalised embedding

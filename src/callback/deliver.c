@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "faceauth/fetch.h"
+#include "callback_int.h"
 
 #define CB_POLL_MAX_MS 1000        /* look at the database at least this often */
 #define CB_RELEASE_EVERY_MS 10000  /* how often stale held events are looked for */

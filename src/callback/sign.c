@@ -1,24 +1,34 @@
 /*
  * sign.c — the pure parts of callback delivery: the signature header, the
- * secret's encoding and the retry schedule (see callback.h).
+ * secret's encoding and the retry schedule (see callback_int.h).
  */
-#include "faceauth/callback.h"
+#include "callback_int.h"
+
+#include "faceauth/config.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void fa_callback_opts_default(struct fa_callback_opts *o)
+void fa_callback_opts_from_config(const struct fa_config *cfg, struct fa_callback_opts *o)
 {
     memset(o, 0, sizeof *o);
-    o->connect_timeout_ms = 2000;
-    o->timeout_ms = 5000;
-    o->retry_base_ms = 1000;
-    o->retry_max_ms = 3600000;
-    o->max_attempts = 10;
-    o->max_parallel = 4;
-    o->keep_s = 30L * 86400;
+    o->allow_private = cfg->allow_private_urls;
+    o->connect_timeout_ms = cfg->callback_connect_timeout_ms;
+    o->timeout_ms = cfg->callback_timeout_ms;
+    o->retry_base_ms = cfg->callback_retry_base_ms;
+    o->retry_max_ms = cfg->callback_retry_max_ms;
+    o->max_attempts = cfg->callback_max_attempts;
+    o->max_parallel = cfg->callback_parallel;
+    o->keep_s = (long)cfg->callback_keep_days * 86400;
+}
+
+void fa_callback_opts_default(struct fa_callback_opts *o)
+{
+    struct fa_config cfg;
+    fa_config_defaults(&cfg);
+    fa_callback_opts_from_config(&cfg, o);
 }
 
 /*

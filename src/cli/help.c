@@ -66,6 +66,10 @@ static const struct help_entry kHelp[] = {
      "config's limits: path<TAB>AUTH<TAB>ENROLL<TAB>eye=..<TAB>sharp=..<TAB>\n"
      "bright=..<TAB>yaw=..<TAB>pitch=..<TAB>roll=..<TAB>live=.., where AUTH\n"
      "and ENROLL are pass or the refusing gate.\n"},
+    {"config-defaults", "config-defaults",
+     "Print the commented config file of the built-in defaults: every key with\n"
+     "its help, the values it takes and its default (config/faceauth.conf is\n"
+     "this output). Ignores --config and FACEAUTH_* variables.\n"},
     {"help", "help [COMMAND]", "This overview, or the help of one command.\n"},
 };
 

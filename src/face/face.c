@@ -34,6 +34,8 @@
  */
 #include "faceauth/face.h"
 
+#include "face_test.h"
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>

@@ -15,18 +15,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "faceauth/config.h"
 #include "fetch_int.h"
 
 #define FETCH_URL_SHOW_CHARS 80
 
+/* Not a config key: a host that has not answered in 5 s will not deliver
+ * an image in the rest of fetch_timeout_ms either. */
+#define FETCH_CONNECT_TIMEOUT_MS 5000
+
+void fa_fetch_opts_from_config(const struct fa_config *cfg, struct fa_fetch_opts *opts)
+{
+    assert(cfg != NULL && opts != NULL);
+    opts->max_bytes = cfg->max_image_bytes;
+    opts->timeout_ms = cfg->fetch_timeout_ms;
+    opts->connect_timeout_ms = FETCH_CONNECT_TIMEOUT_MS;
+    opts->max_redirects = cfg->max_redirects;
+    opts->allow_private = cfg->allow_private_urls;
+}
+
 void fa_fetch_opts_default(struct fa_fetch_opts *opts)
 {
-    assert(opts != NULL);
-    opts->max_bytes = (size_t)10 * 1024 * 1024;
-    opts->timeout_ms = 10000;
-    opts->connect_timeout_ms = 5000;
-    opts->max_redirects = 3;
-    opts->allow_private = 0;
+    struct fa_config cfg;
+    fa_config_defaults(&cfg);
+    fa_fetch_opts_from_config(&cfg, opts);
 }
 
 enum fa_rc fa_fetch_global_init(void)

@@ -29,6 +29,10 @@
  * priority_handlers on a worker of their own. Method and path are escaped in
  * the access log (escape.c).
  *
+ * Tests and fuzzers run requests without a connection (fa_http_run_inproc,
+ * http_test.h): the same routing and accessors, the values given instead
+ * of MHD's.
+ *
  * Shutdown: quiesce (stop accepting), wait until every request in flight
  * (queued, running or being sent) is answered, then stop the workers and
  * the daemon. Past the grace period queued requests are answered 503.
@@ -49,6 +53,7 @@
 
 #include "conns.h"
 #include "escape.h"
+#include "http_test.h"
 #include "workers.h"
 
 /* Queued requests allowed per worker before 503: a few handler runs of
@@ -92,20 +97,55 @@ struct fa_http_req {
     size_t n_sent;
     struct timespec start;
     struct fa_http_conn *track;   /* the connection's entry in srv->conns */
+    const struct fa_http_inproc *inproc; /* set (conn NULL) for fa_http_run_inproc */
 };
 
+/* A numeric IPv4 or IPv6 address and a port as a socket address. */
+static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_storage *ss,
+                               struct fa_err *err)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    memset(ss, 0, sizeof *ss);
+    if (inet_pton(AF_INET, listen, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return FA_OK;
+    }
+    if (inet_pton(AF_INET6, listen, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        return FA_OK;
+    }
+    return fa_err_set(err, FA_EINVAL, "listen: '%s' is not a numeric IPv4 or IPv6 address", listen);
+}
+
 /* ---- accessors ---- */
+
+/* A request of fa_http_run_inproc has no connection: its headers and query
+ * come from name, value lists instead of MHD. */
+static const char *inproc_value(const char *const *pairs, const char *name, int any_case)
+{
+    for (size_t i = 0; pairs != NULL && pairs[i] != NULL && pairs[i + 1] != NULL; i += 2)
+        if ((any_case ? strcasecmp(pairs[i], name) : strcmp(pairs[i], name)) == 0)
+            return pairs[i + 1];
+    return NULL;
+}
 
 const char *fa_http_req_method(const struct fa_http_req *req) { return req->method; }
 const char *fa_http_req_path(const struct fa_http_req *req) { return req->path; }
 
 const char *fa_http_req_header(const struct fa_http_req *req, const char *name)
 {
+    if (req->inproc != NULL)
+        return inproc_value(req->inproc->headers, name, 1);
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *fa_http_req_query(const struct fa_http_req *req, const char *name)
 {
+    if (req->inproc != NULL)
+        return inproc_value(req->inproc->query, name, 0);
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -115,11 +155,27 @@ const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
     return req->body;
 }
 
+/* The inproc client's address as a socket address; 0 when it is not one. */
+static int inproc_client(const struct fa_http_inproc *in, struct sockaddr_storage *ss)
+{
+    return in->client_addr != NULL && parse_listen(in->client_addr, 0, ss, NULL) == FA_OK;
+}
+
+/* The client's socket address: MHD's, or the inproc one in *ss; NULL when unknown. */
+static const struct sockaddr *client_sockaddr(const struct fa_http_req *req,
+                                              struct sockaddr_storage *ss)
+{
+    const union MHD_ConnectionInfo *ci;
+    if (req->inproc != NULL)
+        return inproc_client(req->inproc, ss) ? (const struct sockaddr *)ss : NULL;
+    ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci != NULL ? ci->client_addr : NULL;
+}
+
 int fa_http_req_from_loopback(const struct fa_http_req *req)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    return ci != NULL && fa_http_addr_is_loopback(ci->client_addr);
+    struct sockaddr_storage ss;
+    return fa_http_addr_is_loopback(client_sockaddr(req, &ss));
 }
 
 /* An IPv4 or IPv6 address as text; 0 (out untouched) for any other family. */
@@ -145,18 +201,34 @@ static void conn_client_addr(struct MHD_Connection *conn, char *out, size_t cap)
 
 void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap)
 {
-    conn_client_addr(req->conn, out, cap);
+    struct sockaddr_storage ss;
+    if (req->inproc == NULL)
+        conn_client_addr(req->conn, out, cap);
+    else if (!sockaddr_text(client_sockaddr(req, &ss), out, cap) && cap > 1)
+        snprintf(out, cap, "-");
 }
 
 int fa_http_port(const struct fa_http_server *srv) { return srv->port; }
 
+/* fa_http_req_local of an inproc request: the address it was given. */
+static enum fa_rc inproc_local(const struct fa_http_inproc *in, char *addr, size_t cap, int *port)
+{
+    if (in->local_addr == NULL)
+        return FA_EINTERNAL;
+    snprintf(addr, cap, "%s", in->local_addr);
+    *port = in->local_port;
+    return FA_OK;
+}
+
 enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ci;
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     char text[INET6_ADDRSTRLEN];
+    if (req->inproc != NULL)
+        return inproc_local(req->inproc, addr, cap, port);
+    ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (ci == NULL || getsockname(ci->connect_fd, (struct sockaddr *)&ss, &len) != 0 ||
         !sockaddr_text((const struct sockaddr *)&ss, text, sizeof text))
         return FA_EINTERNAL;
@@ -217,18 +289,24 @@ static int path_matches(const struct fa_route *r, const char *path)
     return strcmp(path, r->path) == 0;
 }
 
-/* Find the route; *path_known tells 405 from 404 when none matches. */
-static const struct fa_route *route(const struct fa_http_opts *o, const char *method,
-                                    const char *path, int *path_known)
+/* The route for method and path, or NULL with the 405 (path known for
+ * another method) or 404 answer in reply. */
+static const struct fa_route *route(const struct fa_route *routes, size_t n_routes,
+                                    const char *method, const char *path,
+                                    struct fa_http_reply *reply)
 {
-    *path_known = 0;
-    for (size_t i = 0; i < o->n_routes; i++) {
-        if (!path_matches(&o->routes[i], path))
+    int path_known = 0;
+    for (size_t i = 0; i < n_routes; i++) {
+        if (!path_matches(&routes[i], path))
             continue;
-        *path_known = 1;
-        if (strcmp(o->routes[i].method, method) == 0)
-            return &o->routes[i];
+        path_known = 1;
+        if (strcmp(routes[i].method, method) == 0)
+            return &routes[i];
     }
+    if (path_known)
+        fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
+    else
+        fa_http_reply_error(reply, FA_ENOTFOUND, "no such endpoint");
     return NULL;
 }
 
@@ -255,20 +333,13 @@ static enum route_kind route_kind_of(const struct fa_http_opts *o, fa_http_handl
 /* The handler for the request, or NULL with the error reply filled in. */
 static fa_http_handler pick_handler(struct fa_http_req *req, struct fa_http_reply *reply)
 {
-    int path_known;
+    const struct fa_http_opts *o = &req->srv->opts;
     if (req->too_big) {
         fa_http_reply_error(reply, FA_ETOOBIG, "request body is larger than the server accepts");
         return NULL;
     }
-    req->route = route(&req->srv->opts, req->method, req->path, &path_known);
-    if (req->route == NULL) {
-        if (path_known)
-            fa_http_reply_error(reply, FA_EMETHOD, "method not allowed for this path");
-        else
-            fa_http_reply_error(reply, FA_ENOTFOUND, "no such endpoint");
-        return NULL;
-    }
-    return req->route->handler;
+    req->route = route(o->routes, o->n_routes, req->method, req->path, reply);
+    return req->route != NULL ? req->route->handler : NULL;
 }
 
 /* ---- sending ---- */
@@ -338,6 +409,13 @@ static enum MHD_Result answer(struct fa_http_req *req, struct fa_http_reply *rep
 
 /* ---- the hand-off to the workers ---- */
 
+static void call_handler(struct fa_http_req *req, void *app, struct fa_http_reply *reply)
+{
+    req->handler(app, req, reply);
+    if (reply->json == NULL && reply->bytes == NULL)
+        fa_http_reply_error(reply, FA_EINTERNAL, "handler gave no answer");
+}
+
 /* Run the handler, or refuse once the grace is over. */
 static void run_handler(struct fa_http_req *req, struct fa_http_reply *reply)
 {
@@ -345,9 +423,7 @@ static void run_handler(struct fa_http_req *req, struct fa_http_reply *reply)
         fa_http_reply_error(reply, FA_EBUSY, "server is shutting down");
         return;
     }
-    req->handler(req->srv->opts.app, req, reply);
-    if (reply->json == NULL && reply->bytes == NULL)
-        fa_http_reply_error(reply, FA_EINTERNAL, "handler gave no answer");
+    call_handler(req, req->srv->opts.app, reply);
 }
 
 /* On a worker: run the handler, store the response, wake the connection. */
@@ -392,6 +468,25 @@ static enum MHD_Result finish(struct fa_http_req *req)
         return MHD_YES;
     fa_http_reply_error(&reply, FA_EBUSY, "server is busy, try again shortly");
     return answer(req, &reply);
+}
+
+/* ---- requests without a connection (http_test.h) ---- */
+
+const struct fa_route *fa_http_run_inproc(const struct fa_route *routes, size_t n_routes,
+                                          void *app, const struct fa_http_inproc *in,
+                                          struct fa_http_reply *reply)
+{
+    struct fa_http_req req = {.path = in->path, .inproc = in};
+    memset(reply, 0, sizeof *reply);
+    snprintf(req.method, sizeof req.method, "%s", in->method); /* as req_new */
+    req.body = (uint8_t *)in->body; /* only read: handlers see it through fa_http_req_body */
+    req.n_body = in->n_body;
+    req.route = route(routes, n_routes, req.method, req.path, reply);
+    if (req.route == NULL)
+        return NULL;
+    req.handler = req.route->handler;
+    call_handler(&req, app, reply);
+    return req.route;
 }
 
 /*
@@ -577,25 +672,6 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     if (fa_http_conns_remove(srv->conns, *socket_context, &ms))
         log_line(conn, "-", "-", 408, 0, ms);
     *socket_context = NULL;
-}
-
-static enum fa_rc parse_listen(const char *listen, int port, struct sockaddr_storage *ss,
-                               struct fa_err *err)
-{
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof *ss);
-    if (inet_pton(AF_INET, listen, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        return FA_OK;
-    }
-    if (inet_pton(AF_INET6, listen, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        return FA_OK;
-    }
-    return fa_err_set(err, FA_EINVAL, "listen: '%s' is not a numeric IPv4 or IPv6 address", listen);
 }
 
 /* Stop and free what fa_http_start made, in the order it is safe to:

@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE /* pthread_rwlockattr_setkind_np */
 #include "index_int.h"
+#include "index_test.h"
 
 #include <assert.h>
 #include <math.h>

@@ -21,6 +21,7 @@
 
 #include "faceauth/common.h"
 #include "faceauth/vision.h"
+#include "vision_test.h"
 
 #include <chrono>
 #include <vector>

@@ -167,7 +167,8 @@ def plain(args, *argv, stdin=None):
     return p.returncode, p.stdout, p.stderr
 
 
-COMMANDS = ["serve", "customer", "user", "models", "compare", "embed", "score-pairs", "quality"]
+COMMANDS = ["serve", "customer", "user", "models", "compare", "embed", "score-pairs", "quality",
+            "config-defaults"]
 
 
 def test_help(t, args):

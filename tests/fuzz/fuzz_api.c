@@ -8,7 +8,7 @@
  *
  * The first line is the method and the target (path, optionally ?query);
  * everything after the first newline is the body. The route is looked up in
- * the server's own table (fa_api_routes) as src/http/server.c does, and its
+ * the server's own table (fa_api_routes) by the server's own routing, and its
  * handler runs against a real struct fa_app: a SQLite file in a temporary
  * folder holding one customer "fuzz", real media storage, the real search
  * index and a real face service (one engine, the models of models/).
@@ -26,12 +26,11 @@
  * could guess, so /enroll/<token> gets past its link check.
  *
  * DESIGN. What is not the real thing, and why:
- *  - The request object. Handlers see requests only through the six
- *    fa_http_req_* accessors of http.h, so this file defines struct
- *    fa_http_req and the accessors itself and is linked without
- *    src/http/server.c (see tests/fuzz/CMakeLists.txt). Going through a
- *    socket would cost ~100x the executions and measure libmicrohttpd.
- *    Query values are taken as written (no %-decoding).
+ *  - The request. It is handed to the server's own routing and accessors
+ *    without a socket (fa_http_run_inproc, src/http/http_test.h): going
+ *    through a socket would cost ~100x the executions and measure
+ *    libmicrohttpd. Query values are taken as written (no %-decoding), and
+ *    every request comes from 127.0.0.1 with a fixed Host.
  *  - http(s) image URLs. The fuzzer must not reach the network, so this file
  *    also defines fa_fetch_http (src/fetch/transfer.c is left out) and
  *    refuses every http(s) URL with FA_EFETCH. data: URIs go through the
@@ -48,7 +47,7 @@
  * JSON error answer carries error.message and error.status; every JSON
  * answer prints.
  */
-#define _GNU_SOURCE /* strcasecmp, nftw */
+#define _GNU_SOURCE /* nftw */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -59,13 +58,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "faceauth/api.h"
 #include "faceauth/crypto.h"
 #include "faceauth/vision.h"
 #include "fetch/fetch_int.h"
+#include "http/http_test.h"
+#include "vision/vision_test.h"
 
 #define FUZZ_CUSTOMER "fuzz"
 #define FUZZ_PASSWORD "fuzz-password-1"
@@ -77,62 +77,17 @@
 
 /* ---- the request ---------------------------------------------------------- */
 
-struct fa_http_req {
+/* One fuzzed request: what fa_http_run_inproc reads, and the storage its
+ * strings point into. */
+struct fuzz_req {
     char method[8];
     char path[FUZZ_TARGET_MAX];
-    char *query_names[FUZZ_MAX_QUERY];
-    char *query_values[FUZZ_MAX_QUERY];
-    int n_query;
+    const char *query[2 * FUZZ_MAX_QUERY + 1]; /* name, value, ..., NULL */
     char query_buf[FUZZ_TARGET_MAX];
-    const char *token;
+    const char *headers[7];
     uint8_t *body; /* NUL-terminated past n_body, as the server does */
     size_t n_body;
 };
-
-const char *fa_http_req_method(const struct fa_http_req *req) { return req->method; }
-const char *fa_http_req_path(const struct fa_http_req *req) { return req->path; }
-
-const char *fa_http_req_header(const struct fa_http_req *req, const char *name)
-{
-    if (strcasecmp(name, "Authorization") == 0)
-        return req->token;
-    if (strcasecmp(name, "Host") == 0)
-        return "fuzz.example:8080";
-    if (strcasecmp(name, "Content-Type") == 0)
-        return "application/json";
-    return NULL;
-}
-
-const char *fa_http_req_query(const struct fa_http_req *req, const char *name)
-{
-    for (int i = 0; i < req->n_query; i++)
-        if (strcmp(req->query_names[i], name) == 0)
-            return req->query_values[i];
-    return NULL;
-}
-
-const uint8_t *fa_http_req_body(const struct fa_http_req *req, size_t *n)
-{
-    *n = req->n_body;
-    return req->body;
-}
-
-/* The address the client reached, for links when Host is not trusted. */
-enum fa_rc fa_http_req_local(const struct fa_http_req *req, char *addr, size_t cap, int *port)
-{
-    (void)req;
-    snprintf(addr, cap, "127.0.0.1");
-    *port = 8080;
-    return FA_OK;
-}
-/* Every fuzzed request comes from this machine, so GET /metrics gets past
- * its access check (and, with no metrics in the fuzz app, answers 404). */
-int fa_http_req_from_loopback(const struct fa_http_req *req) { return req != NULL; }
-void fa_http_req_client_addr(const struct fa_http_req *req, char *out, size_t cap)
-{
-    (void)req;
-    snprintf(out, cap, "127.0.0.1"); /* one client: the fuzzer */
-}
 
 /* ---- no network ------------------------------------------------------------ */
 
@@ -236,8 +191,7 @@ static void open_app(void)
     g.cfg.login_fail_limit = 0; /* else a few wrong logins or failed faces lock them out */
     g.cfg.auth_fail_limit = 0;  /* for the rest of the run, and the paths behind go unseen */
     g.app.cfg = &g.cfg;
-    fa_fetch_opts_default(&g.app.fetch);
-    g.app.fetch.max_bytes = g.cfg.max_image_bytes;
+    fa_fetch_opts_from_config(&g.cfg, &g.app.fetch);
     snprintf(db, sizeof db, "%s/faceauth.db", g.dir);
     if (fa_media_open(g.dir, &g.app.media, &err) != FA_OK)
         fuzz_die("media", &err);
@@ -351,23 +305,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* ---- one input -------------------------------------------------------------- */
 
-/* Split "a=1&b=2" in place into the request's query table. */
-static void parse_query(struct fa_http_req *req, char *q)
+/* Split "a=1&b=2" in place into the request's query list. */
+static void parse_query(struct fuzz_req *req, char *q)
 {
     char *save = NULL;
-    for (char *kv = strtok_r(q, "&", &save); kv != NULL && req->n_query < FUZZ_MAX_QUERY;
+    size_t n = 0;
+    for (char *kv = strtok_r(q, "&", &save); kv != NULL && n < 2 * FUZZ_MAX_QUERY;
          kv = strtok_r(NULL, "&", &save)) {
         char *eq = strchr(kv, '=');
-        req->query_names[req->n_query] = kv;
-        req->query_values[req->n_query] = eq != NULL ? eq + 1 : kv + strlen(kv);
+        req->query[n++] = kv;
+        req->query[n++] = eq != NULL ? eq + 1 : kv + strlen(kv);
         if (eq != NULL)
             *eq = '\0';
-        req->n_query++;
     }
+    req->query[n] = NULL;
 }
 
 /* "METHOD target" into the request; 0 when the line is not one. */
-static int parse_request_line(struct fa_http_req *req, const uint8_t *line, size_t n)
+static int parse_request_line(struct fuzz_req *req, const uint8_t *line, size_t n)
 {
     const uint8_t *sp = memchr(line, ' ', n);
     size_t n_method, n_target;
@@ -390,27 +345,7 @@ static int parse_request_line(struct fa_http_req *req, const uint8_t *line, size
     return 1;
 }
 
-/* The same match as src/http/server.c: exact, or a prefix ending in '/'
- * (compared over n characters: routes[i].path may go on with '*'). */
-static fa_http_handler find_route(const char *method, const char *path)
-{
-    size_t n_routes;
-    const struct fa_route *routes = fa_api_routes(&n_routes);
-    for (size_t i = 0; i < n_routes; i++) {
-        size_t n = strlen(routes[i].path);
-        /* A secret prefix route ends in a slash and a star: drop the star. */
-        if (n >= 2 && routes[i].path[n - 2] == '/' && routes[i].path[n - 1] == '*')
-            n--;
-        int match = n > 0 && routes[i].path[n - 1] == '/'
-                        ? strncmp(path, routes[i].path, n) == 0 && path[n] != '\0'
-                        : strcmp(path, routes[i].path) == 0;
-        if (match && strcmp(routes[i].method, method) == 0)
-            return routes[i].handler;
-    }
-    return NULL;
-}
-
-static void fail(const struct fa_http_req *req, const char *why, const struct fa_http_reply *r)
+static void fail(const struct fuzz_req *req, const char *why, const struct fa_http_reply *r)
 {
     char *text = r->json != NULL ? cJSON_PrintUnformatted(r->json) : NULL;
     fprintf(stderr, "fuzz_api: %s %s: %s (status %d): %.2000s\n", req->method, req->path, why,
@@ -420,7 +355,7 @@ static void fail(const struct fa_http_req *req, const char *why, const struct fa
 }
 
 /* What every answer must look like (see the file comment). */
-static void check_reply(const struct fa_http_req *req, const struct fa_http_reply *r)
+static void check_reply(const struct fuzz_req *req, const struct fa_http_reply *r)
 {
     const cJSON *error, *msg;
     char *text;
@@ -481,32 +416,48 @@ static uint8_t *expand_tags(const uint8_t *p, size_t n, size_t *out_n)
     return out;
 }
 
+/* The request as fa_http_run_inproc takes it: the fuzzer's token, from
+ * this machine (so GET /metrics gets past its access check and, with no
+ * metrics in the fuzz app, answers 404). */
+static struct fa_http_inproc inproc_of(struct fuzz_req *req)
+{
+    const char *const headers[] = {"Authorization", g.token, "Host", "fuzz.example:8080",
+                                   "Content-Type", "application/json", NULL};
+    struct fa_http_inproc in = {.method = req->method, .path = req->path,
+                                .headers = req->headers, .query = req->query,
+                                .body = req->body, .n_body = req->n_body,
+                                .client_addr = "127.0.0.1", .local_addr = "127.0.0.1",
+                                .local_port = 8080};
+    memcpy(req->headers, headers, sizeof headers);
+    return in;
+}
+
 /* Run one request in the text form of the file comment; check its answer
  * when check is set. The status, or 0 when no route takes it. */
 static int run_request(const uint8_t *input, size_t n_input, int check)
 {
-    struct fa_http_req *req = calloc(1, sizeof *req);
+    struct fuzz_req *req = calloc(1, sizeof *req);
     struct fa_http_reply reply = {0};
-    size_t size = 0, n_line;
+    struct fa_http_inproc in;
+    size_t size = 0, n_line, n_routes;
+    const struct fa_route *routes = fa_api_routes(&n_routes);
     uint8_t *data = expand_tags(input, n_input, &size);
     const uint8_t *nl;
-    fa_http_handler handler;
+    int status = 0;
     if (req == NULL || data == NULL)
         goto out;
     nl = memchr(data, '\n', size);
     n_line = nl != NULL ? (size_t)(nl - data) : size;
     if (!parse_request_line(req, data, n_line))
         goto out;
-    handler = find_route(req->method, req->path);
-    if (handler == NULL)
-        goto out;
     /* The body is the tail of data: move it to the front, keep the NUL. */
     req->n_body = nl != NULL ? size - n_line - 1 : 0;
     memmove(data, data + size - req->n_body, req->n_body + 1);
     req->body = data;
     data = NULL;
-    req->token = g.token;
-    handler(&g.app, req, &reply);
+    in = inproc_of(req);
+    if (fa_http_run_inproc(routes, n_routes, &g.app, &in, &reply) != NULL)
+        status = reply.status;
     if (check)
         check_reply(req, &reply);
     if (g.verbose) /* FA_FUZZ_VERBOSE=1: what each input did, for writing seeds */
@@ -518,7 +469,7 @@ out:
         free(req->body);
     free(req);
     free(data);
-    return reply.status;
+    return status;
 }
 
 static int run_text(const char *text) { return run_request((const uint8_t *)text, strlen(text), 0); }

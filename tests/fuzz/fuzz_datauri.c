@@ -58,9 +58,21 @@ static void check_success(const char *uri, const uint8_t *bytes, size_t n)
     free(ref);
 }
 
+/* The fetcher's options, worked out at the first input (not per input). */
+static const struct fa_fetch_opts *fuzz_opts(void)
+{
+    static struct fa_fetch_opts opts;
+    static int ready;
+    if (!ready) {
+        fa_fetch_opts_default(&opts);
+        opts.max_bytes = FUZZ_MAX_BYTES;
+        ready = 1;
+    }
+    return &opts;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct fa_fetch_opts opts;
     struct fa_err err = {{0}};
     uint8_t *bytes = (uint8_t *)"not touched";
     size_t n = 1;
@@ -71,9 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(uri, data, size);
     uri[size] = '\0';
     if (strlen(uri) == size && fa_fetch_is_data_uri(uri)) {
-        fa_fetch_opts_default(&opts);
-        opts.max_bytes = FUZZ_MAX_BYTES;
-        rc = fa_fetch_image(uri, &opts, &bytes, &n, &err);
+        rc = fa_fetch_image(uri, fuzz_opts(), &bytes, &n, &err);
         if (rc == FA_OK) {
             check_success(uri, bytes, n);
         } else {

@@ -13,6 +13,7 @@
 
 #include "faceauth/crypto.h"
 #include "faceauth/store.h"
+#include "callback/callback_int.h"
 #include "store/store_int.h"
 #include "store_fixture.h"
 #include "tap.h"
@@ -58,6 +59,7 @@ static void test_backoff(void)
 
     fa_callback_opts_default(&o);
     TAP_OK(o.connect_timeout_ms == 2000 && o.timeout_ms == 5000 && o.max_attempts == 10);
+    TAP_OK(o.retry_max_ms == 3600000 && o.max_parallel == 4 && o.keep_s == 30L * 86400);
     TAP_OK(fa_callback_backoff_ms(&o, 1, 0) == 500);
     TAP_OK(fa_callback_backoff_ms(&o, 1, 500) == 1000);
     TAP_OK(fa_callback_backoff_ms(&o, 2, 0xffffffffu) <= 3000 &&

@@ -2,11 +2,12 @@
  * test_config.c — the settings layers (defaults < file < environment) and
  * the one validator they share.
  *
- * The first check makes the shipped config/faceauth.conf part of the test:
- * it is loaded over a struct whose every field holds a value that is not the
- * default, and the result must equal fa_config_defaults field by field. So
- * the file states every setting, and states it as the code does: the
- * documentation cannot drift from the built-in values.
+ * The first checks make the shipped config/faceauth.conf, and the file
+ * fa_config_write_defaults prints it from, part of the test: each is loaded
+ * over a struct whose every field holds a value that is not the default,
+ * and the result must equal fa_config_defaults field by field. So the file
+ * states every setting, and states it as the code does (the byte-for-byte
+ * comparison of the two is the CTest entry config_file).
  *
  * Other files are written into a mkdtemp directory, removed at the end.
  */
@@ -278,6 +279,43 @@ static void test_shipped_file(void)
                loaded.allow_private_urls != def.allow_private_urls &&
                strcmp(loaded.public_url, def.public_url) != 0,
            "the poisoned struct really differs from the defaults");
+}
+
+/*
+ * The file fa_config_write_defaults prints (config/faceauth.conf is that
+ * output; CTest config_file compares them) reads back as the defaults, sets
+ * every key once and says what values each key takes.
+ */
+static void test_written_defaults(void)
+{
+    struct fa_config def, loaded;
+    struct fa_err err = {{0}};
+    size_t n_lines;
+    int each_once;
+    char text[64 * 1024];
+    size_t n;
+    FILE *f = fopen(g_file, "w+");
+    if (!tap_ok(f != NULL, "open %s", g_file))
+        return;
+    tap_ok(fa_config_write_defaults(f, &err) == FA_OK, "write the defaults: %s", err.msg);
+    rewind(f);
+    n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    fa_config_defaults(&def);
+    poison(&loaded);
+    if (!tap_ok(fa_config_load_file(&loaded, g_file, &err) == FA_OK,
+                "every written default is inside its own range: %s", err.msg))
+        return;
+    compare_all(&loaded, &def);
+    count_settings(g_file, &n_lines, &each_once);
+    tap_ok(n_lines == N_KEYS && each_once, "the written file sets each of the %zu keys once",
+           N_KEYS);
+    tap_ok(strstr(text, "\n# port: a whole number, 0..65535\nport = 8080\n") != NULL &&
+               strstr(text, "\n# allow_private_urls: yes or no\nallow_private_urls = no\n") &&
+               strstr(text, "\n# learn_margin: a number, 0..100\n") &&
+               strstr(text, "\n# metrics_token: text, at most 127 characters\nmetrics_token =\n"),
+           "each key is preceded by what it takes");
 }
 
 /* Load text over the defaults; the rc, with the message in err. */
@@ -604,6 +642,7 @@ int main(void)
     snprintf(g_file, sizeof g_file, "%s/test.conf", g_dir);
 
     test_shipped_file();
+    test_written_defaults();
     test_errors();
     test_values();
     test_strings();

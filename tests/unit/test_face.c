@@ -19,6 +19,8 @@
 #include <string.h>
 
 #include "faceauth/config.h"
+#include "face/face_test.h"
+#include "vision/vision_test.h"
 #include "tap.h"
 
 /* ------------------------------------------------------------ pure gates */

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "faceauth/config.h"
 #include "faceauth/fetch.h"
 #include "tap.h"
 
@@ -337,6 +338,17 @@ static void test_defaults(void)
     TAP_OK(o.max_bytes == 10u * 1024 * 1024);
     TAP_OK(o.timeout_ms == 10000 && o.connect_timeout_ms == 5000);
     TAP_OK(o.max_redirects == 3 && o.allow_private == 0);
+
+    /* The server's options are the config's image-URL settings. */
+    struct fa_config cfg;
+    fa_config_defaults(&cfg);
+    cfg.max_image_bytes = 4096;
+    cfg.fetch_timeout_ms = 700;
+    cfg.max_redirects = 1;
+    cfg.allow_private_urls = 1;
+    fa_fetch_opts_from_config(&cfg, &o);
+    TAP_OK(o.max_bytes == 4096 && o.timeout_ms == 700 && o.max_redirects == 1 &&
+           o.allow_private == 1 && o.connect_timeout_ms == 5000);
 }
 
 /* The one refusal text for private addresses and names that do not resolve. */

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "index/index_int.h"
+#include "index/index_test.h"
 #include "tap.h"
 
 #define MAX_T 10      /* templates per user in the random runs */

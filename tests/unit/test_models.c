@@ -26,6 +26,7 @@
  * reference vectors are computed from (see reference_vectors.py) and exits.
  */
 #include "faceauth/vision.h"
+#include "vision/vision_test.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -357,7 +358,8 @@ static void check_ref_face(struct fa_engine *eng, const cJSON *item)
         if (!cJSON_IsNumber(want_sum) || want_sum->valuedouble != (double)sum)
             tap_diag("%s %s: the chip differs from the one the reference was made from "
                      "(pixel sum %llu, reference %.0f): a different JPEG decoder?",
-                     image->valuestring, info->id, sum, cJSON_IsNumber(want_sum) ? want_sum->valuedouble : -1.0);
+                     image->valuestring, info->id, sum,
+                     cJSON_IsNumber(want_sum) ? want_sum->valuedouble : -1.0);
         fa_image_free(chip);
     }
     fa_image_free(img);
@@ -509,7 +511,8 @@ static int lowest_genuine(struct fa_engine *eng, const struct sample *s, float l
             float *out[FA_N_MODELS] = {v[0], v[1], v[2]};
             want.x1 *= 0.6f, want.y1 *= 0.6f, want.x2 *= 0.6f, want.y2 *= 0.6f;
             for (int j = 0; j < nf; j++)
-                if (iou(&want, &faces[j]) > 0.3f && (best < 0 || iou(&want, &faces[j]) > iou(&want, &faces[best])))
+                if (iou(&want, &faces[j]) > 0.3f &&
+                    (best < 0 || iou(&want, &faces[j]) > iou(&want, &faces[best])))
                     best = j;
             if (best < 0 || fa_embed_models(eng, back, &faces[best], FA_MODELS_ALL, out, NULL) != FA_OK) {
                 lost++;

@@ -19,6 +19,7 @@
  *   - thumbnails, quality numbers and argument errors.
  */
 #include "faceauth/vision.h"
+#include "vision/vision_test.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -507,7 +508,8 @@ static void test_detect(struct fa_engine *eng, struct sample *s)
                 sorted &= (p->x2 - p->x1) * (p->y2 - p->y1) >= (f->x2 - f->x1) * (f->y2 - f->y1);
             }
         }
-        tap_ok(sane && sorted, "sample%d.jpg: faces inside the image, eyes inside boxes, largest first", i + 1);
+        tap_ok(sane && sorted,
+               "sample%d.jpg: faces inside the image, eyes inside boxes, largest first", i + 1);
     }
     /* fewer slots than faces: the count is still complete, the first is the same */
     struct fa_face one;
