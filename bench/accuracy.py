@@ -9,8 +9,8 @@ does arithmetic on the vectors it prints. It measures each model alone and
 the fused score, picks the fusion and the precision thresholds, and hands
 the figures to accuracy_report.py, which prints the report as Markdown and
 writes it to --md, with a DET plot drawn by gnuplot into --png. With
---write-config it sets the calibrated znorm_* and threshold_* lines in that
-config file.
+--write-config it sets the calibrated znorm_* and threshold_* values in that
+config file, or in the defaults of src/config_table.c.
 
 The fused score is the server's: `faceauth score-pairs --model fused`, with
 a copy of --config holding the calibrated lines, scores PAIRS.tsv and the
@@ -37,6 +37,7 @@ import collections
 import hashlib
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -166,6 +167,31 @@ def server_scores(binary, model_dir, config, pairs, cache_file):
         raise SystemExit(f"faceauth score-pairs printed {len(lines)} lines for {len(pairs)} pairs")
     return np.array([np.nan if l.split("\t")[0] == "NA" else float(l.split("\t")[0])
                      for l in lines], np.float64)
+
+
+def write_config_table(path, lines):
+    """Set the defaults of the `key = value` lines in the config key table
+    (src/config_table.c), in place: the string literal(s) after ZNORM("key",
+    MODEL, or LIST(key, lo, hi, are replaced; every key must be found."""
+    with open(path) as f:
+        text = f.read()
+    for line in lines:
+        key, value = (x.strip() for x in line.split("=", 1))
+        if key.startswith("znorm_"):
+            pattern = r'(ZNORM\("%s",\s*\w+,\s*)"[^"]*"' % re.escape(key)
+            literal = f'"{value}"'
+        else:
+            pattern = r'(LIST\(%s,\s*[^,]+,\s*[^,]+,\s*)(?:"[^"]*"\s*)+' % re.escape(key)
+            vals = value.split(",")
+            chunks = [",".join(vals[i:i + 8]) + ("," if i + 8 < len(vals) else "")
+                      for i in range(0, len(vals), 8)]
+            literal = "\n         ".join(f'"{c}"' for c in chunks)
+        text, n = re.subn(pattern, lambda m: m.group(1) + literal, text, count=1)
+        if n != 1:
+            raise SystemExit(f"{path}: no default of {key} found to set")
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
 
 
 def write_config(base, lines, out):
@@ -835,8 +861,10 @@ def main():
     ap.add_argument("--cache", required=True, help="cache folder (.cache/accuracy)")
     ap.add_argument("--md", required=True, help="report to write (docs/accuracy.md)")
     ap.add_argument("--png", required=True, help="DET plot to write (docs/accuracy-det.png)")
-    ap.add_argument("--write-config", metavar="PATH",
-                    help="set the calibrated znorm_* and threshold_* lines in this config file")
+    ap.add_argument("--write-config", metavar="PATH", action="append", default=[],
+                    help="set the calibrated znorm_* and threshold_* values in this config "
+                         "file, or, for a .c file, in the defaults of the config key table "
+                         "(src/config_table.c); may be given more than once")
     args = ap.parse_args()
     started = time.time()
     args.faces = os.path.abspath(args.faces)  # cached path lists must not depend on the cwd
@@ -901,9 +929,12 @@ def main():
            "runtime": time.time() - started}
     sys.stdout.write(accuracy_report.write(ctx, curves, cache, args.md, args.png))
     log(f"wrote {args.md} and {args.png} in {time.time() - started:.0f} s")
-    if args.write_config:
-        write_config(args.write_config, config_lines, args.write_config)
-        log(f"set {', '.join(l.split(' =')[0] for l in config_lines)} in {args.write_config}")
+    for path in args.write_config:
+        if path.endswith(".c"):
+            write_config_table(path, config_lines)
+        else:
+            write_config(path, config_lines, path)
+        log(f"set {', '.join(l.split(' =')[0] for l in config_lines)} in {path}")
 
 
 if __name__ == "__main__":
