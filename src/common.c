@@ -22,6 +22,7 @@ const char *fa_rc_name(enum fa_rc rc)
         [FA_ENOTFOUND] = "ENOTFOUND", [FA_EMETHOD] = "EMETHOD", [FA_ECONFLICT] = "ECONFLICT",
         [FA_ETOOBIG] = "ETOOBIG", [FA_EFETCH] = "EFETCH",       [FA_ETIMEOUT] = "ETIMEOUT",
         [FA_EFORBIDDEN] = "EFORBIDDEN", [FA_EIMAGE] = "EIMAGE", [FA_ENOFACE] = "ENOFACE",
+        [FA_EGATE] = "EGATE",     [FA_ESPOOF] = "ESPOOF",       [FA_ENOTSAME] = "ENOTSAME",
         [FA_EFAIL] = "EFAIL",     [FA_EBUSY] = "EBUSY",         [FA_EDB] = "EDB",
         [FA_EVISION] = "EVISION", [FA_ENOMEM] = "ENOMEM",       [FA_EINTERNAL] = "EINTERNAL",
         [FA_ENOSPACE] = "ENOSPACE", [FA_EREADONLY] = "EREADONLY", [FA_ELIMIT] = "ELIMIT",

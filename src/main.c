@@ -128,6 +128,7 @@ static void parts_free(struct server_parts *p)
     /* After the HTTP server: the last requests' events are queued by now. */
     fa_callbacks_stop(p->app.callbacks, 2000);
     fa_api_slots_free(p->app.login_slots);
+    fa_gallery_free(p->app.gallery);
     fa_index_free(p->app.index);
     fa_face_service_free(p->app.faces);
     fa_media_free(p->app.media);
@@ -197,6 +198,7 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
     http.min_body_rate = cfg->min_body_rate;
     enum fa_rc rc = fa_media_open(cfg->data_dir, &p->app.media, err);
     fa_face_opts_from_config(cfg, &face);
+    fa_face_policy_from_config(cfg, &p->app.policy);
     p->app.cfg = cfg;
     fa_fetch_opts_from_config(cfg, &p->app.fetch);
     snprintf(db_path, sizeof db_path, "%s/faceauth.db", cfg->data_dir);
@@ -214,6 +216,9 @@ static enum fa_rc parts_start(struct server_parts *p, const struct fa_config *cf
         rc = fa_store_open(db_path, &p->app.store, err);
     if (rc == FA_OK)
         rc = fa_index_new(FA_EMBED_DIM, &p->app.index, err);
+    if (rc == FA_OK)
+        rc = fa_gallery_new(p->app.store, p->app.index, FA_MODEL_ID, FA_EMBED_DIM,
+                            &p->app.gallery, err);
     if (rc == FA_OK)
         rc = fa_store_set_sync(p->app.store, cfg->durable_commits, err);
     if (rc == FA_OK)

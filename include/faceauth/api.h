@@ -16,6 +16,7 @@
 #include "faceauth/disk.h"
 #include "faceauth/face.h"
 #include "faceauth/fetch.h"
+#include "faceauth/gallery.h"
 #include "faceauth/http.h"
 #include "faceauth/index.h"
 #include "faceauth/media.h"
@@ -31,7 +32,10 @@ struct fa_app {
     struct fa_store *store;
     struct fa_media *media;
     struct fa_face_service *faces;
-    struct fa_index *index;   /* every customer's templates, for search */
+    struct fa_face_policy policy; /* the face decisions' thresholds and gates (face.h) */
+    struct fa_index *index;   /* every customer's templates, for search; written only
+                                 through the gallery */
+    struct fa_gallery *gallery; /* the stored templates and the index, changed together */
     struct fa_fetch_opts fetch;
     struct fa_callbacks *callbacks; /* the delivery thread; NULL: events wait for the next start */
     struct fa_disk *disk;     /* free space and the deletion reserve (fa_api_services_start) */
@@ -63,7 +67,7 @@ void fa_api_health_routes(struct fa_http_opts *opts);
 /*
  * Start-up work before serving: finish file deletions a crash interrupted,
  * remove image files no database row names (written just before a crash,
- * never committed), and load every template into app->index. Messages go to
+ * never committed), and load every template into the index (fa_gallery_load). Messages go to
  * stderr; only a database failure stops the start.
  */
 enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err);

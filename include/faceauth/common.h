@@ -27,7 +27,10 @@ enum fa_rc {
     FA_ETIMEOUT,   /* an image URL was too slow (400) */
     FA_EFORBIDDEN, /* an address we refuse to contact (400) */
     FA_EIMAGE,     /* bytes are not a decodable image (400) */
-    FA_ENOFACE,    /* no usable face in the image (operation failure) */
+    FA_ENOFACE,    /* no face found in the image (operation failure) */
+    FA_EGATE,      /* a face, refused: too small, dark, turned... or one of several (idem) */
+    FA_ESPOOF,     /* the face failed the liveness screen (idem) */
+    FA_ENOTSAME,   /* the photos of one enrollment show different people (idem) */
     FA_EFAIL,      /* the operation was refused: no match, already enrolled (400, "422") */
     FA_EBUSY,      /* overloaded (503) */
     FA_EDB,        /* storage failure (500) */

@@ -9,8 +9,10 @@
  *
  * Policy lives here, not in the API: which face counts when there are
  * several, the quality gates (size, light, pose, blur) and the liveness
- * screen with their refusal messages, and how the models' scores are fused
- * (fusion.c). Thresholds are the config's (fa_cfg_list_at by photo count).
+ * screen with their refusal messages, how the models' scores are fused
+ * (fusion.c), and the decisions built on them (decision.c): whether a probe
+ * is the user's, whether it may be learned, whether the photos of one
+ * enrollment show one person. The API asks and words the answer.
  */
 #ifndef FACEAUTH_FACE_H
 #define FACEAUTH_FACE_H
@@ -112,6 +114,15 @@ enum fa_face_gate {
  * "spoof", "upside", "sideways": short names for tools and logs. Never NULL. */
 const char *fa_face_gate_name(enum fa_face_gate gate);
 
+/* The code of a refusal: FA_ENOFACE for FA_GATE_NOFACE, FA_ESPOOF for
+ * FA_GATE_SPOOF, FA_EGATE for every other gate; FA_OK for FA_GATE_PASS. */
+enum fa_rc fa_face_gate_rc(enum fa_face_gate gate);
+
+/* 1 when rc says the face service refused the face or the photos (FA_ENOFACE,
+ * FA_EGATE, FA_ESPOOF, FA_ENOTSAME): an operation that failed, answered in
+ * the failure shape and logged, not a bad request. */
+int fa_face_refused(enum fa_rc rc);
+
 struct fa_face_service;
 
 /* Load `engines` engines from model_dir: the detector, the landmark net,
@@ -135,9 +146,10 @@ void fa_face_opts_from_config(const struct fa_config *cfg, struct fa_face_opts *
  * run liveness when flags has FA_FACE_LIVENESS (and the engines hold the
  * net), embed with every model of the service and make the thumbnail.
  * Errors: FA_EIMAGE / FA_ETOOBIG for images that cannot or may not be
- * decoded; FA_ENOFACE with a message naming the problem and the measured
- * value for every refusal (no face, several faces, a gate, liveness), and
- * *gate (may be NULL) says which; FA_EBUSY when no engine frees up in time.
+ * decoded; for a refusal a message naming the problem and the measured
+ * value, *gate (may be NULL) saying which, and the code of fa_face_gate_rc:
+ * FA_ENOFACE (no face), FA_EGATE (several faces, a quality gate) or
+ * FA_ESPOOF (liveness); FA_EBUSY when no engine frees up in time.
  * out->q and out->live keep what was measured even on a refusal.
  */
 enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, size_t n,
@@ -169,12 +181,6 @@ enum fa_rc fa_face_inspect(struct fa_face_service *svc, const uint8_t *bytes, si
 enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
                                       enum fa_face_purpose purpose,
                                       const struct fa_face_measures *q, struct fa_err *err);
-
-/* fa_face_check_gates with the service's own limits; authenticate asks it,
- * with FA_FACE_ENROLL, before it learns a probe. Any thread. */
-enum fa_face_gate fa_face_service_gates(const struct fa_face_service *svc,
-                                        enum fa_face_purpose purpose,
-                                        const struct fa_face_measures *q, struct fa_err *err);
 
 /* ---- fusion of the models' scores (src/face/fusion.c) ---- */
 
@@ -217,5 +223,80 @@ void fa_face_fusion_from_config(const struct fa_config *cfg, struct fa_fusion *o
  * cosine its index must reach. Monotone; NAN when sd[m] is not > 0. Pure. */
 double fa_face_model_z(const struct fa_fusion *f, enum fa_model m, double cosine);
 double fa_face_model_cosine(const struct fa_fusion *f, enum fa_model m, double z);
+
+/* ---- the decisions (src/face/decision.c) ---- */
+
+/*
+ * Everything the decisions read, built once from the config at start
+ * (fa_face_policy_from_config) and read-only afterwards, so any thread may
+ * share one. Thresholds are fused z units by photo count (fa_cfg_list_at):
+ * a best-of-k score matches impostors more often than one comparison, so
+ * each precision keeps its false-match rate with a threshold that rises with k.
+ */
+struct fa_face_policy {
+    struct fa_face_opts gates;        /* the quality gates; learning asks the enroll ones */
+    struct fa_fusion fusion;          /* the models fused and their impostor statistics */
+    struct fa_cfg_list threshold_high; /* precision high, value k-1 for k photos compared */
+    struct fa_cfg_list threshold_low;
+    double learn_margin;              /* learn only at threshold + this (z units) */
+};
+
+void fa_face_policy_from_config(const struct fa_config *cfg, struct fa_face_policy *out);
+
+enum fa_face_precision { FA_PRECISION_HIGH = 0, FA_PRECISION_LOW = 1 };
+
+/* Why a decision came out as it did. */
+enum fa_face_reason {
+    FA_REASON_MATCH = 0,    /* verify: the probe is the user's; enroll: one person */
+    FA_REASON_NO_MATCH,     /* the best score is below the threshold */
+    FA_REASON_OTHER_MODELS, /* no sample shares a model with the probe (k = 0): the
+                               user was enrolled with other face models; update it */
+    FA_REASON_NOT_SAME,     /* enroll: two photos do not match each other */
+};
+
+/* Flags of fa_face_verify. */
+#define FA_VERIFY_LEARN 1u /* the client asks to learn the probe (useSampleForLearning) */
+
+struct fa_face_verdict {
+    int match;                 /* 1: the probe is the user's */
+    int learn;                 /* 1: store the probe as a learned sample */
+    float score;               /* the best fused score (NAN when k = 0) */
+    int k;                     /* samples compared */
+    double threshold;          /* the threshold applied */
+    enum fa_face_reason reason;
+};
+
+/*
+ * Is probe the user whose n samples are given (laid out as
+ * fa_face_best_fused reads them)? A match needs k > 0 samples scored and a
+ * best fused score at or above the threshold of precision for k photos.
+ * With FA_VERIFY_LEARN, a match also learns when it clears the threshold by
+ * learn_margin and the probe passes the enrollment gates: a borderline
+ * impostor must not drag the templates their way, since each learned
+ * impostor photo would make the next attempt easier. Pure; any thread.
+ */
+void fa_face_verify(const struct fa_face_policy *pol, const struct fa_face_probe *probe,
+                    const float *const *samples, int n, enum fa_face_precision precision,
+                    unsigned flags, struct fa_face_verdict *out);
+
+#define FA_FACE_ENROLL_MAX_PHOTOS 5 /* photos of one enrollment */
+
+struct fa_face_enroll_verdict {
+    int accepted;               /* 1: every photo shows the same person */
+    enum fa_face_reason reason; /* FA_REASON_MATCH or FA_REASON_NOT_SAME */
+    int photo;                  /* refused: the photo blamed (0-based), else -1 */
+    int partner;                /* refused: a photo it does not match, else -1 */
+};
+
+/*
+ * May n analysed photos (each already through fa_face_analyze with
+ * FA_FACE_ENROLL) be one user's reference? Every pair must match at the low
+ * threshold of a one-photo user, so a set that mixes two people is refused
+ * as a whole. The photo that fails the most pairs is blamed (the later one
+ * on a tie: with two photos, the second does not match the first). One
+ * photo is always accepted. n is 1..FA_FACE_ENROLL_MAX_PHOTOS. Pure; any thread.
+ */
+void fa_face_enroll_check(const struct fa_face_policy *pol, const struct fa_face_probe *photos,
+                          int n, struct fa_face_enroll_verdict *out);
 
 #endif

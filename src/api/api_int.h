@@ -128,10 +128,6 @@ enum fa_rc api_date(struct fa_call *c, const char *field, int end_of_day, int64_
 /* "yyyy-mm-dd hh:mm:ss" of Unix seconds t (UTC) into obj as field. */
 void api_add_date(cJSON *obj, const char *field, int64_t t);
 
-/* Make the search index hold exactly the user's stored templates (after any
- * committed change to them); a user with none is removed from it. */
-void api_index_sync(struct fa_call *c, int64_t user_id);
-
 /* A success reply: fields + "message" + "status": "200 OK"; takes ownership of fields. */
 void api_reply_ok(struct fa_call *c, cJSON *fields, const char *message);
 
@@ -155,7 +151,7 @@ long long api_now_ms(void);
  * message in its place (what happened and that nothing was stored). */
 void api_storage_failure(struct fa_call *c, enum fa_rc rc);
 
-/* fa_store_user_delete for the caller's customer; on a full disk it gives
+/* fa_gallery_user_delete for the caller's customer; on a full disk it gives
  * up the disk reserve and tries once more (diskfull.c). When that fails
  * too, the answer (507, how to recover) is already in c->reply. */
 enum fa_rc api_user_delete_rows(struct fa_call *c, const char *name, int64_t *user_id,
@@ -176,10 +172,11 @@ struct api_saved {
 };
 
 /*
- * Run the face service on fetched bytes (flags: FA_FACE_LIVENESS). Image
- * refusals keep their code except FA_ETOOBIG (pixels over the cap), which
- * becomes FA_EINVAL: a bad image named by a field, not an oversized request
- * body (413). field names the image in messages ("url", "urls[2]").
+ * Run the face service on fetched bytes (flags: FA_FACE_LIVENESS). Face
+ * refusals keep their code (fa_face_refused: no face, a gate, liveness).
+ * FA_EIMAGE and FA_ETOOBIG (pixels over the cap) become FA_EINVAL: a bad
+ * image named by a field, not an oversized request body (413). field names
+ * the image in messages ("url", "urls[2]").
  */
 enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *bytes, size_t n,
                        enum fa_face_purpose purpose, unsigned flags,
@@ -189,36 +186,24 @@ enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *byte
 enum fa_rc api_fetch_field(struct fa_call *c, const char *field, const char *url,
                            uint8_t **bytes, size_t *n);
 
-/* ---- scores (facework.c) ---- */
-
-/* The fusion the config asks for: its models and their z-normalisation. */
-void api_fusion(const struct fa_call *c, struct fa_fusion *f);
-
-/*
- * The user's samples with every model's vector (vec laid out as
- * fa_face_best_fused reads it: sample i, model m at i * FA_N_MODELS + m).
- * Free with fa_store_samples_free.
- */
-enum fa_rc api_user_samples(struct fa_call *c, int64_t user_id, struct fa_store_samples **out);
-
-/*
- * A probe as a sample to store: one template per model it was embedded
- * with, written into tpl[] (FA_N_MODELS slots, borrowed from probe), and
- * the sample into *out (which points at tpl).
- */
-void api_probe_sample(const struct fa_face_probe *probe, const char *source,
-                      struct fa_store_template tpl[FA_N_MODELS], struct fa_store_sample *out);
-
 /*
  * Write the original bytes and, when probe has one, its thumbnail as files
- * of the caller's customer. On failure nothing stays on disk.
+ * of the caller's customer. The file's kind is the probe's (the bytes were
+ * probed once, by the analysis); without a probe the bytes are probed here.
+ * On failure nothing stays on disk.
  */
 enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
                            const struct fa_face_probe *probe, struct api_saved *saved);
 
+/* Only the original, of a kind already known (a refused photo: its
+ * analysis knows the kind; its thumbnail, if any, is not kept). */
+enum fa_rc api_save_original(struct fa_call *c, const uint8_t *bytes, size_t n,
+                             enum fa_image_kind kind, struct api_saved *saved);
+
 /*
- * Point rec at the saved images and commit it; when the commit fails the
- * files are removed again, so no file exists that no row names.
+ * Point rec at the saved images and commit it through the gallery (the
+ * search index follows a template change); when the commit fails the files
+ * are removed again, so no file exists that no row names.
  */
 enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api_saved *saved);
 

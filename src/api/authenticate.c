@@ -1,26 +1,26 @@
 /*
  * authenticate.c — authenticate: is the face in this photo the user's?
  *
- * Success and failure answer in the seed's exact shapes. The match score is
- * returned on success only: on failure it would tell an attacker how close
- * a forged photo came, which helps them climb towards a match.
+ * One request walks, top to bottom (authenticate() at the end):
+ *   parse    the fields (userName, url, precision, useSampleForLearning)
+ *   fetch    the user and the customer's settings, refusals that need no
+ *            photo, then the photo; the attempt is counted
+ *   analyze  the face service finds and checks the face (face.h), liveness
+ *            when the customer's checkLiveliness is yes
+ *   verify   the face service decides against the user's samples
+ *            (fa_face_verify: thresholds by precision and photo count,
+ *            whether to learn)
+ *   save     the original and the thumbnail, as files
+ *   commit   the log row and a learned sample in one transaction, through
+ *            the gallery (the search index follows)
+ *   reply    in the seed's shapes
+ * A refusal at any step (locked, not enrolled, no usable face, no match)
+ * is an outcome, not an error: the steps up to verify are skipped, and the
+ * attempt is still saved, committed and answered.
  *
- * The score is the fusion of every configured model (face.h, fa_face_fuse),
- * the best over the user's photos, and it must reach the threshold of the
- * requested precision for the number of photos compared: a best-of-k score
- * matches impostors more often than one comparison, so the threshold rises
- * with k (config threshold_high/low lists) and each precision level keeps
- * its false-match rate whatever the number of photos a user has.
- *
- * useSampleForLearning adds the probe as a learned photo only after a
- * success at least learn_margin above the threshold with a face that also
- * passes the enrollment gates, so a borderline impostor cannot drag the
- * templates their way: each learned impostor photo would make the next
- * impostor attempt easier, and the margin keeps the first one out.
- *
- * When the customer's checkLiveliness is yes, the face must pass the
- * liveness screen (fa_face_analyze refuses it otherwise) and livenessScore
- * is in the answer.
+ * The match score is returned on success only: on failure it would tell an
+ * attacker how close a forged photo came, which helps them climb towards a
+ * match. When liveness ran, livenessScore is in the answer.
  *
  * Attempt limit (throttle.c): every attempt whose photo arrived counts as
  * a failure until it succeeds, whatever the precision; auth_fail_limit of
@@ -34,6 +34,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct auth_request {
     const char *user_name;
@@ -41,6 +42,23 @@ struct auth_request {
     int precision_low; /* 0 = high (default), 1 = low */
     int learn;         /* useSampleForLearning */
 };
+
+/* One attempt as it walks through the steps. */
+struct auth_attempt {
+    struct fa_user user;
+    struct fa_settings settings;
+    uint8_t *bytes;                /* the photo, once fetched */
+    size_t n;
+    struct fa_face_probe *probe;   /* its analysis (6 kB of embeddings: on the heap) */
+    int analysed;                  /* 1: the photo was analysed (saved, even when refused) */
+    struct fa_face_verdict verdict; /* set by verify; match 0 before */
+    struct api_saved saved;
+    int decided;                   /* 1: the outcome is known (a refusal); skip to save */
+    long wait_s;                   /* > 0: refused by the attempt limit (HTTP 429) */
+    char msg[FA_ERR_MAX + 32];     /* the answer's message */
+};
+
+/* ---- parse ---- */
 
 static enum fa_rc parse_request(struct fa_call *c, struct auth_request *r)
 {
@@ -55,13 +73,155 @@ static enum fa_rc parse_request(struct fa_call *c, struct auth_request *r)
     return rc;
 }
 
-/* What an answer reports beyond the seed's fields. */
-struct auth_outcome {
-    int success;
-    float score;          /* fused; reported on success only */
-    const struct fa_face_probe *probe; /* livenessScore when it ran; may be NULL */
-    long wait_s;          /* > 0: refused by the attempt limit (HTTP 429, Retry-After) */
-};
+/* ---- fetch ---- */
+
+/* A refusal: the outcome is known, the remaining steps up to save are skipped. */
+static void refuse(struct auth_attempt *a, const char *why)
+{
+    snprintf(a->msg, sizeof a->msg, "User is not authenticated: %s", why);
+    a->decided = 1;
+}
+
+static void refuse_locked(struct auth_attempt *a, long wait_s)
+{
+    api_attempt_locked_message(&a->user, wait_s, "User is not authenticated: ", a->msg,
+                               sizeof a->msg);
+    a->wait_s = wait_s;
+    a->decided = 1;
+}
+
+/* The user, the settings, and the refusals that need no photo, in order: a
+ * precision the customer forbids (a bad request), a locked user, no
+ * enrolled face, a blacklisted user. */
+static enum fa_rc fetch_user(struct fa_call *c, const struct auth_request *r,
+                             struct auth_attempt *a)
+{
+    char why[160];
+    long wait_s;
+    enum fa_rc rc = api_user(c, r->user_name, &a->user);
+    if (rc == FA_OK)
+        rc = fa_store_settings_get(c->app->store, c->customer_id, &a->settings, &c->err);
+    if (rc != FA_OK)
+        return rc;
+    if (r->precision_low && !a->settings.allow_low_precision)
+        return fa_err_set(&c->err, FA_EINVAL,
+                          "precision: \"low\" is not allowed for this customer "
+                          "(settings allowLowPrecision is no); use \"high\"");
+    wait_s = api_attempt_wait(c, &a->user, "authenticate");
+    if (wait_s > 0) {
+        refuse_locked(a, wait_s);
+    } else if (a->user.state != FA_USER_SUCCESS) {
+        snprintf(why, sizeof why, "user '%s' has no enrolled face yet", a->user.user_name);
+        refuse(a, why);
+    } else if (a->user.blacklisted) {
+        snprintf(why, sizeof why, "user '%s' is blacklisted", a->user.user_name);
+        refuse(a, why);
+    }
+    return FA_OK;
+}
+
+/* Fetch the photo, then count the attempt. A bad URL is a bad request and
+ * counts for nothing; only the reservation's FA_ELIMIT is a lock (the
+ * fetch's own, the customer's downloads at once, stays a plain 429). */
+static enum fa_rc fetch_photo(struct fa_call *c, const struct auth_request *r,
+                              struct auth_attempt *a)
+{
+    long wait_s = 0;
+    enum fa_rc rc;
+    a->probe = calloc(1, sizeof *a->probe); /* room for the analysis */
+    if (a->probe == NULL)
+        return fa_err_set(&c->err, FA_ENOMEM, "out of memory");
+    rc = api_fetch(c, r->url, &a->bytes, &a->n);
+    if (rc != FA_OK)
+        return rc;
+    rc = api_attempt_reserve(c, &a->user, "authenticate", &wait_s);
+    if (rc == FA_ELIMIT) {
+        refuse_locked(a, wait_s);
+        return FA_OK;
+    }
+    return rc;
+}
+
+/* ---- analyze ---- */
+
+/* No usable face (none, a gate, liveness) is a failed authentication. */
+static enum fa_rc analyze_photo(struct fa_call *c, struct auth_attempt *a)
+{
+    unsigned flags = a->settings.check_liveliness ? FA_FACE_LIVENESS : 0;
+    enum fa_rc rc = api_analyze(c, "url", a->bytes, a->n, FA_FACE_AUTH, flags, a->probe);
+    if (rc != FA_OK && !fa_face_refused(rc))
+        return rc;
+    a->analysed = 1;
+    if (rc != FA_OK)
+        refuse(a, c->err.msg);
+    return FA_OK;
+}
+
+/* ---- verify ---- */
+
+static const char *verdict_message(enum fa_face_reason reason)
+{
+    if (reason == FA_REASON_MATCH)
+        return "User is successfully authenticated";
+    if (reason == FA_REASON_OTHER_MODELS)
+        return "User is not authenticated: the enrolled face was stored by other face models; "
+               "update it";
+    return "User is not authenticated";
+}
+
+static enum fa_rc verify_face(struct fa_call *c, const struct auth_request *r,
+                              struct auth_attempt *a)
+{
+    struct fa_store_samples *samples = NULL;
+    enum fa_rc rc = fa_gallery_samples(c->app->gallery, a->user.id, &samples, &c->err);
+    if (rc != FA_OK)
+        return rc;
+    fa_face_verify(&c->app->policy, a->probe, samples->vec, samples->n,
+                   r->precision_low ? FA_PRECISION_LOW : FA_PRECISION_HIGH,
+                   r->learn ? FA_VERIFY_LEARN : 0, &a->verdict);
+    fa_store_samples_free(samples);
+    snprintf(a->msg, sizeof a->msg, "%s", verdict_message(a->verdict.reason));
+    return FA_OK;
+}
+
+/* ---- save, commit ---- */
+
+/* The photo of an analysed attempt: the original always, the thumbnail
+ * when a face was verified (a refused face has none). */
+static enum fa_rc save_photo(struct fa_call *c, struct auth_attempt *a)
+{
+    if (!a->analysed)
+        return FA_OK;
+    if (a->decided)
+        return api_save_original(c, a->bytes, a->n, a->probe->kind, &a->saved);
+    return api_save_images(c, a->bytes, a->n, a->probe, &a->saved);
+}
+
+/* The log row, and the probe as a learned sample when the verdict says so. */
+static enum fa_rc commit_attempt(struct fa_call *c, struct auth_attempt *a)
+{
+    struct fa_store_record rec = {0};
+    struct fa_store_template tpl[FA_N_MODELS];
+    struct fa_store_sample sample;
+    enum fa_rc rc;
+    rec.user_id = a->user.id;
+    rec.user_name = a->user.user_name;
+    rec.request_type = "authenticate";
+    rec.success = a->verdict.match;
+    rec.score = a->decided ? NAN : a->verdict.score;
+    if (a->verdict.learn) {
+        fa_gallery_sample_of(a->probe, "learned", tpl, &sample);
+        rec.samples = &sample;
+        rec.n_samples = 1;
+        rec.max_learned = c->app->cfg->max_learned_templates;
+    }
+    rc = api_commit(c, &rec, &a->saved);
+    if (rc == FA_OK && a->verdict.match)
+        api_attempt_succeeded(c, &a->user, "authenticate");
+    return rc;
+}
+
+/* ---- reply ---- */
 
 /*
  * Every answer has the seed's fields, failures included (issue #13):
@@ -70,184 +230,26 @@ struct auth_outcome {
  * face was found, neither when the failure was decided before the photo
  * was fetched (not enrolled, blacklisted, locked out).
  */
-static void reply_result(struct fa_call *c, const struct fa_user *u, const struct api_saved *saved,
-                         const struct auth_outcome *o, const char *msg)
+static void reply_attempt(struct fa_call *c, const struct auth_attempt *a)
 {
-    static const struct api_saved none;
+    const struct fa_face_probe *probe = a->probe;
     cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "userName", u->user_name);
-    api_add_saved_links(c, out, saved != NULL ? saved : &none);
-    cJSON_AddStringToObject(out, "authenticationStatus", o->success ? "success" : "failure");
-    if (o->probe != NULL && o->probe->liveness_checked)
-        cJSON_AddNumberToObject(out, "livenessScore", round((double)o->probe->live * 1e4) / 1e4);
-    if (o->success) {
-        cJSON_AddNumberToObject(out, "matchScore", round((double)o->score * 1e4) / 1e4);
-        api_reply_ok(c, out, msg);
-    } else if (o->wait_s > 0) {
-        c->reply->retry_after_s = o->wait_s;
-        fa_http_reply_failure_rc(c->reply, FA_ELIMIT, out, msg);
+    cJSON_AddStringToObject(out, "userName", a->user.user_name);
+    api_add_saved_links(c, out, &a->saved);
+    cJSON_AddStringToObject(out, "authenticationStatus",
+                            a->verdict.match ? "success" : "failure");
+    if (probe != NULL && probe->liveness_checked)
+        cJSON_AddNumberToObject(out, "livenessScore", round((double)probe->live * 1e4) / 1e4);
+    if (a->verdict.match) {
+        cJSON_AddNumberToObject(out, "matchScore",
+                                round((double)a->verdict.score * 1e4) / 1e4);
+        api_reply_ok(c, out, a->msg);
+    } else if (a->wait_s > 0) {
+        c->reply->retry_after_s = a->wait_s;
+        fa_http_reply_failure_rc(c->reply, FA_ELIMIT, out, a->msg);
     } else {
-        fa_http_reply_failure(c->reply, out, msg);
+        fa_http_reply_failure(c->reply, out, a->msg);
     }
-}
-
-/* A failure decided before any image is looked at: log it and answer
- * (429 when wait_s > 0: the user's attempts are locked). */
-static enum fa_rc refuse_early(struct fa_call *c, const struct fa_user *u, const char *msg,
-                               long wait_s)
-{
-    struct fa_store_record rec = {0};
-    struct api_saved none = {0};
-    struct auth_outcome o = {0, 0, NULL, wait_s};
-    enum fa_rc rc;
-    rec.user_id = u->id;
-    rec.user_name = u->user_name;
-    rec.request_type = "authenticate";
-    rec.score = NAN;
-    rc = api_commit(c, &rec, &none);
-    if (rc == FA_OK)
-        reply_result(c, u, NULL, &o, msg);
-    return rc;
-}
-
-static enum fa_rc refuse_locked(struct fa_call *c, const struct fa_user *u, long wait_s)
-{
-    char msg[FA_ERR_MAX];
-    api_attempt_locked_message(u, wait_s, "User is not authenticated: ", msg, sizeof msg);
-    return refuse_early(c, u, msg, wait_s);
-}
-
-static const struct fa_cfg_list *thresholds(const struct fa_call *c, const struct auth_request *r)
-{
-    return r->precision_low ? &c->app->cfg->threshold_low : &c->app->cfg->threshold_high;
-}
-
-/* The best fused score of the probe over the user's photos and how many
- * photos it was compared with (0, and a NAN score, when none shares a
- * model with the probe). */
-static enum fa_rc score_probe(struct fa_call *c, const struct fa_user *u,
-                              const struct fa_face_probe *probe, float *score, int *k)
-{
-    struct fa_store_samples *samples = NULL;
-    const float *vecs[FA_N_MODELS];
-    struct fa_fusion f;
-    enum fa_rc rc = api_user_samples(c, u->id, &samples);
-    if (rc != FA_OK)
-        return rc;
-    api_fusion(c, &f);
-    fa_face_probe_vectors(probe, vecs);
-    *score = fa_face_best_fused(&f, vecs, samples->vec, samples->n, k);
-    fa_store_samples_free(samples);
-    return FA_OK;
-}
-
-/* Learn the probe? Only a clear success (margin in z units above the
- * threshold) with a face good enough to enroll. */
-static int learnable(const struct fa_call *c, const struct auth_request *r,
-                     const struct fa_face_probe *probe, float score, double threshold)
-{
-    return r->learn && score >= threshold + c->app->cfg->learn_margin &&
-           fa_face_service_gates(c->app->faces, FA_FACE_ENROLL, &probe->q, NULL) == FA_GATE_PASS;
-}
-
-static const char *decision_message(int success, int k)
-{
-    if (success)
-        return "User is successfully authenticated";
-    if (k == 0) /* templates of other models (or model versions) only */
-        return "User is not authenticated: the enrolled face was stored by other face models; "
-               "update it";
-    return "User is not authenticated";
-}
-
-static enum fa_rc decide(struct fa_call *c, const struct auth_request *r, const struct fa_user *u,
-                         const uint8_t *bytes, size_t n, const struct fa_face_probe *probe)
-{
-    struct fa_store_record rec = {0};
-    struct fa_store_template tpl[FA_N_MODELS];
-    struct fa_store_sample sample;
-    struct api_saved saved;
-    struct auth_outcome o = {0, NAN, probe, 0};
-    int k = 0;
-    double threshold;
-    enum fa_rc rc = score_probe(c, u, probe, &o.score, &k);
-    if (rc == FA_OK)
-        rc = api_save_images(c, bytes, n, probe, &saved);
-    if (rc != FA_OK)
-        return rc;
-    threshold = fa_cfg_list_at(thresholds(c, r), k);
-    o.success = k > 0 && o.score >= threshold;
-    rec.user_id = u->id;
-    rec.user_name = u->user_name;
-    rec.request_type = "authenticate";
-    rec.success = o.success;
-    rec.score = o.score;
-    if (o.success && learnable(c, r, probe, o.score, threshold)) {
-        api_probe_sample(probe, "learned", tpl, &sample);
-        rec.samples = &sample;
-        rec.n_samples = 1;
-        rec.max_learned = c->app->cfg->max_learned_templates;
-    }
-    rc = api_commit(c, &rec, &saved);
-    if (rc == FA_OK && rec.n_samples > 0)
-        api_index_sync(c, u->id);
-    if (rc == FA_OK && o.success)
-        api_attempt_succeeded(c, u, "authenticate");
-    if (rc == FA_OK)
-        reply_result(c, u, &saved, &o, decision_message(o.success, k));
-    return rc;
-}
-
-/* No usable face in the probe: a failed authentication, logged with the original. */
-static enum fa_rc refuse_probe(struct fa_call *c, const struct fa_user *u, const uint8_t *bytes,
-                               size_t n, const struct fa_face_probe *probe)
-{
-    struct fa_store_record rec = {0};
-    struct api_saved saved;
-    struct auth_outcome o = {0, 0, probe, 0};
-    char reason[FA_ERR_MAX + 32];
-    enum fa_rc rc = api_save_images(c, bytes, n, NULL, &saved);
-    snprintf(reason, sizeof reason, "User is not authenticated: %s", c->err.msg);
-    if (rc != FA_OK)
-        return rc;
-    rec.user_id = u->id;
-    rec.user_name = u->user_name;
-    rec.request_type = "authenticate";
-    rec.score = NAN;
-    rc = api_commit(c, &rec, &saved);
-    if (rc == FA_OK)
-        reply_result(c, u, &saved, &o, reason);
-    return rc;
-}
-
-/* Fetch, count the attempt, analyse (liveness when the customer asks for
- * it), decide. A bad URL is a bad request and counts for nothing. */
-static enum fa_rc judge_photo(struct fa_call *c, const struct auth_request *r,
-                              const struct fa_user *u, const struct fa_settings *settings,
-                              struct fa_face_probe *probe)
-{
-    uint8_t *bytes = NULL;
-    size_t n = 0;
-    long wait_s = 0;
-    enum fa_rc rc = api_fetch(c, r->url, &bytes, &n);
-    /* Only the reservation's FA_ELIMIT is a lock: the fetch's own (the
-     * customer's downloads at once) stays a plain 429. */
-    if (rc == FA_OK) {
-        rc = api_attempt_reserve(c, u, "authenticate", &wait_s);
-        if (rc == FA_ELIMIT) {
-            free(bytes);
-            return refuse_locked(c, u, wait_s);
-        }
-    }
-    if (rc == FA_OK)
-        rc = api_analyze(c, "url", bytes, n, FA_FACE_AUTH,
-                         settings->check_liveliness ? FA_FACE_LIVENESS : 0, probe);
-    if (rc == FA_OK)
-        rc = decide(c, r, u, bytes, n, probe);
-    else if (rc == FA_ENOFACE)
-        rc = refuse_probe(c, u, bytes, n, probe);
-    free(bytes);
-    return rc;
 }
 
 /* faceauth_auth_decisions_total: every answered authenticate (rc FA_OK)
@@ -259,61 +261,31 @@ static enum fa_rc count_decision(struct fa_call *c, const struct auth_request *r
     return rc;
 }
 
-/* Refusals that need no photo, in order: a precision the customer forbids
- * (a bad request), a locked user, no enrolled face, a blacklisted user.
- * *done is 1 when one of them answered. */
-static enum fa_rc refuse_before_photo(struct fa_call *c, const struct auth_request *r,
-                                      const struct fa_user *u,
-                                      const struct fa_settings *settings, int *done)
-{
-    char msg[160];
-    long wait_s;
-    *done = 1;
-    if (r->precision_low && !settings->allow_low_precision)
-        return fa_err_set(&c->err, FA_EINVAL,
-                          "precision: \"low\" is not allowed for this customer "
-                          "(settings allowLowPrecision is no); use \"high\"");
-    wait_s = api_attempt_wait(c, u, "authenticate");
-    if (wait_s > 0)
-        return refuse_locked(c, u, wait_s);
-    if (u->state != FA_USER_SUCCESS) {
-        snprintf(msg, sizeof msg, "User is not authenticated: user '%s' has no enrolled face yet",
-                 u->user_name);
-        return refuse_early(c, u, msg, 0);
-    }
-    if (u->blacklisted) {
-        snprintf(msg, sizeof msg, "User is not authenticated: user '%s' is blacklisted",
-                 u->user_name);
-        return refuse_early(c, u, msg, 0);
-    }
-    *done = 0;
-    return FA_OK;
-}
-
 static enum fa_rc authenticate(struct fa_call *c)
 {
     struct auth_request r;
-    struct fa_user u;
-    struct fa_settings settings;
-    struct fa_face_probe *probe = NULL;
-    int done = 0;
-    enum fa_rc rc = parse_request(c, &r);
+    struct auth_attempt a;
+    enum fa_rc rc;
+    memset(&a, 0, sizeof a);
+    rc = parse_request(c, &r);
     if (rc == FA_OK)
-        rc = api_user(c, r.user_name, &u);
+        rc = fetch_user(c, &r, &a);
+    if (rc == FA_OK && !a.decided)
+        rc = fetch_photo(c, &r, &a);
+    if (rc == FA_OK && !a.decided)
+        rc = analyze_photo(c, &a);
+    if (rc == FA_OK && !a.decided)
+        rc = verify_face(c, &r, &a);
     if (rc == FA_OK)
-        rc = fa_store_settings_get(c->app->store, c->customer_id, &settings, &c->err);
+        rc = save_photo(c, &a);
     if (rc == FA_OK)
-        rc = refuse_before_photo(c, &r, &u, &settings, &done);
-    if (done)
-        return count_decision(c, &r, rc);
-    if (rc != FA_OK)
-        return rc;
-    probe = calloc(1, sizeof *probe); /* 6 kB of embeddings: not on a worker's stack */
-    if (probe == NULL)
-        return fa_err_set(&c->err, FA_ENOMEM, "out of memory");
-    rc = judge_photo(c, &r, &u, &settings, probe);
-    fa_face_probe_cleanup(probe);
-    free(probe);
+        rc = commit_attempt(c, &a);
+    if (rc == FA_OK)
+        reply_attempt(c, &a);
+    free(a.bytes);
+    if (a.probe != NULL)
+        fa_face_probe_cleanup(a.probe);
+    free(a.probe);
     return count_decision(c, &r, rc);
 }
 

@@ -29,14 +29,14 @@ void api_storage_failure(struct fa_call *c, enum fa_rc rc)
 enum fa_rc api_user_delete_rows(struct fa_call *c, const char *name, int64_t *user_id,
                                 char ***paths, int *n)
 {
-    enum fa_rc rc = fa_store_user_delete(c->app->store, c->customer_id, name, user_id, paths, n,
-                                         &c->err);
+    enum fa_rc rc = fa_gallery_user_delete(c->app->gallery, c->customer_id, name, user_id, paths,
+                                           n, &c->err);
     if (rc == FA_ENOSPACE && fa_disk_reserve_release(c->app->disk)) {
         fprintf(stderr, "faceauth: ENOSPACE: %s (retrying the delete with the reserve freed)\n",
                 c->err.msg);
         c->err.msg[0] = '\0';
-        rc = fa_store_user_delete(c->app->store, c->customer_id, name, user_id, paths, n,
-                                  &c->err);
+        rc = fa_gallery_user_delete(c->app->gallery, c->customer_id, name, user_id, paths, n,
+                                    &c->err);
     }
     if (rc == FA_ENOSPACE) {
         fprintf(stderr, "faceauth: ENOSPACE: %s\n", c->err.msg);

@@ -11,9 +11,9 @@
  * bad request and changes nothing.
  *
  * Several photos: each must pass the enrollment gates, and every pair must
- * match at the low precision threshold of a one-photo user, so a set that
- * mixes two people is refused as a whole, naming the photo that does not
- * fit. Each accepted photo becomes one enrolled sample (every model's
+ * match at the low precision threshold of a one-photo user
+ * (fa_face_enroll_check), so a set that mixes two people is refused as a
+ * whole, naming the photo that does not fit. Each accepted photo becomes one enrolled sample (every model's
  * template of it). Authenticate takes the best score over a user's photos
  * with a threshold raised for their number (config threshold_high/low), so
  * more photos cut false rejects without raising false matches. The first
@@ -125,14 +125,15 @@ static void reply_already_registered(struct fa_call *c, const struct fa_user *u)
 /* No usable face: store the original, mark the user failure (unless it
  * became enrolled meanwhile), log it, answer with the reason. */
 static enum fa_rc record_refused(struct fa_call *c, const struct enroll_mode *mode,
-                                 const struct fa_user *u, const uint8_t *bytes, size_t n)
+                                 const struct fa_user *u, const uint8_t *bytes, size_t n,
+                                 enum fa_image_kind kind)
 {
     struct fa_store_record rec = {0};
     struct api_saved saved;
     char reason[FA_ERR_MAX];
     enum fa_rc rc;
     snprintf(reason, sizeof reason, "%s", c->err.msg);
-    rc = api_save_images(c, bytes, n, NULL, &saved);
+    rc = api_save_original(c, bytes, n, kind, &saved);
     if (rc != FA_OK)
         return rc;
     rec.user_id = u->id;
@@ -158,7 +159,7 @@ static enum fa_rc record_refused(struct fa_call *c, const struct enroll_mode *mo
     return rc;
 }
 
-#define ENROLL_MAX_PHOTOS 5
+#define ENROLL_MAX_PHOTOS FA_FACE_ENROLL_MAX_PHOTOS
 
 /* The photos of one enroll or update. */
 struct enroll_photos {
@@ -235,14 +236,14 @@ static enum fa_rc parse_photos(struct fa_call *c, struct enroll_photos *ph)
     return rc;
 }
 
-/* Prefix the refusal in c->err with the photo's field when photos came as a list. */
-static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i)
+/* Prefix the refusal rc in c->err with the photo's field when photos came as a list. */
+static void name_photo(struct fa_call *c, const struct enroll_photos *ph, int i, enum fa_rc rc)
 {
     char inner[FA_ERR_MAX];
     if (!ph->listed)
         return;
     snprintf(inner, sizeof inner, "%s", c->err.msg);
-    fa_err_set(&c->err, FA_ENOFACE, "%s: %s", ph->field[i], inner);
+    fa_err_set(&c->err, rc, "%s: %s", ph->field[i], inner);
 }
 
 /* Fetch every photo; bad URLs and images are bad requests. */
@@ -273,56 +274,35 @@ static enum fa_rc fetch_counted(struct fa_call *c, const struct fa_user *u,
     return rc == FA_ELIMIT ? FA_OK : rc;
 }
 
-/* Analyse each fetched photo; *bad is the photo a refusal (FA_ENOFACE) is about. */
+/* Analyse each fetched photo; *bad is the photo a refusal (fa_face_refused) is about. */
 static enum fa_rc analyze_photos(struct fa_call *c, struct enroll_photos *ph, int *bad)
 {
     enum fa_rc rc = FA_OK;
     for (int i = 0; rc == FA_OK && i < ph->n; i++) {
         rc = api_analyze(c, ph->field[i], ph->bytes[i], ph->len[i], FA_FACE_ENROLL, 0,
                          &ph->probe[i]);
-        if (rc == FA_ENOFACE) {
+        if (fa_face_refused(rc)) {
             *bad = i;
-            name_photo(c, ph, i);
+            name_photo(c, ph, i, rc);
         }
     }
     return rc;
 }
 
-/*
- * Every pair of photos must match at the low threshold of a one-photo user.
- * The photo that fails the most pairs is blamed (the later one on a tie:
- * with two photos, the second does not match the first).
- */
-static enum fa_rc cross_match(struct fa_call *c, const struct enroll_photos *ph, int *bad)
+/* Do the photos show one person? The face service decides
+ * (fa_face_enroll_check); the refusal names the photo blamed and one it
+ * does not match. */
+static enum fa_rc check_same_person(struct fa_call *c, const struct enroll_photos *ph, int *bad)
 {
-    const float *v[ENROLL_MAX_PHOTOS][FA_N_MODELS];
-    int misses[ENROLL_MAX_PHOTOS] = {0}, partner[ENROLL_MAX_PHOTOS] = {0};
-    double threshold = fa_cfg_list_at(&c->app->cfg->threshold_low, 1);
-    struct fa_fusion f;
-    api_fusion(c, &f);
-    *bad = -1;
-    for (int i = 0; i < ph->n; i++)
-        fa_face_probe_vectors(&ph->probe[i], v[i]);
-    for (int i = 0; i < ph->n; i++) {
-        for (int j = i + 1; j < ph->n; j++) {
-            float score = fa_face_fuse(&f, v[i], v[j]);
-            if (score >= threshold)
-                continue;
-            if (++misses[i] == 1)
-                partner[i] = j;
-            if (++misses[j] == 1)
-                partner[j] = i;
-        }
-    }
-    for (int i = 0; i < ph->n; i++)
-        if (misses[i] > 0 && (*bad < 0 || misses[i] >= misses[*bad]))
-            *bad = i;
-    if (*bad < 0)
+    struct fa_face_enroll_verdict v;
+    fa_face_enroll_check(&c->app->policy, ph->probe, ph->n, &v);
+    if (v.accepted)
         return FA_OK;
-    return fa_err_set(&c->err, FA_ENOFACE,
+    *bad = v.photo;
+    return fa_err_set(&c->err, FA_ENOTSAME,
                       "%s does not look like the same person as %s: every photo must show "
                       "the same person",
-                      ph->field[*bad], ph->field[partner[*bad]]);
+                      ph->field[v.photo], ph->field[v.partner]);
 }
 
 static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *mode,
@@ -337,7 +317,7 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     if (rc != FA_OK)
         return rc;
     for (int i = 0; i < ph->n; i++)
-        api_probe_sample(&ph->probe[i], "enroll", tpl[i], &samples[i]);
+        fa_gallery_sample_of(&ph->probe[i], "enroll", tpl[i], &samples[i]);
     rec.user_id = u->id;
     rec.user_name = u->user_name;
     rec.request_type = mode->request_type;
@@ -357,7 +337,6 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     }
     if (rc != FA_OK)
         return rc;
-    api_index_sync(c, u->id);
     api_attempt_succeeded(c, u, "enroll");
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "userName", u->user_name);
@@ -369,8 +348,16 @@ static enum fa_rc record_enrolled(struct fa_call *c, const struct enroll_mode *m
     return FA_OK;
 }
 
-/* The work once the user and the photos are known: every enrollment,
- * the JSON API's and the enrollment page's (api_enroll_user), runs this. */
+/*
+ * The work once the user and the photos are known: every enrollment, the
+ * JSON API's and the enrollment page's (api_enroll_user), runs this walk:
+ * fetch the photos (the attempt is counted) -> analyze each (the face
+ * service's enrollment gates) -> check that they show one person (the face
+ * service decides) -> save the first photo's files -> commit the samples
+ * through the gallery (the search index follows) -> reply. A refusal
+ * (no face, a gate, not the same person) saves the photo it is about,
+ * commits the failure and replies in the failure shape instead.
+ */
 static enum fa_rc enroll_photos(struct fa_call *c, const struct enroll_mode *mode,
                                 const struct fa_user *u, struct enroll_photos *ph)
 {
@@ -387,9 +374,9 @@ static enum fa_rc enroll_photos(struct fa_call *c, const struct enroll_mode *mod
     if (rc == FA_OK)
         rc = analyze_photos(c, ph, &bad);
     if (rc == FA_OK)
-        rc = cross_match(c, ph, &bad);
-    if (rc == FA_ENOFACE)
-        rc = record_refused(c, mode, u, ph->bytes[bad], ph->len[bad]);
+        rc = check_same_person(c, ph, &bad);
+    if (fa_face_refused(rc))
+        rc = record_refused(c, mode, u, ph->bytes[bad], ph->len[bad], ph->probe[bad].kind);
     else if (rc == FA_OK)
         rc = record_enrolled(c, mode, u, ph);
     return rc;

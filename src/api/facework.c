@@ -1,6 +1,7 @@
 /*
- * facework.c — what enroll and authenticate share: saving the images of a
- * face operation and committing its record.
+ * facework.c — what enroll, authenticate and search share: analysing a
+ * photo, saving the images of a face operation and committing its record
+ * (through the gallery, so the search index follows template changes).
  *
  * Order matters for crash safety: files are written (fsync'ed) first and the
  * database row that names them is committed after, so a row never points at
@@ -27,42 +28,19 @@ enum fa_rc api_analyze(struct fa_call *c, const char *field, const uint8_t *byte
     return rc;
 }
 
-void api_fusion(const struct fa_call *c, struct fa_fusion *f)
+enum fa_rc api_save_original(struct fa_call *c, const uint8_t *bytes, size_t n,
+                             enum fa_image_kind kind, struct api_saved *saved)
 {
-    const struct fa_config *cfg = c->app->cfg;
-    f->models = cfg->models;
-    for (int m = 0; m < FA_N_MODELS; m++) {
-        f->mean[m] = (float)cfg->znorm[m][0];
-        f->sd[m] = (float)cfg->znorm[m][1];
-    }
-}
-
-enum fa_rc api_user_samples(struct fa_call *c, int64_t user_id, struct fa_store_samples **out)
-{
-    struct fa_store_model models[FA_N_MODELS];
-    for (int m = 0; m < FA_N_MODELS; m++) {
-        models[m].id = fa_model_info((enum fa_model)m)->id;
-        models[m].dim = fa_model_info((enum fa_model)m)->dim;
-    }
-    return fa_store_samples_load(c->app->store, user_id, models, FA_N_MODELS, out, &c->err);
-}
-
-void api_probe_sample(const struct fa_face_probe *probe, const char *source,
-                      struct fa_store_template tpl[FA_N_MODELS], struct fa_store_sample *out)
-{
-    int n = 0;
-    for (int m = 0; m < FA_N_MODELS; m++) {
-        if (!(probe->models & FA_MODEL_BIT(m)))
-            continue;
-        tpl[n].model_id = fa_model_info((enum fa_model)m)->id;
-        tpl[n].dim = fa_model_info((enum fa_model)m)->dim;
-        tpl[n].vec = probe->emb[m];
-        n++;
-    }
-    out->templates = tpl;
-    out->n_templates = n;
-    out->source = source;
-    out->quality = probe->q.sharpness;
+    enum fa_rc rc;
+    memset(saved, 0, sizeof *saved);
+    rc = fa_media_save(c->app->media, c->customer_id, bytes, n, api_image_ext(kind),
+                       saved->original.id, saved->original_path, &c->err);
+    if (rc != FA_OK)
+        return rc;
+    saved->has_original = 1;
+    saved->original.path = saved->original_path;
+    saved->original.mime = fa_media_mime(api_image_ext(kind));
+    return FA_OK;
 }
 
 enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
@@ -70,18 +48,13 @@ enum fa_rc api_save_images(struct fa_call *c, const uint8_t *bytes, size_t n,
 {
     struct fa_image_info info;
     enum fa_rc rc;
-    memset(saved, 0, sizeof *saved);
-    if (fa_image_probe(bytes, n, &info, NULL) != FA_OK)
+    if (probe != NULL)
+        info.kind = probe->kind;
+    else if (fa_image_probe(bytes, n, &info, NULL) != FA_OK)
         info.kind = FA_IMG_JPEG;
-    rc = fa_media_save(c->app->media, c->customer_id, bytes, n, api_image_ext(info.kind),
-                       saved->original.id, saved->original_path, &c->err);
-    if (rc != FA_OK)
+    rc = api_save_original(c, bytes, n, info.kind, saved);
+    if (rc != FA_OK || probe == NULL || probe->thumbnail == NULL)
         return rc;
-    saved->has_original = 1;
-    saved->original.path = saved->original_path;
-    saved->original.mime = fa_media_mime(api_image_ext(info.kind));
-    if (probe == NULL || probe->thumbnail == NULL)
-        return FA_OK;
     rc = fa_media_save(c->app->media, c->customer_id, probe->thumbnail, probe->n_thumbnail, "jpg",
                        saved->thumbnail.id, saved->thumbnail_path, &c->err);
     if (rc != FA_OK) {
@@ -103,7 +76,7 @@ enum fa_rc api_commit(struct fa_call *c, struct fa_store_record *rec, struct api
     rec->original = saved->has_original ? &saved->original : NULL;
     rec->thumbnail = saved->has_thumbnail ? &saved->thumbnail : NULL;
     standin = api_event_prepare(c, rec);
-    rc = fa_store_record_commit(c->app->store, rec, &c->err);
+    rc = fa_gallery_commit(c->app->gallery, rec, &c->err);
     c->event.ev.body = NULL;
     cJSON_free(standin);
     if (rc == FA_OK && saved->has_original)
@@ -122,25 +95,4 @@ void api_add_saved_links(const struct fa_call *c, cJSON *obj, const struct api_s
 {
     api_add_image_link(c, obj, "faceOriginal", saved->has_original ? saved->original.id : NULL);
     api_add_image_link(c, obj, "faceThumbnail", saved->has_thumbnail ? saved->thumbnail.id : NULL);
-}
-
-void api_index_sync(struct fa_call *c, int64_t user_id)
-{
-    float *vecs = NULL;
-    int n = 0;
-    struct fa_err err = {{0}};
-    enum fa_rc rc = fa_store_templates_load(c->app->store, user_id, FA_MODEL_ID, FA_EMBED_DIM,
-                                            &vecs, &n, &err);
-    if (rc == FA_OK)
-        rc = fa_index_set_user(c->app->index, c->customer_id, user_id, vecs, n, &err);
-    free(vecs);
-    /* The database already holds the change, so the request succeeded. An
-     * index that cannot follow drops the user instead of keeping old faces:
-     * search may miss them until the next start, but never finds a face
-     * that is gone. */
-    if (rc != FA_OK) {
-        fa_index_remove_user(c->app->index, c->customer_id, user_id);
-        fprintf(stderr, "faceauth: search index update failed for user %lld: %s\n",
-                (long long)user_id, err.msg);
-    }
 }

@@ -5,7 +5,8 @@
  * and committing the row that names it (an orphan file), and one between
  * deleting a user's rows and removing their files (a pending path). Both are
  * finished here, so after a restart no file exists that no row names and no
- * deleted user's face remains on disk.
+ * deleted user's face remains on disk. Then the gallery loads the search
+ * index (gallery.h).
  */
 #include "api_int.h"
 
@@ -77,30 +78,12 @@ static enum fa_rc sweep_orphans(struct fa_app *app, struct fa_err *err)
     return rc;
 }
 
-static int load_template(void *arg, int64_t customer_id, int64_t user_id, const float *vec,
-                         int dim)
-{
-    struct fa_app *app = arg;
-    enum fa_rc rc;
-    if (dim != FA_EMBED_DIM)
-        return 0; /* another model's template: not searchable by this one */
-    rc = fa_index_add(app->index, customer_id, user_id, vec, NULL);
-    /* A damaged vector (NaN, Inf) must not keep the server from starting:
-     * that one template is left out of search, and the operator is told. */
-    if (rc == FA_EINVAL) {
-        fprintf(stderr, "faceauth: skipping a damaged template of user %lld\n",
-                (long long)user_id);
-        return 0;
-    }
-    return rc != FA_OK;
-}
-
 enum fa_rc fa_api_recover(struct fa_app *app, struct fa_err *err)
 {
     enum fa_rc rc = finish_pending(app, err);
     if (rc == FA_OK)
         rc = sweep_orphans(app, err);
     if (rc == FA_OK)
-        rc = fa_store_templates_each(app->store, FA_MODEL_ID, load_template, app, err);
+        rc = fa_gallery_load(app->gallery, err);
     return rc;
 }

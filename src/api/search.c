@@ -84,10 +84,10 @@ static const struct fa_cfg_list *lowest_precision(const struct fa_call *c,
 {
     if (settings->allow_low_precision) {
         *label = "precision low, FMR 1e-3";
-        return &c->app->cfg->threshold_low;
+        return &c->app->policy.threshold_low;
     }
     *label = "precision high, FMR 1e-4";
-    return &c->app->cfg->threshold_high;
+    return &c->app->policy.threshold_high;
 }
 
 /* A threshold as sent: above 1 fused z, else an fr_feature cosine (see the top). */
@@ -129,7 +129,7 @@ static enum fa_rc parse_request(struct fa_call *c, struct search_request *r)
 {
     struct fa_settings settings;
     enum fa_rc rc = api_string(c, "url", 1, &r->url);
-    fa_face_fusion_from_config(c->app->cfg, &r->fusion);
+    r->fusion = c->app->policy.fusion;
     if (rc == FA_OK)
         rc = fa_store_settings_get(c->app->store, c->customer_id, &settings, &c->err);
     if (rc == FA_OK)
@@ -177,7 +177,7 @@ static float fused_score(struct fa_call *c, const struct search_request *r,
     struct fa_store_samples *samples = NULL;
     float best = NAN;
     int counted = 0;
-    *rc = api_user_samples(c, user_id, &samples);
+    *rc = fa_gallery_samples(c->app->gallery, user_id, &samples, &c->err);
     if (*rc == FA_OK)
         best = fa_face_best_fused(&r->fusion, probe, samples->vec, samples->n, &counted);
     fa_store_samples_free(samples);
@@ -295,7 +295,7 @@ static enum fa_rc search(struct fa_call *c)
         rc = record(c, bytes, n_bytes, &probe, hits, n, &saved);
     if (rc == FA_OK)
         rc = answer(c, &saved, hits, n);
-    else if (rc == FA_ENOFACE)
+    else if (fa_face_refused(rc))
         rc = refuse(c, bytes, n_bytes);
     free(hits);
     free(r.allowed);

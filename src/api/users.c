@@ -144,13 +144,11 @@ static enum fa_rc user_update(struct fa_call *c)
     if (rc == FA_OK)
         rc = parse_changes(c, &chg);
     if (rc == FA_OK)
-        rc = fa_store_user_update(c->app->store, c->customer_id, name, &chg, &u, &c->err);
+        rc = fa_gallery_user_update(c->app->gallery, c->customer_id, name, &chg, &u, &c->err);
     if (rc == FA_ENOTFOUND)
         fa_err_set(&c->err, rc, "user '%.64s' not found", name);
     if (rc != FA_OK)
         return rc;
-    if (chg.reset_face)
-        api_index_sync(c, u.id); /* the old faces are gone: search must not find them */
     out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "userName", u.user_name);
     if (chg.reset_face) {
@@ -182,7 +180,6 @@ static enum fa_rc user_delete(struct fa_call *c)
         fa_err_set(&c->err, rc, "user '%.64s' not found", name);
     if (rc != FA_OK)
         return rc;
-    fa_index_remove_user(c->app->index, c->customer_id, user_id);
     /* The rows are gone; now the files. Pending rows make this survive a
      * crash: whatever is not confirmed here is finished at the next start. */
     for (int i = 0; i < n; i++)

@@ -164,7 +164,7 @@ static enum fa_face_gate choose_face(const struct fa_face_service *svc,
     }
     if (n_found > 1 &&
         box_area(&faces[1]) >= svc->opts.second_face_ratio * box_area(&faces[0])) {
-        fa_err_set(err, FA_ENOFACE,
+        fa_err_set(err, FA_EGATE,
                    "several faces of similar size in the image (%d found); send a photo of one "
                    "person",
                    n_found);
@@ -316,7 +316,8 @@ static enum fa_rc pick_face_at(struct fa_face_service *svc, struct fa_engine *en
 /*
  * Decode, detect, choose the face, measure it and apply the gates of
  * purpose. FA_OK with *gate == FA_GATE_PASS, *img and *face set (the
- * caller frees *img) when the face may be used; FA_ENOFACE with *gate and
+ * caller frees *img) when the face may be used; FA_ENOFACE (whatever the
+ * gate: fa_face_analyze turns it into the gate's code) with *gate and
  * a message for a refusal (*img is then still set when a face was chosen,
  * for liveness statistics); any other code for an image or engine failure.
  * A refusal, or a pass near a gate's limit, found on a reduced decode is
@@ -357,7 +358,7 @@ static enum fa_rc check_live(struct fa_face_service *svc, struct fa_engine *eng,
     if (out->live >= svc->opts.liveness_min)
         return FA_OK;
     *gate = FA_GATE_SPOOF;
-    return fa_err_set(err, FA_ENOFACE,
+    return fa_err_set(err, FA_ESPOOF,
                       "face looks like a photo or a screen (liveness %.3g < %.3g); show your "
                       "own face to the camera",
                       out->live, svc->opts.liveness_min);
@@ -414,6 +415,11 @@ enum fa_rc fa_face_analyze(struct fa_face_service *svc, const uint8_t *bytes, si
                            out, &verdict, err);
         engine_release(svc, eng);
     }
+    /* Inside this file FA_ENOFACE stands for any refusal of the chosen
+     * face (pick_face decides again on the full image on it); callers get
+     * the refusal's own code. */
+    if (rc == FA_ENOFACE && verdict != FA_GATE_PASS)
+        rc = fa_face_gate_rc(verdict);
     if (rc != FA_OK) {
         out->models = 0;
         fa_face_probe_cleanup(out);
@@ -458,13 +464,6 @@ enum fa_rc fa_face_inspect(struct fa_face_service *svc, const uint8_t *bytes, si
     *q = probe->q;
     free(probe);
     return rc == FA_ENOFACE ? FA_OK : rc;
-}
-
-enum fa_face_gate fa_face_service_gates(const struct fa_face_service *svc,
-                                        enum fa_face_purpose purpose,
-                                        const struct fa_face_measures *q, struct fa_err *err)
-{
-    return fa_face_check_gates(&svc->opts, purpose, q, err);
 }
 
 void fa_face_probe_cleanup(struct fa_face_probe *probe)

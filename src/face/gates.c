@@ -38,7 +38,7 @@ static enum fa_face_gate check_pose(const struct fa_face_limits *l,
     const double limit[] = {l->max_yaw, l->max_pitch, l->max_roll};
     for (int i = 0; i < 3; i++) {
         if (limit[i] > 0 && !(fabs(angle[i]) <= limit[i])) {
-            fa_err_set(err, FA_ENOFACE,
+            fa_err_set(err, FA_EGATE,
                        "extreme pose: the head is %s %.0f degrees, at most %.0f allowed); "
                        "look straight at the camera",
                        what[i], angle[i], limit[i]);
@@ -57,19 +57,19 @@ enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
                                                : opts->min_eye_distance_auth;
     enum fa_face_gate pose;
     if (!(q->eye_distance >= min_eye)) {
-        fa_err_set(err, FA_ENOFACE,
+        fa_err_set(err, FA_EGATE,
                    "face too small: %.0f pixels between the eyes, at least %.0f needed",
                    q->eye_distance, min_eye);
         return FA_GATE_SMALL;
     }
     if (l->min_brightness > 0 && !(q->brightness >= l->min_brightness)) {
-        fa_err_set(err, FA_ENOFACE,
+        fa_err_set(err, FA_EGATE,
                    "face too dark: brightness %.0f of 255, at least %.0f needed; add light",
                    q->brightness, l->min_brightness);
         return FA_GATE_DARK;
     }
     if (l->max_brightness > 0 && !(q->brightness <= l->max_brightness)) {
-        fa_err_set(err, FA_ENOFACE,
+        fa_err_set(err, FA_EGATE,
                    "face too bright: brightness %.0f of 255, at most %.0f allowed; avoid "
                    "direct light or overexposure",
                    q->brightness, l->max_brightness);
@@ -80,7 +80,7 @@ enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
      * light: a dark chip confuses the detector too. */
     if (!(q->upright >= FA_UPRIGHT_MIN)) {
         int side = q->turned == 1 || q->turned == 3;
-        fa_err_set(err, FA_ENOFACE,
+        fa_err_set(err, FA_EGATE,
                    "the face is %s: turn the photo the right way up (upright margin %.1f, at "
                    "least %.1f needed)",
                    side ? "lying on its side" : "upside down", q->upright, FA_UPRIGHT_MIN);
@@ -90,7 +90,7 @@ enum fa_face_gate fa_face_check_gates(const struct fa_face_opts *opts,
     if (pose != FA_GATE_PASS)
         return pose;
     if (l->min_sharpness > 0 && !(q->sharpness >= l->min_sharpness)) {
-        fa_err_set(err, FA_ENOFACE,
+        fa_err_set(err, FA_EGATE,
                    "face too blurry: sharpness %.1f, at least %.1f needed; hold the camera "
                    "still and focus on the face",
                    q->sharpness, l->min_sharpness);

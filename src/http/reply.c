@@ -16,6 +16,9 @@ int fa_http_status_for(enum fa_rc rc)
     case FA_EFORBIDDEN:
     case FA_EIMAGE:
     case FA_ENOFACE:
+    case FA_EGATE:
+    case FA_ESPOOF:
+    case FA_ENOTSAME:
     case FA_EFAIL: return 400;
     case FA_EAUTH: return 401;
     case FA_ENOTFOUND: return 404;

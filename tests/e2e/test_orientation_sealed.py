@@ -85,6 +85,12 @@ def test_orientation(t, srv, photos, tok):
                     ["the face is upside down", "turn the photo the right way up"])
     h.check_refused(t, "authenticate with a photo on its side",
                     auth(srv, tok, photos, "jane-on-side.jpg"), ["lying on its side"])
+    # A gate's refusal (FA_EGATE), like no face (FA_ENOFACE), is a failed search, not a
+    # bad request: the failure shape with no names.
+    h.check_refused(t, "search with an upside-down photo",
+                    srv.api("search", {"customerName": "acme",
+                                       "url": photos + "/jane-upside-down.jpg"}, tok),
+                    ["the face is upside down"], userNames=[])
     st, _, body = auth(srv, tok, photos, "jane-again-exif6.jpg")
     t.ok(st == 200 and body.get("authenticationStatus") == "success",
          "turned pixels with EXIF orientation 6 authenticate (EXIF applied before detection)",

@@ -191,6 +191,7 @@ static void open_app(void)
     g.cfg.login_fail_limit = 0; /* else a few wrong logins or failed faces lock them out */
     g.cfg.auth_fail_limit = 0;  /* for the rest of the run, and the paths behind go unseen */
     g.app.cfg = &g.cfg;
+    fa_face_policy_from_config(&g.cfg, &g.app.policy);
     fa_fetch_opts_from_config(&g.cfg, &g.app.fetch);
     snprintf(db, sizeof db, "%s/faceauth.db", g.dir);
     if (fa_media_open(g.dir, &g.app.media, &err) != FA_OK)
@@ -199,6 +200,9 @@ static void open_app(void)
         fuzz_die("store", &err);
     if (fa_index_new(FA_EMBED_DIM, &g.app.index, &err) != FA_OK)
         fuzz_die("index", &err);
+    if (fa_gallery_new(g.app.store, g.app.index, FA_MODEL_ID, FA_EMBED_DIM, &g.app.gallery,
+                       &err) != FA_OK)
+        fuzz_die("gallery", &err);
     if (fa_store_set_sync(g.app.store, g.cfg.durable_commits, &err) != FA_OK)
         fuzz_die("store sync", &err);
     if (fa_api_recover(&g.app, &err) != FA_OK)

@@ -356,6 +356,9 @@ static struct photo with_exif(struct photo p, int orientation)
     return out;
 }
 
+/* Refusals whose code was not their gate's (fa_face_gate_rc): must stay 0. */
+static int g_code_mismatches;
+
 /* Analyze p for purpose; the gate verdict (FA_GATE_PASS on success). */
 static enum fa_face_gate judge(struct fa_face_service *svc, struct photo p,
                                enum fa_face_purpose purpose, struct fa_face_probe *probe,
@@ -366,8 +369,12 @@ static enum fa_face_gate judge(struct fa_face_service *svc, struct photo p,
     memset(err, 0, sizeof *err);
     rc = fa_face_analyze(svc, p.jpeg, p.n, purpose, 0, probe, &gate, err);
     fa_face_probe_cleanup(probe);
-    if (rc != FA_OK && rc != FA_ENOFACE)
+    if (rc != FA_OK && !fa_face_refused(rc))
         tap_diag("analyze: %s %s", fa_rc_name(rc), err->msg);
+    if (fa_face_refused(rc) && rc != fa_face_gate_rc(gate)) {
+        tap_diag("gate %s came with %s", fa_face_gate_name(gate), fa_rc_name(rc));
+        g_code_mismatches++;
+    }
     return rc == FA_OK ? FA_GATE_PASS : gate;
 }
 
@@ -571,7 +578,7 @@ static void test_service_scores(void)
     enum fa_face_gate gate = FA_GATE_PASS;
     enum fa_rc rc = fa_face_analyze(g_strict, aug.jpeg, aug.n, FA_FACE_AUTH, FA_FACE_LIVENESS,
                                     &g_probe, &gate, &err);
-    tap_ok(rc == FA_ENOFACE && gate == FA_GATE_SPOOF && says(&err, "photo or a screen", "0.999") &&
+    tap_ok(rc == FA_ESPOOF && gate == FA_GATE_SPOOF && says(&err, "photo or a screen", "0.999") &&
                g_probe.liveness_checked && g_probe.live < 0.999f && g_probe.thumbnail == NULL,
            "liveness_min 0.999 refuses a live face, naming the score: %s", err.msg);
     fa_face_probe_cleanup(&g_probe);
@@ -682,6 +689,8 @@ int main(void)
         test_service_gates();
         test_service_scores();
         test_reduction_service();
+        tap_ok(g_code_mismatches == 0, "every refusal came with its gate's code: no face "
+                                       "FA_ENOFACE, liveness FA_ESPOOF, the others FA_EGATE");
     }
 out:
     fa_image_free(g_face);

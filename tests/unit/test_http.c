@@ -481,7 +481,7 @@ static void test_status_table(void)
         {FA_ETIMEOUT, 400}, {FA_EFORBIDDEN, 400}, {FA_EIMAGE, 400},  {FA_ENOFACE, 400},
         {FA_EFAIL, 400},    {FA_EBUSY, 503},      {FA_EDB, 500},     {FA_EVISION, 500},
         {FA_ENOMEM, 500},   {FA_EINTERNAL, 500},  {FA_ENOSPACE, 507}, {FA_EREADONLY, 503},
-        {FA_ELIMIT, 429},
+        {FA_ELIMIT, 429},   {FA_EGATE, 400},      {FA_ESPOOF, 400},  {FA_ENOTSAME, 400},
     };
     size_t n = sizeof want / sizeof want[0];
     int all = 1;
