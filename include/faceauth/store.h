@@ -625,6 +625,7 @@ struct fa_cb_due {
     char secret[FA_CB_SECRET_HEX + 1]; /* "" when the customer has none */
     char *body;                        /* malloc'ed; freed by fa_store_due_free */
     int attempts;                      /* made so far */
+    int64_t due_ms;                    /* when it was due, before any claim (Unix ms) */
 };
 
 /*
@@ -635,6 +636,15 @@ struct fa_cb_due {
 enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
                                struct fa_cb_due **out, int *n, struct fa_err *err);
 void fa_store_due_free(struct fa_cb_due *rows, int n); /* NULL is fine */
+
+/*
+ * Hand back an event fa_store_events_due returned that this node will not
+ * send now (its customer already has a transfer here, or the node stops):
+ * it is due again at due_ms, for any node. Only PostgreSQL claims events;
+ * on SQLite this writes nothing.
+ */
+enum fa_rc fa_store_event_unclaim(struct fa_store *st, int64_t id, int64_t due_ms,
+                                  struct fa_err *err);
 
 /* When the next pending event is due (Unix ms); INT64_MAX when none is. */
 enum fa_rc fa_store_events_next(struct fa_store *st, int64_t *next_ms, struct fa_err *err);

@@ -259,20 +259,23 @@ static void slot_finish(struct fa_callbacks *cb, struct cb_slot *sl, CURLcode cc
     slot_free(cb, sl);
 }
 
-/*
- * A transfer cut short by the stop: the event stays pending, due now, with
- * its attempt count unchanged (the attempt never ended). On PostgreSQL this
- * also hands back the claim's lease, so another node (or this one after a
- * restart) sends it at once instead of after the lease.
- */
-static void slot_abandon(struct fa_callbacks *cb, struct cb_slot *sl)
+/* An event claimed but not sent by this node goes back to the outbox as it
+ * was, so another node (or this one later) sends it without waiting out the
+ * PostgreSQL claim's lease. */
+static void unclaim(struct fa_callbacks *cb, const struct fa_cb_due *ev)
 {
     struct fa_err err = {{0}};
 
-    if (fa_store_event_attempt(cb->st, sl->ev.id, "pending", sl->ev.attempts, now_ms(),
-                               "abandoned: the server stopped during delivery", &err) != FA_OK)
+    if (fa_store_event_unclaim(cb->st, ev->id, ev->due_ms, &err) != FA_OK)
         fprintf(stderr, "faceauth: callback %s: cannot hand the event back: %s\n",
-                sl->ev.event_id, err.msg);
+                ev->event_id, err.msg);
+}
+
+/* A transfer cut short by the stop: the attempt never ended, so its count
+ * and last error stay as they were. */
+static void slot_abandon(struct fa_callbacks *cb, struct cb_slot *sl)
+{
+    unclaim(cb, &sl->ev);
     slot_free(cb, sl);
 }
 
@@ -314,6 +317,8 @@ static void fill_slots(struct fa_callbacks *cb, int64_t now)
         struct cb_slot *sl = slot_free_one(cb);
         if (sl != NULL && !slot_busy_for(cb, due[i].customer_id))
             slot_start(cb, sl, &due[i]);
+        else
+            unclaim(cb, &due[i]);
     }
     fa_store_due_free(due, n);
     if (fa_store_events_next(cb->st, &next, &err) != FA_OK)

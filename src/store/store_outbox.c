@@ -200,7 +200,7 @@ enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
  */
 static const char SQL_EVENTS_DUE[] = FA_DB_SQL2(
     "SELECT e.id, e.customer_id, e.event_id, e.event, e.url, c.cb_secret, e.body, e.attempts,"
-    " MIN(e.id) FROM callback_events e JOIN customers c ON c.id = e.customer_id"
+    " e.next_ms, MIN(e.id) FROM callback_events e JOIN customers c ON c.id = e.customer_id"
     " WHERE e.state = 'pending' AND e.next_ms <= ?1 GROUP BY e.customer_id"
     " ORDER BY e.next_ms, e.id LIMIT ?2",
     "WITH due AS (SELECT id, customer_id, next_ms FROM callback_events"
@@ -226,6 +226,7 @@ static enum fa_rc due_from_row(struct fa_conn *c, struct fa_db_stmt *s, struct f
     d->id = fa_db_column_int64(s, 0);
     d->customer_id = fa_db_column_int64(s, 1);
     d->attempts = fa_db_column_int(s, 7);
+    d->due_ms = fa_db_column_int64(s, 8);
     rc = fa_store_col_text(c, s, 2, d->event_id, sizeof d->event_id, err);
     if (rc == FA_OK)
         rc = fa_store_col_text(c, s, 3, d->event, sizeof d->event, err);
@@ -326,6 +327,26 @@ enum fa_rc fa_store_events_next(struct fa_store *st, int64_t *next_ms, struct fa
 static const char SQL_EVENT_ATTEMPT[] =
     "UPDATE callback_events SET state = ?2, attempts = ?3, next_ms = ?4, last_error = ?5,"
     " updated = ?6 WHERE id = ?1 AND state = 'pending'";
+
+/* Only a claimed (pending) row moves: an attempt recorded meanwhile wins. */
+static const char SQL_EVENT_UNCLAIM[] =
+    "UPDATE callback_events SET next_ms = ?2 WHERE id = ?1 AND state = 'pending'";
+
+enum fa_rc fa_store_event_unclaim(struct fa_store *st, int64_t id, int64_t due_ms,
+                                  struct fa_err *err)
+{
+    struct fa_conn *c = NULL;
+    struct fa_db_stmt *s = NULL;
+    enum fa_rc rc = fa_store_conn(st, &c, err);
+
+    if (rc != FA_OK || fa_db_engine_of(c->db) != FA_DB_POSTGRES)
+        return rc; /* SQLite: nothing was claimed */
+    rc = fa_store_stmt(c, SQL_EVENT_UNCLAIM, &s, err);
+    if (rc != FA_OK)
+        return rc;
+    return fa_store_run(c, s, fa_db_bind_int64(s, 1, id) | fa_db_bind_int64(s, 2, due_ms),
+                        "callback unclaim", err);
+}
 
 enum fa_rc fa_store_event_attempt(struct fa_store *st, int64_t id, const char *state,
                                   int attempts, int64_t next_ms, const char *error,

@@ -246,6 +246,11 @@ static void test_claims(struct fa_store *st, struct fa_store *node2, int64_t acm
     if (g_engine == FA_DB_SQLITE) {
         /* One process delivers: reading is enough, the same two again. */
         TAP_OK(n2 == 2 && strcmp(d1[0].event_id, d2[0].event_id) == 0);
+        /* Nothing was claimed, so handing back writes nothing. */
+        fa_store_due_free(d2, n2);
+        TAP_OK(fa_store_event_unclaim(st, d1[0].id, now + 999999, &err) == FA_OK);
+        TAP_OK(fa_store_events_due(node2, now, 10, &d2, &n2, &err) == FA_OK && n2 == 2 &&
+               strcmp(d1[0].event_id, d2[0].event_id) == 0);
     } else {
         /* The other node gets the next event of each customer, never one
          * the first node holds; then nothing is left to claim. */
@@ -260,6 +265,18 @@ static void test_claims(struct fa_store *st, struct fa_store *node2, int64_t acm
         fa_store_due_free(d2, n2);
         TAP_OK(fa_store_events_due(node2, now + 6 * 60 * 1000, 10, &d2, &n2, &err) == FA_OK &&
                n2 == 2);
+        /* An event a node hands back is due again at once, for any node: the
+         * first node now gets it (as its customer's oldest) instead of the
+         * customer's next one, while the event node2 still holds stays there. */
+        TAP_OK(fa_store_event_unclaim(node2, d2[0].id, d2[0].due_ms, &err) == FA_OK);
+        fa_store_due_free(d1, n1);
+        TAP_OK(fa_store_events_due(st, now + 6 * 60 * 1000, 10, &d1, &n1, &err) == FA_OK &&
+               n1 == 2);
+        tap_ok(n1 == 2 && (strcmp(d1[0].event_id, d2[0].event_id) == 0 ||
+                           strcmp(d1[1].event_id, d2[0].event_id) == 0) &&
+                   strcmp(d1[0].event_id, d2[1].event_id) != 0 &&
+                   strcmp(d1[1].event_id, d2[1].event_id) != 0,
+               "a handed-back event is claimed again at once, a held one is not");
     }
     fa_store_due_free(d1, n1);
     fa_store_due_free(d2, n2);
