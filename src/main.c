@@ -6,9 +6,9 @@
  *   faceauth customer passwd NAME [--password-file F]
  *   faceauth customer unlock NAME   (clears login locks and users' attempt locks)
  *   faceauth customer callback-secret NAME   (new secret, printed once)
- *   faceauth compare A.jpg B.jpg [--model NAME|all]
+ *   faceauth compare A.jpg B.jpg [--model fused|NAME|all]
  *   faceauth embed FILE... | -   [--model NAME|all]
- *   faceauth score-pairs PAIRS.tsv [--model NAME|all]
+ *   faceauth score-pairs PAIRS.tsv [--model fused|NAME|all]
  *   faceauth quality FILE... | -
  *   faceauth user list CUSTOMER
  *   faceauth models check [--reference FILE] [--assets DIR]
@@ -573,11 +573,11 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "customer") == 0)
         rc = cmd_customer(&a);
     else if (strcmp(cmd, "compare") == 0)
-        rc = fa_cli_compare(a.n_positional, a.positional, a.cfg.model_dir, a.model);
+        rc = fa_cli_compare(a.n_positional, a.positional, &a.cfg, a.model);
     else if (strcmp(cmd, "embed") == 0)
         rc = fa_cli_embed(a.n_positional, a.positional, a.cfg.model_dir, a.model);
     else if (strcmp(cmd, "score-pairs") == 0)
-        rc = fa_cli_score_pairs(a.n_positional, a.positional, a.cfg.model_dir, a.model);
+        rc = fa_cli_score_pairs(a.n_positional, a.positional, &a.cfg, a.model);
     else if (strcmp(cmd, "quality") == 0)
         rc = fa_cli_quality(a.n_positional, a.positional, &a.cfg);
     else if (strcmp(cmd, "user") == 0)

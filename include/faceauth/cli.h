@@ -4,18 +4,20 @@
  * main.c dispatches `faceauth compare|embed|score-pairs|quality ...` here
  * (and `user list`, `models check` and the help pages, at the end). Each
  * function takes the subcommand's own argv (argv[0] is the subcommand name,
- * flags removed), the folder holding the ONNX models and the value of
- * --model, writes results to stdout and messages to stderr, and returns the
- * process exit status. compare, embed and score-pairs use only the public
- * vision API and run one engine per online CPU; quality runs the server's
- * face service.
+ * flags removed), the config (or only the folder holding the ONNX models)
+ * and the value of --model, writes results to stdout and messages to
+ * stderr, and returns the process exit status. compare, embed and
+ * score-pairs embed with the public vision API and run one engine per
+ * online CPU; quality runs the server's face service.
  *
  * `model` is a model's name or id (vision.h: fr_feature, mobilefacenet,
- * dlib), "all" for the three in model order, or NULL for fr_feature. An
- * unknown name is a usage error (exit 1). Where a result has one field per
- * model, the fields are tab-separated in model order (fr_feature,
- * mobilefacenet, dlib), so `--model all` adds columns and never changes the
- * single-model format.
+ * dlib), or "all" for the three in model order. NULL is "fused" for compare
+ * and score-pairs (the server's decision score: the config's `models`
+ * fused with its znorm_ statistics by fa_face_fuse, in z units) and
+ * fr_feature for embed, which has no "fused". An unknown name is a usage
+ * error (exit 1). Where a result has one field per model, the fields are
+ * tab-separated in model order (fr_feature, mobilefacenet, dlib), so
+ * `--model all` adds columns and never changes the single-model format.
  *
  * Images are refused above 40,000,000 pixels. Call from the main thread,
  * one at a time.
@@ -29,13 +31,16 @@
 extern "C" {
 #endif
 
+struct fa_config;
+
 /*
- * `compare A B`: the cosine of the largest face of A and of B, printed with
- * four decimals (with `all`, three tab-separated cosines). Exit 0; 2 (stderr
- * names the file) when an image has no face; 1 on any other error
- * (unreadable file, bad image, missing models, usage).
+ * `compare A B`: the fused score of the largest face of A and of B (or the
+ * cosine of the model named; with `all`, three tab-separated cosines),
+ * printed with four decimals. Exit 0; 2 (stderr names the file) when an
+ * image has no face; 1 on any other error (unreadable file, bad image,
+ * missing models, usage).
  */
-int fa_cli_compare(int argc, char **argv, const char *model_dir, const char *model);
+int fa_cli_compare(int argc, char **argv, const struct fa_config *cfg, const char *model);
 
 /*
  * `embed FILE...` or `embed -` (paths from stdin, one per line): one line per
@@ -53,14 +58,15 @@ int fa_cli_embed(int argc, char **argv, const char *model_dir, const char *model
 /*
  * `score-pairs PAIRS.tsv`: each line `pathA<TAB>pathB[<TAB>anything]`, paths
  * relative to the folder of PAIRS.tsv unless absolute. Prints, per line and
- * in order, `score<TAB>pathA<TAB>pathB` with the cosine of the largest faces
+ * in order, `score<TAB>pathA<TAB>pathB` with the fused score (or the named
+ * model's cosine) of the largest faces
  * (%.6f), or `NA` when either image is unreadable or has no face (the reason
  * goes to stderr). With `all`: `s1<TAB>s2<TAB>s3<TAB>pathA<TAB>pathB`
  * (fr_feature, mobilefacenet, dlib), or NA in all three. Each distinct image
  * is detected and embedded once. Exit 0; 1 on usage errors, a malformed
  * line, missing models or a write error.
  */
-int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char *model);
+int fa_cli_score_pairs(int argc, char **argv, const struct fa_config *cfg, const char *model);
 
 /*
  * `quality FILE...` or `quality -` (paths from stdin): the server's own
@@ -80,7 +86,6 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char 
  * (default: one per CPU). Exit 0 when every line was written; 1 on usage
  * errors, missing models or a write error.
  */
-struct fa_config;
 int fa_cli_quality(int argc, char **argv, const struct fa_config *cfg);
 
 /*

@@ -214,6 +214,16 @@ float fa_face_best_fused(const struct fa_fusion *f, const float *const probe[FA_
  * for the models it holds, NULL for the others. */
 void fa_face_probe_vectors(const struct fa_face_probe *probe, const float *out[FA_N_MODELS]);
 
+/* The fusion the config asks for: its `models` and each model's znorm_
+ * statistics. Pure; cfg is read during the call only. */
+void fa_face_fusion_from_config(const struct fa_config *cfg, struct fa_fusion *out);
+
+/* One model's cosine on the fused scale, (cosine - mean[m]) / sd[m], and
+ * back, mean[m] + z * sd[m]: how search reads a 0-1 threshold and which
+ * cosine its index must reach. Monotone; NAN when sd[m] is not > 0. Pure. */
+double fa_face_model_z(const struct fa_fusion *f, enum fa_model m, double cosine);
+double fa_face_model_cosine(const struct fa_fusion *f, enum fa_model m, double z);
+
 /* ---- the decisions (src/face/decision.c) ---- */
 
 /*

@@ -47,17 +47,20 @@ static const struct help_entry kHelp[] = {
      "the binary (../ and ../../ from its folder), so build/faceauth finds the\n"
      "repository's. One line per check; exit 1 with the first reason when\n"
      "any fails, 0 when all pass.\n"},
-    {"compare", "compare A.jpg B.jpg [--models DIR] [--model NAME|all]",
-     "The cosine of the largest face of A and of B (four decimals; three\n"
-     "tab-separated with --model all). Exit 2 when an image has no face.\n"},
+    {"compare", "compare A.jpg B.jpg [--models DIR] [--config FILE] [--model fused|NAME|all]",
+     "The server's decision score of the largest face of A and of B: the\n"
+     "config's models fused, in z units (four decimals). --model NAME gives\n"
+     "that model's cosine instead, --model all the three cosines, tab-\n"
+     "separated. Exit 2 when an image has no face.\n"},
     {"embed", "embed FILE...|- [--models DIR] [--model NAME|all]",
      "One line per image: path<TAB>ok<TAB>v1,v2,... (the L2-normalised\n"
      "embedding of the largest face), path<TAB>noface or path<TAB>error:REASON.\n"
      "\"-\" reads paths from stdin, one per line. Uses every core.\n"},
-    {"score-pairs", "score-pairs PAIRS.tsv [--models DIR] [--model NAME|all]",
+    {"score-pairs", "score-pairs PAIRS.tsv [--models DIR] [--config FILE] [--model fused|NAME|all]",
      "For each line pathA<TAB>pathB of PAIRS.tsv (relative to its folder):\n"
      "score<TAB>pathA<TAB>pathB, or NA when an image is unreadable or has no\n"
-     "face. Uses every core.\n"},
+     "face. The score is the fused one of compare, or a model's cosine with\n"
+     "--model NAME (all: three columns). Uses every core.\n"},
     {"quality", "quality FILE...|- [--models DIR] [--config FILE]",
      "The server's face choice and quality gates on each image, with the\n"
      "config's limits: path<TAB>AUTH<TAB>ENROLL<TAB>eye=..<TAB>sharp=..<TAB>\n"

@@ -17,10 +17,15 @@
  * --model picks the embedding model(s) (a mask of FA_MODEL_BIT()s): each
  * result keeps every model's vector back to back in model order, at the
  * offsets cli_offset() gives, so `all` costs one detection and one 112x112
- * warp per image whatever the number of models.
+ * warp per image whatever the number of models. compare and score-pairs
+ * print by default the server's decision score: the models of the config
+ * fused with its znorm_ statistics by fa_face_fuse, the very function
+ * authenticate and search call (`--model fused` says so explicitly).
  */
 #include "faceauth/cli.h"
 
+#include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +33,7 @@
 #include <unistd.h>
 
 #include "faceauth/common.h"
+#include "faceauth/face.h"
 #include "faceauth/vision.h"
 
 #define CLI_MAX_PIXELS 40000000L           /* decode cap for every CLI image */
@@ -92,6 +98,30 @@ static unsigned cli_models(const char *cmd, const char *name)
         return 0;
     }
     return FA_MODEL_BIT(m);
+}
+
+/* What compare and score-pairs print: one model's cosine, every model's,
+ * or the fused score of the config's models. */
+struct cli_scoring {
+    unsigned models; /* FA_MODEL_BIT()s to embed with */
+    int fused;       /* print fa_face_fuse of them instead of cosines */
+    struct fa_fusion fusion;
+};
+
+/* --model of compare and score-pairs: NULL or "fused" (the default), or what
+ * cli_models takes. 0 (message printed) on an unknown name. */
+static int cli_scoring(const char *cmd, const struct fa_config *cfg, const char *name,
+                       struct cli_scoring *out)
+{
+    memset(out, 0, sizeof *out);
+    if (name == NULL || strcmp(name, "fused") == 0) {
+        out->fused = 1;
+        fa_face_fusion_from_config(cfg, &out->fusion);
+        out->models = cfg->models != 0 ? cfg->models : FA_MODEL_BIT(FA_MODEL_ARCFACE);
+        return cli_models(cmd, "all") != 0; /* checks the buffer size */
+    }
+    out->models = cli_models(cmd, name);
+    return out->models != 0;
 }
 
 /* Decode one file and embed its largest face with every model in the mask
@@ -202,11 +232,33 @@ static void cli_pool_run(struct cli_pool *p, const char *const *paths, size_t n,
             pthread_join(tid[t], NULL);
 }
 
-/* The cosine of a and b for every model in the mask, in model order, each
- * with fmt and tab-separated, without a line end. */
-static void cli_print_cosines(const struct cli_result *a, const struct cli_result *b,
-                              unsigned models, const char *fmt)
+/* The fused score of a and b with fmt, or NA when they share no model. */
+static void cli_print_fused(const struct cli_result *a, const struct cli_result *b,
+                            const struct cli_scoring *sc, const char *fmt)
 {
+    const float *va[FA_N_MODELS], *vb[FA_N_MODELS];
+    for (int i = 0; i < FA_N_MODELS; i++) {
+        int has = (sc->models & FA_MODEL_BIT(i)) != 0;
+        va[i] = has ? a->emb + cli_offset((enum fa_model)i) : NULL;
+        vb[i] = has ? b->emb + cli_offset((enum fa_model)i) : NULL;
+    }
+    float s = fa_face_fuse(&sc->fusion, va, vb);
+    if (isnan(s))
+        fputs("NA", stdout);
+    else
+        printf(fmt, s);
+}
+
+/* The cosine of a and b for every model in the mask, in model order, each
+ * with fmt and tab-separated, without a line end; or their fused score. */
+static void cli_print_cosines(const struct cli_result *a, const struct cli_result *b,
+                              const struct cli_scoring *sc, const char *fmt)
+{
+    unsigned models = sc->models;
+    if (sc->fused) {
+        cli_print_fused(a, b, sc, fmt);
+        return;
+    }
     const char *sep = "";
     for (int i = 0; i < FA_N_MODELS; i++) {
         enum fa_model m = (enum fa_model)i;
@@ -237,19 +289,20 @@ static int cli_compare_one(struct fa_engine *eng, unsigned models, const char *p
     return 0;
 }
 
-int fa_cli_compare(int argc, char **argv, const char *model_dir, const char *model)
+int fa_cli_compare(int argc, char **argv, const struct fa_config *cfg, const char *model)
 {
     struct fa_engine *eng = NULL;
     struct fa_err err = {{0}};
     struct cli_result *res = NULL;
-    unsigned models = cli_models("compare", model);
+    struct cli_scoring sc;
     int status = 1;
-    if (argc != 3 || models == 0) {
-        fprintf(stderr, "usage: faceauth compare A.jpg B.jpg [--model NAME|all]\n");
+    if (argc != 3 || !cli_scoring("compare", cfg, model, &sc)) {
+        fprintf(stderr, "usage: faceauth compare A.jpg B.jpg [--model fused|NAME|all]\n");
         return 1;
     }
+    unsigned models = sc.models;
     res = calloc(2, sizeof *res);
-    if (res == NULL || fa_engine_new_models(model_dir, models, &eng, &err) != FA_OK) {
+    if (res == NULL || fa_engine_new_models(cfg->model_dir, models, &eng, &err) != FA_OK) {
         fprintf(stderr, "faceauth compare: %s\n", res == NULL ? "out of memory" : err.msg);
         goto out;
     }
@@ -257,7 +310,7 @@ int fa_cli_compare(int argc, char **argv, const char *model_dir, const char *mod
     if (status == 0)
         status = cli_compare_one(eng, models, argv[2], &res[1]);
     if (status == 0) {
-        cli_print_cosines(&res[0], &res[1], models, "%.4f");
+        cli_print_cosines(&res[0], &res[1], &sc, "%.4f");
         putchar('\n');
     }
 out:
@@ -501,16 +554,18 @@ static void cli_report_failures(char **uniq, size_t n, struct cli_result *res)
 /* One line per pair: a score per model in the mask (or as many NA), then
  * the two paths as written. */
 static void cli_print_scores(const struct cli_pair *pairs, size_t n, const struct cli_result *res,
-                             unsigned models)
+                             const struct cli_scoring *sc)
 {
     for (size_t i = 0; i < n; i++) {
         const struct cli_result *a = &res[pairs[i].ia], *b = &res[pairs[i].ib];
         if (a->status == CLI_OK && b->status == CLI_OK) {
-            cli_print_cosines(a, b, models, "%.6f");
+            cli_print_cosines(a, b, sc, "%.6f");
+        } else if (sc->fused) {
+            fputs("NA", stdout);
         } else {
             const char *sep = "";
             for (int m = 0; m < FA_N_MODELS; m++)
-                if (models & FA_MODEL_BIT(m)) {
+                if (sc->models & FA_MODEL_BIT(m)) {
                     printf("%sNA", sep);
                     sep = "\t";
                 }
@@ -520,8 +575,8 @@ static void cli_print_scores(const struct cli_pair *pairs, size_t n, const struc
 }
 
 /* Embed the distinct images with the pool and print the scores. */
-static int cli_score(const char *model_dir, unsigned models, struct cli_pair *pairs, size_t n,
-                     char **uniq, size_t n_uniq)
+static int cli_score(const char *model_dir, const struct cli_scoring *sc, struct cli_pair *pairs,
+                     size_t n, char **uniq, size_t n_uniq)
 {
     struct cli_pool *pool = malloc(sizeof *pool);
     struct cli_result *res = calloc(n_uniq + 1, sizeof *res);
@@ -531,14 +586,14 @@ static int cli_score(const char *model_dir, unsigned models, struct cli_pair *pa
         fprintf(stderr, "faceauth score-pairs: out of memory\n");
         goto out;
     }
-    if (cli_pool_init(pool, model_dir, models, &err) != FA_OK) {
+    if (cli_pool_init(pool, model_dir, sc->models, &err) != FA_OK) {
         fprintf(stderr, "faceauth score-pairs: %s\n", err.msg);
         goto out;
     }
     cli_pool_run(pool, (const char *const *)uniq, n_uniq, res);
     cli_pool_cleanup(pool);
     cli_report_failures(uniq, n_uniq, res);
-    cli_print_scores(pairs, n, res, models);
+    cli_print_scores(pairs, n, res, sc);
     status = 0;
 out:
     free(res);
@@ -546,7 +601,7 @@ out:
     return status;
 }
 
-int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char *model)
+int fa_cli_score_pairs(int argc, char **argv, const struct fa_config *cfg, const char *model)
 {
     uint8_t *text = NULL;
     size_t len = 0, n = 0, n_uniq = 0;
@@ -554,9 +609,9 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char 
     char **uniq = NULL, *dir = NULL;
     struct fa_err err = {{0}};
     int status = 1;
-    unsigned models = cli_models("score-pairs", model);
-    if (argc != 2 || models == 0) {
-        fprintf(stderr, "usage: faceauth score-pairs [--model NAME|all] PAIRS.tsv\n");
+    struct cli_scoring sc;
+    if (argc != 2 || !cli_scoring("score-pairs", cfg, model, &sc)) {
+        fprintf(stderr, "usage: faceauth score-pairs [--model fused|NAME|all] PAIRS.tsv\n");
         return 1;
     }
     if (fa_read_file(argv[1], CLI_MAX_FILE, &text, &len, &err) != FA_OK) {
@@ -570,7 +625,7 @@ int fa_cli_score_pairs(int argc, char **argv, const char *model_dir, const char 
         fprintf(stderr, "faceauth score-pairs: out of memory\n");
         goto out;
     }
-    status = cli_score(model_dir, models, pairs, n, uniq, n_uniq);
+    status = cli_score(cfg->model_dir, &sc, pairs, n, uniq, n_uniq);
     if (status == 0 && (ferror(stdout) || fflush(stdout) != 0)) {
         fprintf(stderr, "faceauth score-pairs: cannot write the output\n");
         status = 1;

@@ -17,11 +17,7 @@
 void fa_face_policy_from_config(const struct fa_config *cfg, struct fa_face_policy *out)
 {
     fa_face_opts_from_config(cfg, &out->gates);
-    out->fusion.models = cfg->models;
-    for (int m = 0; m < FA_N_MODELS; m++) {
-        out->fusion.mean[m] = (float)cfg->znorm[m][0];
-        out->fusion.sd[m] = (float)cfg->znorm[m][1];
-    }
+    fa_face_fusion_from_config(cfg, &out->fusion);
     out->threshold_high = cfg->threshold_high;
     out->threshold_low = cfg->threshold_low;
     out->learn_margin = cfg->learn_margin;

@@ -57,3 +57,26 @@ void fa_face_probe_vectors(const struct fa_face_probe *probe, const float *out[F
     for (int m = 0; m < FA_N_MODELS; m++)
         out[m] = (probe->models & FA_MODEL_BIT(m)) ? probe->emb[m] : NULL;
 }
+
+void fa_face_fusion_from_config(const struct fa_config *cfg, struct fa_fusion *out)
+{
+    out->models = cfg->models;
+    for (int m = 0; m < FA_N_MODELS; m++) {
+        out->mean[m] = (float)cfg->znorm[m][0];
+        out->sd[m] = (float)cfg->znorm[m][1];
+    }
+}
+
+double fa_face_model_z(const struct fa_fusion *f, enum fa_model m, double cosine)
+{
+    if (!(f->sd[m] > 0))
+        return NAN;
+    return (cosine - f->mean[m]) / f->sd[m];
+}
+
+double fa_face_model_cosine(const struct fa_fusion *f, enum fa_model m, double z)
+{
+    if (!(f->sd[m] > 0))
+        return NAN;
+    return f->mean[m] + z * f->sd[m];
+}

@@ -24,9 +24,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
 # Seven people, each (demo picture, face index by size). Their faces score
-# below 0.35 (fr_feature cosine, what search uses) and below 2.4 (fused z,
-# what authenticate uses) against each other's augmented photos, their own
-# above 0.9 and 7. (sample2's largest face is a profile, which the pose
+# below 0.35 (fr_feature cosine) and below 2.4 (fused z, what authenticate
+# and search use) against each other's augmented photos, their own above 0.9
+# and 7. (sample2's largest face is a profile, which the pose
 # gate refuses to enroll: alice is its second face.)
 PEOPLE = {
     "alice": ("sample2.jpg", 1),
@@ -38,6 +38,10 @@ PEOPLE = {
     "gina": ("sample3.jpg", 1),
 }
 ENROLLED = ["alice", "bob", "carol", "dave", "erin"]
+# The default config's lowest search threshold (threshold_low's first value,
+# fused z) and the same as an fr_feature cosine (znorm_fr_feature).
+FLOOR_Z = 2.752
+FLOOR_COS = 0.00849 + FLOOR_Z * 0.11329
 DATE_RE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 STATUS_ROW_KEYS = {"userName", "fullName", "emailId", "phoneNumber", "faceThumbnail",
                    "faceOriginal", "timeStamp", "enrollmentStatus", "blacklistState"}
@@ -320,6 +324,33 @@ def test_settings(t, acme, ctx):
          "refused updates change nothing", diag(got))
 
 
+def test_search_floor(t, acme, alice):
+    """No threshold below the lowest operating point: it would make search
+    an oracle that scores any face against everyone."""
+    words = ["threshold", "%.3f" % FLOOR_Z, "%.4f" % FLOOR_COS, "precision low"]
+    for bad in (0, -1, 0.3, 1.5, FLOOR_Z - 0.01, 25, "nan", "1e999"):
+        h.check_error(t, "search threshold %r (below %.3f z / %.4f cosine, or above 20)"
+                      % (bad, FLOOR_Z, FLOOR_COS),
+                      acme("search", {"url": alice, "threshold": bad}), 400, words)
+    got = acme.search(alice, threshold=FLOOR_Z)
+    t.ok(found(got)[:1] == ["alice"], "threshold at the floor (fused z) is allowed", diag(got))
+    got = acme.search(alice, threshold=round(FLOOR_COS + 0.0001, 4))
+    t.ok(found(got)[:1] == ["alice"], "... and just above it as a 0-1 cosine", diag(got))
+    got = acme("settings/update", {"Threshold": 0})
+    t.ok(is_ok(got), "settings Threshold 0 is stored (the spec's 0-1)", diag(got))
+    got = acme.search(alice)
+    t.ok(is_ok(got) and found(got)[:1] == ["alice"] and
+         all(u.get("matchScore", 0) >= FLOOR_Z for u in body_of(got).get("userNames", [])),
+         "... but search without threshold raises it to the floor", diag(got))
+    acme("settings/update", {"Threshold": 0.55, "allowLowPrecision": "no"})
+    got = acme("search", {"url": alice, "threshold": 3.0})
+    h.check_error(t, "search threshold 3.0 when the customer forbids precision low "
+                  "(floor: threshold_high's 3.297)", got, 400, ["threshold", "3.297",
+                                                                 "precision high"])
+    got = acme("settings/update", {"allowLowPrecision": "yes"})
+    t.ok(is_ok(got) and body_of(got).get("Threshold") == 0.55, "settings restored", diag(got))
+
+
 def test_search(t, acme, photos, ctx):
     alice = photos + "/alice-aug.jpg"
     # Threshold is 0.99 here (test_settings): the customer's default applies.
@@ -336,21 +367,33 @@ def test_search(t, acme, photos, ctx):
     b = body_of(got)
     hits = b.get("userNames", []) if is_ok(got) else []
     first = hits[0] if hits else {}
+    at_055 = (0.55 - 0.00849) / 0.11329  # Threshold 0.55 read as a cosine, in z units
     t.ok(first.get("userName") == "alice" and isinstance(first.get("matchScore"), float) and
-         0.55 <= first["matchScore"] <= 1 and first.get("blacklistState") == "no" and
+         first["matchScore"] >= at_055 and first.get("blacklistState") == "no" and
          has_link(b, "faceOriginal") and has_link(b, "faceThumbnail"),
-         "search with alice's other photo: alice first with matchScore and blacklistState",
-         diag(got))
-    t.ok(all(isinstance(u.get("matchScore"), float) and u["matchScore"] >= 0.55 for u in hits)
+         "search with alice's other photo: alice first with a fused matchScore >= %.3f "
+         "(Threshold 0.55 as z) and blacklistState" % at_055, diag(got))
+    t.ok(all(isinstance(u.get("matchScore"), float) and u["matchScore"] >= at_055 for u in hits)
          and [u["matchScore"] for u in hits] == sorted([u["matchScore"] for u in hits],
                                                         reverse=True),
          "every hit at or above the threshold, best first", hits)
+    auth = acme("authenticate", {"userName": "alice", "url": alice})
+    acme.logged("alice", "authenticate", "success")
+    t.ok(is_ok(auth) and body_of(auth).get("matchScore") == first.get("matchScore"),
+         "search's matchScore is authenticate's for the same photo (fused z)",
+         (diag(auth), first))
+    got = acme.search(alice, threshold=round(first.get("matchScore", 5) - 0.01, 4))
+    t.ok(found(got)[:1] == ["alice"], "a threshold in z units (above 1) just under her score "
+         "finds her", diag(got))
+    got = acme.search(alice, threshold=round(first.get("matchScore", 5) + 0.01, 4))
+    t.ok(is_ok(got) and "alice" not in found(got), "... and just above it does not", diag(got))
     got = acme.search(alice, threshold=0.99)
     t.ok(got[0] == 200 and body_of(got).get("status") == "200 OK" and
          body_of(got).get("userNames") == [],
          "threshold 0.99: 200 with an empty userNames", diag(got))
     h.check_error(t, "search threshold \"x\"",
                   acme("search", {"url": alice, "threshold": "x"}), 400, ["threshold"])
+    test_search_floor(t, acme, alice)
     got = acme("search", {"url": photos + "/noface.jpg"})
     acme.logged("", "search", "failure")
     h.check_refused(t, "search a photo without a face", got, ["face"])
@@ -631,9 +674,9 @@ def test_logs(t, acme, photos, ctx):
          "all four request types are logged", {r.get("requestType") for r in rows})
     scored = [r for r in rows if r.get("result") == "success" and
               r.get("requestType") in ("authenticate", "search")]
-    # search scores are cosines (-1..1); authenticate's are fused z-scores.
+    # Both are fused z-scores, and a success is at least the lowest threshold.
     t.ok(scored and all(isinstance(r.get("matchScore"), float) and
-                        (r["requestType"] == "authenticate" or -1 <= r["matchScore"] <= 1) and
+                        r["matchScore"] >= FLOOR_Z and
                         has_link(r, "faceThumbnail") and has_link(r, "faceOriginal")
                         for r in scored),
          "successful authenticate/search rows carry matchScore and both image links", scored[:3])
@@ -705,7 +748,7 @@ def test_delete(t, acme, photos, ctx):
     t.ok(before - after == files and not after - before,
          "exactly erin's files left images/%s/" % ctx["acme_dir"],
          ("removed", sorted(before - after), "expected", sorted(files)))
-    got = acme.search(photos + "/erin-aug.jpg", threshold=0.3)
+    got = acme.search(photos + "/erin-aug.jpg", threshold=FLOOR_Z)
     t.ok(is_ok(got) and "erin" not in found(got), "search no longer returns erin", diag(got))
     rows, total = all_logs(acme)
     erin = [(r.get("requestType"), r.get("result")) for r in rows or []
@@ -822,9 +865,9 @@ def test_isolation(t, acme, globex, photos, ctx):
     got = globex.search(photos + "/alice-aug.jpg", threshold=0.5)
     t.ok(is_ok(got) and found(got) == [], "globex searching with acme-alice's face: nothing",
          diag(got))
-    got = globex.search(photos + "/alice-aug.jpg", threshold=-1)
+    got = globex.search(photos + "/gina-aug.jpg", threshold=FLOOR_Z)
     t.ok(is_ok(got) and found(got) == ["gina"],
-         "globex searching at threshold -1: only its own gina", diag(got))
+         "globex searching gina's face at the lowest threshold: only its own gina", diag(got))
     rows, total = all_logs(globex)
     t.ok(rows is not None and total == len(globex.log) and
          [(r.get("userName"), r.get("requestType"), r.get("result")) for r in rows] ==
@@ -873,7 +916,7 @@ def test_restart(t, args, acme, photos, ctx, config):
         got = acme.search(photos + "/%s-aug.jpg" % face)
         t.ok(found(got)[:1] == [user], "after the restart, %s's face finds %s (index reloaded)" %
              (face, user), diag(got))
-    got = acme.search(photos + "/erin-aug.jpg", threshold=0.3)
+    got = acme.search(photos + "/erin-aug.jpg", threshold=FLOOR_Z)
     t.ok(is_ok(got) and "erin" not in found(got), "the deleted erin stays gone", diag(got))
     got = acme("authenticate", {"userName": "bob", "url": photos + "/bob-aug.jpg"})
     acme.logged("bob", "authenticate", "success")

@@ -2,8 +2,10 @@
 """End to end: the benchmark subcommands compare, embed and score-pairs of
 the built binary, with and without --model (include/faceauth/cli.h): output
 formats, one field per model in model order for `all`, the same numbers
-whichever way a model is asked for, NA lines, exit codes, and no sanitizer
-report (a non-zero exit under ASan). Also `quality`: the server's gates per
+whichever way a model is asked for, the fused default of compare and
+score-pairs (the mean of the models' z-scores with the znorm_ of --config,
+recomputed here from the `all` cosines), NA lines, exit codes, and no
+sanitizer report (a non-zero exit under ASan). Also `quality`: the server's gates per
 file, for authentication and enrollment, with the config's limits.
 
 And the operator's commands: `--help`, `help CMD`, `CMD --help`,
@@ -27,6 +29,22 @@ import harness as h  # noqa: E402
 
 DIMS = {"fr_feature": 512, "mobilefacenet": 192, "dlib": 128}
 ORDER = ["fr_feature", "mobilefacenet", "dlib"]
+# Pinned z-normalisation (not the shipped one, so that a fused score computed
+# with the defaults instead of --config's would show).
+ZNORM = {"fr_feature": (0.02, 0.1), "mobilefacenet": (0.03, 0.2), "dlib": (0.8, 0.05)}
+
+
+def znorm_config(root):
+    """A config pinning ZNORM; the fused score then is known from the cosines."""
+    path = os.path.join(root, "znorm.conf")
+    with open(path, "w") as f:
+        f.write("".join("znorm_%s = %g,%g\n" % (m, *ZNORM[m]) for m in ORDER))
+    return path
+
+
+def fused(cosines):
+    """The mean over the three models of (cosine - mean) / sd, from ZNORM."""
+    return sum((float(c) - ZNORM[m][0]) / ZNORM[m][1] for c, m in zip(cosines, ORDER)) / 3
 
 
 def run(args, *argv, stdin=None):
@@ -68,13 +86,21 @@ def test_embed(t, args, photos):
          "a missing file is an error line, not an exit code", lines)
 
 
-def test_compare(t, args, photos):
-    code, out, _ = run(args, "compare", photos[0], photos[0])
-    t.ok(code == 0 and out.strip() == "1.0000", "compare A A: 1.0000", out)
+def test_compare(t, args, photos, conf):
+    code, out, _ = run(args, "compare", photos[0], photos[0], "--model", "fr_feature")
+    t.ok(code == 0 and out.strip() == "1.0000", "compare A A --model fr_feature: 1.0000", out)
     code, out, _ = run(args, "compare", photos[0], photos[1], "--model", "all")
     fields = out.strip().split("\t")
     t.ok(code == 0 and len(fields) == 3 and all(-1 <= float(f) <= 1 for f in fields),
          "compare --model all: three cosines", out)
+    code, out2, err = run(args, "compare", photos[0], photos[1], "--config", conf)
+    t.ok(code == 0 and len(fields) == 3 and
+         math.isclose(float(out2), fused(fields), abs_tol=2e-3),
+         "compare without --model: the fused score of --config's znorm (%.4f)"
+         % (fused(fields) if len(fields) == 3 else math.nan), (code, out2, err))
+    code, out3, _ = run(args, "compare", photos[0], photos[1], "--config", conf,
+                        "--model", "fused")
+    t.ok(code == 0 and out3 == out2, "--model fused is the default", out3)
     code, _, err = run(args, "compare", photos[0], photos[1], "--model", "nope")
     t.ok(code == 1 and "unknown model" in err, "an unknown --model is a usage error", err)
 
@@ -94,9 +120,16 @@ def test_score_pairs(t, args, root):
     t.ok(code == 0 and len(one) == 3 and all(len(r) == 3 for r in one) and
          math.isclose(float(one[0][0]), float(rows[0][1]), abs_tol=1e-6),
          "score-pairs --model mobilefacenet: the second column of `all`", out1)
-    code, out2, _ = run(args, "score-pairs", pairs)
+    code, out2, _ = run(args, "score-pairs", "--model", "fr_feature", pairs)
     t.ok(code == 0 and out2.splitlines()[0].split("\t")[0] == rows[0][0],
-         "score-pairs without --model: fr_feature, the first column of `all`", out2)
+         "score-pairs --model fr_feature: the first column of `all`", out2)
+    code, out3, err = run(args, "score-pairs", "--config", znorm_config(root), pairs)
+    fz = [line.split("\t") for line in out3.splitlines()]
+    t.ok(code == 0 and len(fz) == 3 and all(len(r) == 3 for r in fz) and len(rows) == 3 and
+         all(math.isclose(float(fz[i][0]), fused(rows[i][:3]), abs_tol=5e-5) for i in (0, 1))
+         and fz[2][0] == "NA" and fz[0][1:] == ["sample1.jpg", "sample3.jpg"],
+         "score-pairs without --model: the fused score of --config's znorm, NA when a file "
+         "is missing", (code, out3, err))
 
 
 def test_quality(t, args, root):
@@ -325,7 +358,7 @@ def main():
                        os.path.join(work, "sample%d.jpg" % i))
         photos = [os.path.join(work, "sample%d.jpg" % i) for i in (1, 2)]
         test_embed(t, args, photos)
-        test_compare(t, args, photos)
+        test_compare(t, args, photos, znorm_config(work))
         test_score_pairs(t, args, work)
         test_quality(t, args, work)
         test_help(t, args)

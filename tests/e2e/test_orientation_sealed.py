@@ -150,7 +150,7 @@ def test_copy_alone(t, args, data, photos):
         t.ok(st == 200 and body.get("authenticationStatus") == "success",
              "with its key the copy starts and jane authenticates", body)
         st, _, body = srv.api("search", {"customerName": "acme", "url": photos + "/jane-again.jpg",
-                                         "threshold": 0.3, "searchSpaces": None}, tok)
+                                         "threshold": 3.0, "searchSpaces": None}, tok)
         names = [u.get("userName") for u in body.get("userNames", [])] \
             if isinstance(body, dict) else []
         t.ok(st == 200 and "jane" in names, "search finds her in the index loaded at start",

@@ -163,6 +163,32 @@ static void set_pair(enum fa_model m, double c)
     g_vec[1][m][1] = (float)sqrt(1 - c * c);
 }
 
+/* The config's fusion, and one model's cosine on the fused scale and back
+ * (search reads a 0-1 threshold so). */
+static void test_fusion_config(void)
+{
+    struct fa_config cfg;
+    struct fa_fusion f;
+    fa_config_defaults(&cfg);
+    cfg.models = FA_MODEL_BIT(FA_MODEL_ARCFACE) | FA_MODEL_BIT(FA_MODEL_DLIB);
+    cfg.znorm[FA_MODEL_DLIB][0] = 0.8;
+    cfg.znorm[FA_MODEL_DLIB][1] = 0.05;
+    fa_face_fusion_from_config(&cfg, &f);
+    tap_ok(f.models == cfg.models && fabsf(f.mean[FA_MODEL_DLIB] - 0.8f) < 1e-7 &&
+               fabsf(f.sd[FA_MODEL_DLIB] - 0.05f) < 1e-7 &&
+               fabsf(f.sd[FA_MODEL_ARCFACE] - (float)cfg.znorm[FA_MODEL_ARCFACE][1]) < 1e-7,
+           "fusion from the config: its models and znorm");
+    tap_ok(fabs(fa_face_model_z(&f, FA_MODEL_DLIB, 0.9) - 2.0) < 1e-5,
+           "model z: (0.9 - 0.8) / 0.05 = 2");
+    tap_ok(fabs(fa_face_model_cosine(&f, FA_MODEL_DLIB, 2.0) - 0.9) < 1e-6,
+           "model cosine: 0.8 + 2 x 0.05 = 0.9");
+    tap_ok(fa_face_model_z(&f, FA_MODEL_DLIB, 0.5) < fa_face_model_z(&f, FA_MODEL_DLIB, 0.6),
+           "monotone");
+    f.sd[FA_MODEL_MFN] = 0;
+    TAP_OK(isnan(fa_face_model_z(&f, FA_MODEL_MFN, 0.5)) &&
+           isnan(fa_face_model_cosine(&f, FA_MODEL_MFN, 1)));
+}
+
 static void test_fusion(void)
 {
     struct fa_fusion f = {FA_MODELS_ALL, {0.0078f, 0.0098f, 0.835f}, {0.097f, 0.145f, 0.035f}};
@@ -645,6 +671,7 @@ int main(void)
 
     test_gates();
     test_fusion();
+    test_fusion_config();
     test_thresholds();
     test_reduction_rule();
     strict.auth.max_yaw = strict.enroll.max_yaw = 30;
