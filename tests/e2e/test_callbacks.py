@@ -323,8 +323,7 @@ def phase_restart(t, verify, args, world, rx, srv, secrets):
     got = wait_for(lambda: len(rx2.got("/acme/success")) >= 3, 30)
     time.sleep(1.0)
     posts = rx2.got("/acme/success")
-    t.ok(got and len(posts) == 3, "after the restart the three events arrive",
-         (len(posts), Customer(srv2, "acme", "acme-pw-1")("view/callbacks")[2]))
+    t.ok(got and len(posts) == 3, "after the restart the three events arrive", len(posts))
     ids = [json.loads(p[2]).get("eventId") for p in posts]
     t.ok(len(set(ids)) == 3, "each exactly once (by eventId)", ids)
     for i, p in enumerate(posts):
