@@ -66,8 +66,10 @@ static int raw_blob(int64_t user_id, uint8_t *buf, int cap)
     return n;
 }
 
-/* 1 when any 8 consecutive bytes of vec (two floats) occur in the file. */
-static int file_holds(const char *path, const float vec[DIM])
+/* 1 when any len consecutive bytes of needle (taken every step bytes)
+ * occur in the file. */
+static int file_holds_bytes(const char *path, const uint8_t *needle, size_t n_needle,
+                            size_t len, size_t step)
 {
     FILE *f = fopen(path, "rb");
     static uint8_t buf[4 << 20];
@@ -77,9 +79,15 @@ static int file_holds(const char *path, const float vec[DIM])
         return 0;
     n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    for (int i = 0; i + 2 <= DIM && !found; i++)
-        found = memmem(buf, n, (const uint8_t *)vec + 4 * i, 8) != NULL;
+    for (size_t i = 0; i + len <= n_needle && !found; i += step)
+        found = memmem(buf, n, needle + i, len) != NULL;
     return found;
+}
+
+/* 1 when any 8 consecutive bytes of vec (two floats) occur in the file. */
+static int file_holds(const char *path, const float vec[DIM])
+{
+    return file_holds_bytes(path, (const uint8_t *)vec, sizeof(float) * DIM, 8, 4);
 }
 
 /* 1 when the SQLite file or its WAL holds vec; PostgreSQL's files are the
@@ -179,6 +187,30 @@ static struct fa_store *test_legacy(struct fa_store *st, int64_t alice, const fl
 
 /* Without its key, a database of sealed templates does not open (and no
  * new key is made over it); a key file of the wrong size is refused. */
+/* SQLite: a deleted user's sealed templates leave no bytes behind in the
+ * file (secure_delete), once the WAL is checkpointed. */
+static void test_delete_wipes(struct fa_store *st, int64_t cid)
+{
+    uint8_t blob[256];
+    float vc[DIM];
+    int64_t carol = enrolled_user(st, cid, "carol", 3.5f, vc), gone = 0;
+    int n = carol > 0 ? raw_blob(carol, blob, sizeof blob) : -1;
+    char **paths = NULL;
+    int n_paths = 0;
+    struct fa_err err = {{0}};
+
+    if (!TAP_OK(n > 16))
+        return;
+    TAP_OK(fa_db_exec(g_raw, "PRAGMA wal_checkpoint(TRUNCATE)") == FA_DB_OK);
+    TAP_OK(file_holds_bytes(g_db, blob, (size_t)n, 16, 16)); /* the check below can fail */
+    TAP_OK(fa_store_user_delete(st, cid, "carol", &gone, &paths, &n_paths, &err) == FA_OK &&
+           gone == carol);
+    fa_store_paths_free(paths, n_paths);
+    TAP_OK(fa_db_exec(g_raw, "PRAGMA wal_checkpoint(TRUNCATE)") == FA_DB_OK);
+    tap_ok(!file_holds_bytes(g_db, blob, (size_t)n, 16, 16),
+           "a deleted user's sealed template is wiped from the file");
+}
+
 static void test_missing_key(void)
 {
     char key[320], keep[330];
@@ -227,6 +259,8 @@ static void backend_body(void)
     test_sealed(st, alice, va);
     test_swap(st, alice, bob);
     st = test_legacy(st, alice, va);
+    if (g_engine == FA_DB_SQLITE && st != NULL)
+        test_delete_wipes(st, cid);
     fa_store_free(st);
     st = NULL;
     if (g_engine == FA_DB_SQLITE)
