@@ -7,9 +7,18 @@
  * from the store rather than applying the change it was told about: the
  * store is the truth, a reload is idempotent, and a follower that only
  * knows "user u changed" (another node's write) needs nothing more.
+ *
+ * follow_lock makes each reload (read the store, replace in the index) and
+ * each delete's removal one step. Without it two writers of one user could
+ * interleave: the first reads before the second commits, the second
+ * replaces, then the first replaces with its older read and the index stays
+ * one change behind (or a deleted user comes back). Each reload starts after
+ * its own commit, so with the steps in a line the last one always reads
+ * every commit before it. A reload is one indexed read, so the line is short.
  */
 #include "faceauth/gallery.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +28,7 @@ struct fa_gallery {
     struct fa_index *index; /* borrowed */
     char model_id[FA_STORE_MODEL_ID_MAX];
     int dim;
+    pthread_mutex_t follow_lock; /* see the top of the file */
 };
 
 enum fa_rc fa_gallery_new(struct fa_store *store, struct fa_index *index, const char *model_id,
@@ -36,12 +46,16 @@ enum fa_rc fa_gallery_new(struct fa_store *store, struct fa_index *index, const 
     g->index = index;
     snprintf(g->model_id, sizeof g->model_id, "%s", model_id);
     g->dim = dim;
+    pthread_mutex_init(&g->follow_lock, NULL);
     *out = g;
     return FA_OK;
 }
 
 void fa_gallery_free(struct fa_gallery *g)
 {
+    if (g == NULL)
+        return;
+    pthread_mutex_destroy(&g->follow_lock);
     free(g);
 }
 
@@ -124,8 +138,11 @@ enum fa_rc fa_gallery_user_delete(struct fa_gallery *g, int64_t customer_id,
     enum fa_rc rc =
         fa_store_user_delete(g->store, customer_id, user_name, user_id, paths, n, err);
     /* The user's rows are gone with it: nothing to reload. */
-    if (rc == FA_OK)
+    if (rc == FA_OK) {
+        pthread_mutex_lock(&g->follow_lock);
         fa_index_remove_user(g->index, customer_id, *user_id);
+        pthread_mutex_unlock(&g->follow_lock);
+    }
     return rc;
 }
 
@@ -134,8 +151,10 @@ void fa_gallery_follow(struct fa_gallery *g, int64_t customer_id, int64_t user_i
     float *vecs = NULL;
     int n = 0;
     struct fa_err err = {{0}};
-    enum fa_rc rc =
-        fa_store_templates_load(g->store, user_id, g->model_id, g->dim, &vecs, &n, &err);
+    enum fa_rc rc;
+
+    pthread_mutex_lock(&g->follow_lock);
+    rc = fa_store_templates_load(g->store, user_id, g->model_id, g->dim, &vecs, &n, &err);
     if (rc == FA_OK)
         rc = fa_index_set_user(g->index, customer_id, user_id, vecs, n, &err);
     free(vecs);
@@ -143,9 +162,10 @@ void fa_gallery_follow(struct fa_gallery *g, int64_t customer_id, int64_t user_i
      * succeeded. An index that cannot follow drops the user instead of
      * keeping old faces: search may miss them until the next start, but
      * never finds a face that is gone. */
-    if (rc != FA_OK) {
+    if (rc != FA_OK)
         fa_index_remove_user(g->index, customer_id, user_id);
+    pthread_mutex_unlock(&g->follow_lock);
+    if (rc != FA_OK)
         fprintf(stderr, "faceauth: search index update failed for user %lld: %s\n",
                 (long long)user_id, err.msg);
-    }
 }
