@@ -176,6 +176,13 @@ enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, struct fa_db_stmt *
     return FA_OK;
 }
 
+enum fa_rc fa_store_conn_stmt(struct fa_store *st, const char *sql, struct fa_conn **c,
+                              struct fa_db_stmt **out, struct fa_err *err)
+{
+    enum fa_rc rc = fa_store_conn(st, c, err);
+    return rc == FA_OK ? fa_store_stmt(*c, sql, out, err) : rc;
+}
+
 void fa_store_stmt_done(struct fa_db_stmt *s)
 {
     fa_db_reset(s);

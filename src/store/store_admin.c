@@ -389,9 +389,7 @@ enum fa_rc fa_store_pending_list(struct fa_store *st, char ***paths, int *n, str
 
     *paths = NULL;
     *n = 0;
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_PENDING_LIST, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_PENDING_LIST, &c, &s, err);
     if (rc == FA_OK)
         rc = paths_collect(c, s, paths, n, err);
     fa_store_stmt_done(s);
@@ -448,9 +446,7 @@ enum fa_rc fa_store_image_path_known(struct fa_store *st, const char *relpath, i
     *known = 0;
     if (relpath == NULL)
         return fa_err_set(err, FA_EINVAL, "image path is missing");
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_PATH_KNOWN, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_PATH_KNOWN, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_text(s, 1, relpath) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
@@ -481,9 +477,7 @@ enum fa_rc fa_store_user_blacklist(struct fa_store *st, int64_t customer_id, con
 
     rc = fa_store_check_name("userName", user_name, err);
     if (rc == FA_OK)
-        rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_BLACKLIST, &s, err);
+        rc = fa_store_conn_stmt(st, SQL_BLACKLIST, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b = fa_store_bind_id_text(s, customer_id, user_name);

@@ -70,6 +70,11 @@ enum fa_rc fa_store_conn(struct fa_store *st, struct fa_conn **out, struct fa_er
 enum fa_rc fa_store_stmt(struct fa_conn *c, const char *sql, struct fa_db_stmt **out,
                          struct fa_err *err);
 
+/* This thread's connection and the cached statement for sql on it: the
+ * opening pair of nearly every store function. */
+enum fa_rc fa_store_conn_stmt(struct fa_store *st, const char *sql, struct fa_conn **c,
+                              struct fa_db_stmt **out, struct fa_err *err);
+
 /* Reset s and drop its bindings so it holds no lock and no caller pointer. NULL is fine. */
 void fa_store_stmt_done(struct fa_db_stmt *s);
 

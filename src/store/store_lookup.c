@@ -17,9 +17,7 @@ enum fa_rc fa_store_customer_id(struct fa_store *st, const char *name, int64_t *
     *id = 0;
     rc = fa_store_check_name("customer name", name, err);
     if (rc == FA_OK)
-        rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_CUSTOMER_ID, &s, err);
+        rc = fa_store_conn_stmt(st, SQL_CUSTOMER_ID, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_text(s, 1, name) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;

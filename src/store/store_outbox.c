@@ -119,9 +119,7 @@ enum fa_rc fa_store_event_ready(struct fa_store *st, const char *event_id, const
 
     if (body == NULL || strnlen(body, OUTBOX_BODY_MAX + 1) > OUTBOX_BODY_MAX)
         return fa_err_set(err, FA_EINVAL, "callback body must be 0-%d bytes", OUTBOX_BODY_MAX);
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENT_READY, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENT_READY, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= fa_db_bind_text(s, 1, event_id);
@@ -147,9 +145,7 @@ enum fa_rc fa_store_events_release(struct fa_store *st, int64_t before, int *n,
     int b = FA_DB_OK;
 
     *n = 0;
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENTS_RELEASE, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENTS_RELEASE, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= fa_db_bind_int64(s, 1, before);
@@ -172,9 +168,7 @@ enum fa_rc fa_store_events_prune(struct fa_store *st, int64_t before, int *n,
     enum fa_rc rc;
 
     *n = 0;
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENTS_PRUNE, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENTS_PRUNE, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     rc = fa_store_run(c, s, fa_db_bind_int64(s, 1, before), "callback prune", err);
@@ -261,9 +255,7 @@ enum fa_rc fa_store_events_due(struct fa_store *st, int64_t now_ms, int max,
     rows = calloc((size_t)max, sizeof *rows);
     if (rows == NULL)
         return fa_err_set(err, FA_ENOMEM, "out of memory reading callback events");
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENTS_DUE, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENTS_DUE, &c, &s, err);
     if (rc != FA_OK)
         goto out;
     b |= fa_db_bind_int64(s, 1, now_ms);
@@ -310,9 +302,7 @@ enum fa_rc fa_store_events_next(struct fa_store *st, int64_t *next_ms, struct fa
     int r;
 
     *next_ms = INT64_MAX;
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENTS_NEXT, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENTS_NEXT, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_step(s);
@@ -360,9 +350,7 @@ enum fa_rc fa_store_event_attempt(struct fa_store *st, int64_t id, const char *s
 
     if (strcmp(state, "sent") != 0 && strcmp(state, "pending") != 0 && strcmp(state, "dead") != 0)
         return fa_err_set(err, FA_EINVAL, "callback state must be sent, pending or dead");
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENT_ATTEMPT, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENT_ATTEMPT, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= fa_db_bind_int64(s, 1, id);
@@ -388,9 +376,7 @@ enum fa_rc fa_store_events_count(struct fa_store *st, struct fa_cb_counts *out,
     int r;
 
     memset(out, 0, sizeof *out);
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_EVENTS_COUNT, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_EVENTS_COUNT, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     for (r = fa_db_step(s); r == FA_DB_ROW; r = fa_db_step(s)) {
@@ -523,9 +509,7 @@ enum fa_rc fa_store_customer_name(struct fa_store *st, int64_t customer_id,
     int r;
 
     out[0] = '\0';
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_CUSTOMER_NAME, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_CUSTOMER_NAME, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_int64(s, 1, customer_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
@@ -554,9 +538,7 @@ enum fa_rc fa_store_callback_secret_set(struct fa_store *st, const char *custome
     if (secret_hex == NULL || strlen(secret_hex) != FA_CB_SECRET_HEX)
         return fa_err_set(err, FA_EINVAL, "callback secret must be %d hex digits",
                           FA_CB_SECRET_HEX);
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SECRET_SET, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_SECRET_SET, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= fa_db_bind_text(s, 1, customer_name);

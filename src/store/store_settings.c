@@ -46,9 +46,7 @@ enum fa_rc fa_store_settings_get(struct fa_store *st, int64_t customer_id, struc
     int r;
 
     memset(out, 0, sizeof *out);
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SETTINGS_GET, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_SETTINGS_GET, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_int64(s, 1, customer_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
@@ -125,9 +123,7 @@ enum fa_rc fa_store_settings_set(struct fa_store *st, int64_t customer_id,
 
     rc = settings_validate(in, err);
     if (rc == FA_OK)
-        rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SETTINGS_SET, &s, err);
+        rc = fa_store_conn_stmt(st, SQL_SETTINGS_SET, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= fa_db_bind_int64(s, 1, customer_id);

@@ -103,9 +103,7 @@ enum fa_rc fa_store_changes_head(struct fa_store *st, int64_t *seq, struct fa_er
     enum fa_rc rc;
 
     *seq = 0;
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SEQ_HEAD, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_SEQ_HEAD, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     if (fa_db_step(s) == FA_DB_ROW)
@@ -136,9 +134,7 @@ enum fa_rc fa_store_changes_since(struct fa_store *st, int64_t after, int max,
     *last = after;
     if (max < 1)
         return fa_err_set(err, FA_EINVAL, "change batch must be at least 1");
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_CHANGES_SINCE, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_CHANGES_SINCE, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     b |= fa_db_bind_int64(s, 1, after);
@@ -300,9 +296,7 @@ enum fa_rc fa_store_image_bytes(struct fa_store *st, const char *image_id, int64
     mime[0] = '\0';
     if (!fa_store_image_id_ok(image_id))
         return fa_err_set(err, FA_ENOTFOUND, "image not found");
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_IMAGE_DATA_GET, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_IMAGE_DATA_GET, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_text(s, 1, image_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;

@@ -231,9 +231,7 @@ enum fa_rc fa_store_space_delete(struct fa_store *st, int64_t customer_id, const
 
     rc = fa_store_check_name("name", name, err);
     if (rc == FA_OK)
-        rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SPACE_DELETE, &s, err);
+        rc = fa_store_conn_stmt(st, SQL_SPACE_DELETE, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     rc = fa_store_run(c, s, fa_store_bind_id_text(s, customer_id, name), "search space delete",

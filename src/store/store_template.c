@@ -127,9 +127,7 @@ enum fa_rc fa_store_samples_load(struct fa_store *st, int64_t user_id,
     for (int j = 0; j < n_models; j++)
         if (models[j].id == NULL || models[j].dim <= 0 || models[j].dim > FA_STORE_DIM_MAX)
             return fa_err_set(err, FA_EINVAL, "template dim or model id is invalid");
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SMP_LOAD, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_SMP_LOAD, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_int64(s, 1, user_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
@@ -170,9 +168,7 @@ enum fa_rc fa_store_samples_count(struct fa_store *st, int64_t user_id, int *enr
     int r;
 
     *enrolled = *learned = 0;
-    rc = fa_store_conn(st, &c, err);
-    if (rc == FA_OK)
-        rc = fa_store_stmt(c, SQL_SMP_COUNT, &s, err);
+    rc = fa_store_conn_stmt(st, SQL_SMP_COUNT, &c, &s, err);
     if (rc != FA_OK)
         return rc;
     r = fa_db_bind_int64(s, 1, user_id) == FA_DB_OK ? fa_db_step(s) : FA_DB_ERROR;
